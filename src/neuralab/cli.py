@@ -1,0 +1,244 @@
+"""The ``neuralab`` command line: thin commands over the library.
+
+A user error (a bad value, a missing file, malformed data) prints one line that
+names what was wrong and exits with status 2, with no traceback unless --debug.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from neuralab import NeuralabError
+
+app = typer.Typer(
+    name="neuralab",
+    help="A neural-network lab: the lecture's experiment, training runs and gradient checks.",
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    no_args_is_help=True,
+)
+
+_DEBUG = False
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    global _DEBUG
+    _DEBUG = debug
+
+
+def _console():
+    from rich.console import Console
+
+    return Console()
+
+
+def _percent(x) -> str:
+    return "-" if x is None else f"{100 * x:.1f} %"
+
+
+Out = Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory to write (default: a new folder under runs/).")]
+Seed = Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed for data, initial weights and shuffling.")]
+Backend = Annotated[str, typer.Option("--backend", help="numpy (the engine).")]
+Dtype = Annotated[str, typer.Option("--dtype", help="float64 or float32.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", help="Allow writing into a non-empty --out folder.")]
+
+
+@app.command()
+def demo(
+    out: Out = None,
+    seed: Seed = 0,
+    backend: Backend = "numpy",
+    dtype: Dtype = "float64",
+    overwrite: Overwrite = False,
+) -> None:
+    """The lecture's experiment: linear softmax against a 2-layer ReLU net on the spiral."""
+    from rich.table import Table
+
+    from neuralab.experiments import run_demo
+    from neuralab.runs import new_run_dir
+
+    out = out if out is not None else new_run_dir("runs", "demo")
+    result = run_demo(out=out, seed=seed, backend=backend, dtype=dtype, overwrite=overwrite,
+                      echo=typer.echo)
+    table = Table(title=f"The lecture's experiment on the spiral (N=100, K=3, seed {seed})")
+    for col in ("model", "iterations", "final loss", "train accuracy",
+                f"accuracy, spiral seed {seed + 1}", "time"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for row in result.table():
+        table.add_row(row["model"], f"{row['iterations']:,}", f"{row['final_loss']:.4f}",
+                      _percent(row["train_accuracy"]), _percent(row["test_accuracy"]),
+                      f"{row['seconds']:.2f} s")
+    console = _console()
+    console.print()
+    console.print(table)
+    console.print(f"Runs written to {out}/linear and {out}/mlp; boundaries in {out}/comparison.png")
+
+
+@app.command()
+def train(
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="A registered data set (see `neuralab datasets`).")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="Your own CSV (header row) or NPZ (X, y) file.")] = None,
+    test_data: Annotated[Optional[Path], typer.Option("--test-data", help="A separate test file, same columns as --data.")] = None,
+    target: Annotated[Optional[str], typer.Option("--target", help="CSV label column (default: the last).")] = None,
+    model: Annotated[str, typer.Option("--model", "-m", help="linear or mlp.")] = "mlp",
+    hidden: Annotated[Optional[list[int]], typer.Option("--hidden", help="Hidden layer width; repeat for depth (default 100).")] = None,
+    activation: Annotated[str, typer.Option("--activation", "-a", help="relu, tanh, sigmoid, leaky_relu or identity.")] = "relu",
+    init: Annotated[str, typer.Option("--init", help="lecture (0.01 N(0,1)), he or glorot.")] = "lecture",
+    lr: Annotated[float, typer.Option("--lr", help="Learning rate (step size).")] = 1.0,
+    reg: Annotated[float, typer.Option("--reg", help="L2 strength: loss += 0.5 * reg * sum W^2.")] = 1e-3,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="sgd, momentum, nesterov or adam.")] = "sgd",
+    momentum: Annotated[float, typer.Option("--momentum", help="Momentum for momentum/nesterov.")] = 0.9,
+    weight_decay: Annotated[float, typer.Option("--weight-decay", help="Optimiser weight decay.")] = 0.0,
+    iterations: Annotated[Optional[int], typer.Option("--iterations", "-n", help="Updates (default: the lecture's 200 linear, 10,000 mlp).")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Passes over the data, instead of --iterations.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Minibatch size (default: full batch).")] = None,
+    seed: Seed = 0,
+    backend: Backend = "numpy",
+    dtype: Dtype = "float64",
+    test_fraction: Annotated[Optional[float], typer.Option("--test-fraction", help="Hold out this share as a stratified test split.")] = None,
+    log_every: Annotated[int, typer.Option("--log-every", help="History row every N steps.")] = 10,
+    print_every: Annotated[int, typer.Option("--print-every", help="Print `iteration N: loss X` every N steps.")] = 1000,
+    out: Out = None,
+    overwrite: Overwrite = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result line.")] = False,
+) -> None:
+    """Train a model on a data set and write a run directory."""
+    from neuralab.data import load, load_file
+    from neuralab.experiments import TrainSettings, run_training
+    from neuralab.runs import new_run_dir
+
+    if (dataset is None) == (data is None):
+        raise NeuralabError("give exactly one of --dataset NAME and --data FILE")
+    if target is not None and data is None:
+        raise NeuralabError("--target needs --data FILE")
+    if test_data is not None and test_fraction is not None:
+        raise NeuralabError("give --test-data or --test-fraction, not both")
+    if model == "linear" and hidden:
+        raise NeuralabError(f"--model linear has no hidden layers, got --hidden {hidden}")
+    settings = TrainSettings(
+        model=model, hidden=list(hidden) if hidden else ([100] if model == "mlp" else []),
+        activation=activation, init=init, lr=lr, reg=reg, optimizer=optimizer,
+        momentum=momentum, weight_decay=weight_decay, iterations=iterations, epochs=epochs,
+        batch_size=batch_size, seed=seed, backend=backend, dtype=dtype, log_every=log_every,
+        test_fraction=test_fraction,
+    ).validate()
+    train_set = load(dataset, seed=seed) if dataset else load_file(data, target=target)
+    test_set = load_file(test_data, target=target) if test_data else None
+    if test_set is not None and test_set.classes != train_set.classes:
+        unseen = sorted(set(test_set.classes) - set(train_set.classes))
+        if unseen:
+            raise NeuralabError(f"--test-data has labels not seen in training: {unseen}")
+        raise NeuralabError(f"--test-data must hold the same classes as the training data, "
+                            f"got {test_set.classes} against {train_set.classes}")
+    out = out if out is not None else new_run_dir("runs", "train")
+    run = run_training(train_set, settings, test=test_set, out=out, overwrite=overwrite,
+                       print_every=None if quiet else print_every,
+                       echo=typer.echo, progress=False if quiet else None, name=train_set.name)
+    test_acc = "" if run.test_accuracy is None else f", test accuracy {_percent(run.test_accuracy)}"
+    typer.echo(f"final loss {run.final_loss:.4f}, train accuracy {_percent(run.train_accuracy)}"
+               f"{test_acc}; run written to {out}")
+
+
+@app.command()
+def gradcheck(
+    model: Annotated[str, typer.Option("--model", "-m", help="linear or mlp.")] = "mlp",
+    hidden: Annotated[Optional[list[int]], typer.Option("--hidden", help="Hidden width; repeat for depth (default 16).")] = None,
+    activation: Annotated[str, typer.Option("--activation", "-a", help="relu, tanh, sigmoid, leaky_relu or identity.")] = "relu",
+    init: Annotated[str, typer.Option("--init", help="he (default here), glorot or lecture.")] = "he",
+    reg: Annotated[float, typer.Option("--reg", help="L2 strength of 0.5 * reg * sum W^2.")] = 1e-3,
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="A registered data set.")] = "spiral",
+    samples: Annotated[int, typer.Option("--samples", min=1, help="Examples in the checked batch.")] = 30,
+    eps: Annotated[float, typer.Option("--eps", help="Central-difference step.")] = 1e-6,
+    seed: Seed = 0,
+) -> None:
+    """Compare central differences with the engine's gradients, parameter by parameter."""
+    from rich.table import Table
+
+    from neuralab.gradcheck import TOLERANCE, check_batch, check_model
+    from neuralab.nn import MLP
+
+    if model not in ("linear", "mlp"):
+        raise NeuralabError(f"model must be one of linear, mlp; got {model!r}")
+    if model == "linear" and hidden:
+        raise NeuralabError(f"--model linear has no hidden layers, got --hidden {hidden}")
+    if not (0 < eps < 1e-2):
+        raise NeuralabError(f"eps must lie between 0 and 0.01, got {eps!r}")
+    if not reg >= 0:
+        raise NeuralabError(f"reg must be a finite number >= 0, got {reg!r}")
+    X, y = check_batch(dataset, samples, seed=seed)
+    widths = (list(hidden) if hidden else [16]) if model == "mlp" else []
+    net = MLP([X.shape[1], *widths, int(y.max()) + 1], activation=activation, init=init, seed=seed)
+    results = check_model(net, X, y, reg=reg, eps=eps)
+    table = Table(title=f"gradient check of {net!r}, {len(y)} examples of {dataset}, reg {reg:g}")
+    for col in ("parameter", "shape", "max relative error", "max absolute error", ""):
+        table.add_column(col, justify="left" if col == "parameter" else "right")
+    for r in results:
+        table.add_row(r.name, "x".join(map(str, r.shape)), f"{r.max_rel_error:.2e}",
+                      f"{r.max_abs_error:.2e}", "ok" if r.passed() else "FAIL")
+    _console().print(table)
+    failed = [r.name for r in results if not r.passed()]
+    if failed:
+        typer.echo(f"gradient check failed for {', '.join(failed)} (tolerance {TOLERANCE:g})")
+        raise typer.Exit(1)
+    typer.echo(f"all {len(results)} parameters agree to better than {TOLERANCE:g}")
+
+
+@app.command()
+def datasets() -> None:
+    """List the registered data sets with their shape, classes and source."""
+    from rich.table import Table
+
+    from neuralab.data import REGISTRY
+
+    table = Table(title="neuralab data sets")
+    for col in ("name", "samples", "features", "classes", "source", "description"):
+        table.add_column(col)
+    for name, entry in REGISTRY.items():
+        d = entry.load(seed=0)
+        table.add_row(name, str(len(d.y)), str(d.X.shape[1]), str(d.n_classes), entry.source,
+                      entry.summary)
+    _console().print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turning user errors into one line and exit status 2."""
+    from typer._click.exceptions import ClickException
+
+    from neuralab.train import TrainingDiverged
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    if not args:
+        args = ["--help"]
+    try:
+        rv = app(args=args, prog_name="neuralab", standalone_mode=False)
+    except typer.Abort:
+        typer.echo("neuralab: aborted", err=True)
+        return 130
+    except ClickException as exc:
+        if debug:
+            raise
+        typer.echo(f"neuralab: error: {exc.format_message()}", err=True)
+        return 2
+    except NeuralabError as exc:
+        if debug:
+            raise
+        typer.echo(f"neuralab: error: {exc}", err=True)
+        return 2
+    except TrainingDiverged as exc:
+        if debug:
+            raise
+        typer.echo(f"neuralab: {exc}", err=True)
+        return 1
+    return rv if isinstance(rv, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""The user's own data: CSV (header row, a target column) and NPZ (arrays X and y).
+
+Nothing is unpickled: NPZ files are opened with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from neuralab import NeuralabError
+from neuralab.data.registry import Dataset
+
+
+def encode_labels(raw: list[str] | np.ndarray, *, where: str) -> tuple[np.ndarray, list[str]]:
+    """Map labels to 0..K-1, in sorted order (numerically when every label is an integer)."""
+    values = [str(v).strip() for v in raw]
+    if any(v == "" for v in values):
+        row = next(i for i, v in enumerate(values) if v == "")
+        raise NeuralabError(f"{where}: label missing in row {row + 1}")
+    try:
+        classes = sorted(set(values), key=int)
+    except ValueError:
+        classes = sorted(set(values))
+    if len(classes) < 2:
+        raise NeuralabError(f"{where}: needs at least two classes, found only {classes}")
+    index = {c: k for k, c in enumerate(classes)}
+    return np.array([index[v] for v in values], dtype=np.int64), classes
+
+
+def load_csv(path: str | Path, *, target: str | None = None) -> Dataset:
+    """Read a CSV with a header row; ``target`` names the label column (default: the last).
+
+    Every other column must hold finite numbers; labels may be strings or integers.
+    """
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            rows = list(csv.reader(fh))
+    except FileNotFoundError:
+        raise NeuralabError(f"data file {path} does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise NeuralabError(f"data file {path} cannot be read as UTF-8 CSV: {exc}") from None
+    rows = [r for r in rows if any(cell.strip() for cell in r)]
+    if len(rows) < 2:
+        raise NeuralabError(f"data file {path} is empty: it needs a header row and data rows")
+    header = [h.strip() for h in rows[0]]
+    target = header[-1] if target is None else target
+    if target not in header:
+        raise NeuralabError(f"--target {target!r} is not a column of {path}; columns are {header}")
+    t = header.index(target)
+    features = [h for i, h in enumerate(header) if i != t]
+    if not features:
+        raise NeuralabError(f"data file {path} has no feature columns besides {target!r}")
+    X = np.empty((len(rows) - 1, len(features)))
+    labels = []
+    for r, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise NeuralabError(
+                f"data file {path}, line {r}: {len(row)} cells, expected {len(header)}"
+            )
+        labels.append(row[t])
+        cells = [c for i, c in enumerate(row) if i != t]
+        for c, (name, cell) in enumerate(zip(features, cells)):
+            try:
+                value = float(cell)
+            except ValueError:
+                raise NeuralabError(
+                    f"data file {path}, line {r}, column {name!r}: {cell!r} is not a number"
+                ) from None
+            if not math.isfinite(value):
+                raise NeuralabError(
+                    f"data file {path}, line {r}, column {name!r}: {cell!r} is not finite"
+                )
+            X[r - 2, c] = value
+    y, classes = encode_labels(labels, where=f"data file {path}")
+    return Dataset(X=X, y=y, classes=classes, name=path.name,
+                   source=f"CSV file {path} (target column {target!r})", feature_names=features)
+
+
+def load_npz(path: str | Path) -> Dataset:
+    """Read an NPZ holding ``X`` (n, d) numeric and ``y`` (n,) labels; never unpickles."""
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in ("X", "y") if k not in npz.files]
+            if missing:
+                raise NeuralabError(
+                    f"data file {path} must hold arrays X and y; missing {missing}, found {npz.files}"
+                )
+            X, y_raw = npz["X"], npz["y"]
+    except FileNotFoundError:
+        raise NeuralabError(f"data file {path} does not exist") from None
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise NeuralabError(f"data file {path} is not a readable NPZ file: {exc}") from None
+    if X.ndim != 2 or y_raw.ndim != 1 or X.shape[0] != y_raw.shape[0] or X.shape[0] == 0:
+        raise NeuralabError(
+            f"data file {path}: X must be (n, d) and y (n,) with n > 0; got X {X.shape}, y {y_raw.shape}"
+        )
+    if not np.issubdtype(X.dtype, np.number):
+        raise NeuralabError(f"data file {path}: X must be numeric, got dtype {X.dtype}")
+    X = X.astype(np.float64)
+    bad = np.argwhere(~np.isfinite(X))
+    if bad.size:
+        r, c = bad[0]
+        raise NeuralabError(f"data file {path}: X[{r}, {c}] is {X[r, c]}, not a finite number")
+    y, classes = encode_labels(y_raw, where=f"data file {path}")
+    return Dataset(X=X, y=y, classes=classes, name=path.name, source=f"NPZ file {path}")
+
+
+def load_file(path: str | Path, *, target: str | None = None) -> Dataset:
+    """Load a CSV or NPZ file by its suffix."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        if target is not None:
+            raise NeuralabError(f"--target applies to CSV files only, got it with {path}")
+        return load_npz(path)
+    if suffix in (".csv", ".txt"):
+        return load_csv(path, target=target)
+    raise NeuralabError(f"data file must end in .csv or .npz, got {str(path)!r}")

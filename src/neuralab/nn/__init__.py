@@ -1,0 +1,34 @@
+"""The NumPy engine: layers, activations, losses and models with hand-written backward passes."""
+
+from neuralab.nn.activations import (
+    ACTIVATIONS,
+    Identity,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    Tanh,
+    get_activation,
+)
+from neuralab.nn.init import INITS
+from neuralab.nn.layers import Linear
+from neuralab.nn.losses import L2Penalty, SoftmaxCrossEntropy, softmax
+from neuralab.nn.models import MLP
+from neuralab.nn.module import Module, Parameter
+
+__all__ = [
+    "ACTIVATIONS",
+    "INITS",
+    "Identity",
+    "L2Penalty",
+    "LeakyReLU",
+    "Linear",
+    "MLP",
+    "Module",
+    "Parameter",
+    "ReLU",
+    "Sigmoid",
+    "SoftmaxCrossEntropy",
+    "Tanh",
+    "get_activation",
+    "softmax",
+]

@@ -1,0 +1,102 @@
+"""The fully connected layer in the lecture's layout."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from neuralab import NeuralabError
+from neuralab.nn.init import as_generator, get_init
+from neuralab.nn.module import Module, Parameter, as_dtype
+
+
+class Linear(Module):
+    """z = x W + b.
+
+    Args:
+        d_in: width of the input, d_{i-1}.
+        d_out: width of the output, d_i.
+        init: ``"lecture"`` (0.01 * N(0, 1), the default), ``"he"`` or ``"glorot"``.
+        seed: an int or a ``numpy.random.Generator`` for the initial weights.
+        dtype: ``"float64"`` (default) or ``"float32"``.
+        index: the layer's number i, which names its parameters ``Wi`` and ``bi``.
+
+    Shape:
+        Input: (B, d_in). Output: (B, d_out).
+
+    Attributes:
+        W: (d_in, d_out), the lecture's layout (torch stores (d_out, d_in)); drawn
+            from 0.01 * N(0, 1) unless init= says otherwise.
+        b: (d_out,), zeros.
+        x: the input of the last forward pass (kept for backward).
+
+    Example:
+        >>> layer = Linear(2, 3, seed=0)
+        >>> layer
+        Linear(d_in=2, d_out=3)
+        >>> layer.forward(np.ones((4, 2))).shape
+        (4, 3)
+    """
+
+    def __init__(
+        self,
+        d_in: int,
+        d_out: int,
+        *,
+        init: str = "lecture",
+        seed=0,
+        dtype="float64",
+        index: int = 1,
+    ) -> None:
+        super().__init__()
+        for arg, value in (("d_in", d_in), ("d_out", d_out)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise NeuralabError(f"{arg} must be a positive integer, got {value!r}")
+        self.d_in, self.d_out = int(d_in), int(d_out)
+        self.dtype = as_dtype(dtype)
+        self.init = init
+        self._init_fn = get_init(init)
+        self.W = Parameter(np.zeros((self.d_in, self.d_out), self.dtype), f"W{index}")
+        self.b = Parameter(np.zeros(self.d_out, self.dtype), f"b{index}")
+        self.x: np.ndarray | None = None
+        self.reset_parameters(seed)
+
+    def reset_parameters(self, seed) -> None:
+        """Draw W from the initialiser and set b to zero."""
+        rng = as_generator(seed)
+        self.W.data[...] = self._init_fn(rng, self.d_in, self.d_out)
+        self.b.data.fill(0)
+
+    def own_parameters(self) -> list[Parameter]:
+        return [self.W, self.b]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self.x = x
+        out = self._buffer("z", (x.shape[0], self.d_out), self.dtype)
+        np.matmul(x, self.W.data, out=out)
+        out += self.b.data
+        return out
+
+    def backward(self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
+        """Add dW = x^T grad_out and db = sum of grad_out's rows; return grad_out W^T.
+
+        ``input_grad=False`` skips the input's gradient (the first layer's, which
+        training never needs) and returns None.
+        """
+        x = self.x
+        if x is None:
+            raise RuntimeError("Linear.backward called before forward")
+        dW = self._buffer("dW", self.W.data.shape, self.dtype)
+        np.matmul(x.T, grad_out, out=dW)
+        self.W.grad += dW
+        db = self._buffer("db", self.b.data.shape, self.dtype)
+        np.add.reduce(grad_out, axis=0, out=db)
+        self.b.grad += db
+        if not input_grad:
+            return None
+        dx = self._buffer("dx", x.shape, self.dtype)
+        np.matmul(grad_out, self.W.data.T, out=dx)
+        return dx
+
+    def __repr__(self) -> str:
+        extra = "" if self.init == "lecture" else f", init={self.init}"
+        return f"Linear(d_in={self.d_in}, d_out={self.d_out}{extra})"

@@ -1,0 +1,196 @@
+"""Models: the multi-layer perceptron of the lecture's pseudocode, any depth.
+
+The linear softmax classifier is the MLP with no hidden layer, ``MLP([D, K])``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from neuralab import NeuralabError
+from neuralab.nn.activations import ReLU, get_activation
+from neuralab.nn.init import as_generator
+from neuralab.nn.layers import Linear
+from neuralab.nn.module import Module, Parameter, as_dtype
+
+
+def check_sizes(sizes: Sequence[int]) -> list[int]:
+    """Validate layer widths ``[d_0, d_1, ..., d_L]``.
+
+    >>> check_sizes([2, 100, 0])
+    Traceback (most recent call last):
+    ...
+    neuralab.NeuralabError: layer sizes must be positive integers, got [2, 100, 0]
+    """
+    sizes = list(sizes)
+    if len(sizes) < 2 or any(
+        not isinstance(s, (int, np.integer)) or isinstance(s, bool) or s < 1 for s in sizes
+    ):
+        raise NeuralabError(
+            f"layer sizes must be positive integers, at least [d_in, d_out], got {sizes}"
+            if len(sizes) < 2
+            else f"layer sizes must be positive integers, got {sizes}"
+        )
+    return [int(s) for s in sizes]
+
+
+class MLP(Module):
+    """z_i = o_{i-1} W_i + b_i, o_i = sigma(z_i) for the hidden layers; the last gives logits u.
+
+    Args:
+        sizes: widths ``[d_0, d_1, ..., d_L]``: inputs, hidden layers, classes.
+            ``[2, 3]`` is the linear softmax classifier, ``[2, 100, 3]`` the
+            lecture's 2-layer net.
+        activation: ``"relu"`` (default), ``"tanh"``, ``"sigmoid"``,
+            ``"leaky_relu"`` or ``"identity"``, used after every hidden layer.
+        init: ``"lecture"`` (0.01 * N(0, 1), default), ``"he"`` or ``"glorot"``.
+        seed: an int or a ``numpy.random.Generator``; W1, W2, ... are drawn in order.
+        dtype: ``"float64"`` (default) or ``"float32"``.
+
+    Shape:
+        Input: (B, d_0). Output: (B, d_L), the logits (the lecture's ``scores``).
+
+    Attributes:
+        linears: the Linear layers, ``linears[i - 1]`` holding ``Wi`` and ``bi``.
+        activations: the activation after each hidden layer.
+
+    Example:
+        >>> net = MLP([2, 100, 3], seed=0)
+        >>> net
+        MLP(2 -> 100 -> 3, activation=relu)
+        >>> [p.name for p in net.parameters()]
+        ['W1', 'b1', 'W2', 'b2']
+        >>> net.forward(np.zeros((5, 2))).shape
+        (5, 3)
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        *,
+        activation: str = "relu",
+        init: str = "lecture",
+        seed=0,
+        dtype="float64",
+    ) -> None:
+        super().__init__()
+        self.sizes = check_sizes(sizes)
+        self.activation = activation
+        get_activation(activation)  # validate the name before building anything
+        self.init = init
+        self.dtype = as_dtype(dtype)
+        rng = as_generator(seed)
+        self.linears = [
+            Linear(d_in, d_out, init=init, seed=rng, dtype=self.dtype, index=i)
+            for i, (d_in, d_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]), start=1)
+        ]
+        self.activations = [get_activation(activation) for _ in self.linears[:-1]]
+        self._layers: list[Module] = []
+        for linear, act in zip(self.linears, self.activations + [None]):
+            self._layers.append(linear)
+            if act is not None:
+                self._layers.append(act)
+        self.scores: np.ndarray | None = None
+
+    @property
+    def n_inputs(self) -> int:
+        return self.sizes[0]
+
+    @property
+    def n_classes(self) -> int:
+        return self.sizes[-1]
+
+    @property
+    def depth(self) -> int:
+        """Number of Linear layers, L."""
+        return len(self.linears)
+
+    def reset_parameters(self, seed) -> None:
+        rng = as_generator(seed)
+        for linear in self.linears:
+            linear.reset_parameters(rng)
+
+    def children(self) -> list[Module]:
+        return list(self.linears)
+
+    def weights(self) -> list[Parameter]:
+        """The weight matrices W1..WL (what the L2 penalty covers; not the biases)."""
+        return [linear.W for linear in self.linears]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim != 2 or x.shape[1] != self.sizes[0]:
+            raise NeuralabError(
+                f"input must have shape (B, {self.sizes[0]}), got {tuple(x.shape)}"
+            )
+        if x.dtype != self.dtype:
+            x = x.astype(self.dtype)
+        for layer in self._layers:
+            x = layer.forward(x)
+        self.scores = x
+        return x
+
+    def backward(self, dscores: np.ndarray, *, input_grad: bool = False) -> np.ndarray | None:
+        """Backpropagate dL/dscores, adding into every parameter's ``grad``.
+
+        Returns dL/dX when ``input_grad=True`` (for saliency), else None: training
+        never needs the input's gradient, so the first layer skips it.
+        """
+        grad = dscores
+        layers = self._layers
+        for layer in reversed(layers[1:]):
+            grad = layer.backward(grad)
+        return layers[0].backward(grad, input_grad=input_grad)
+
+    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+        """softmax of the logits, (B, K), as a new array."""
+        from neuralab.nn.losses import softmax
+
+        return softmax(self.forward(np.asarray(x)))
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """The predicted class, argmax of the logits, (B,)."""
+        return np.argmax(self.forward(np.asarray(x)), axis=1)
+
+    def intermediates(self) -> dict[str, np.ndarray]:
+        """Every array of the last forward (and backward) pass, by the lecture's names.
+
+        Forward: ``X`` (o_0), ``z1``, ``hidden1`` (o_1), ..., ``scores`` (u).
+        Backward, after ``backward``: ``dscores`` is the argument that was passed
+        in; for each hidden layer i, ``dhidden{i}`` = dL/do_i, ``mask{i}`` (ReLU:
+        ``hidden{i} > 0``) and ``dz{i}`` = dL/dz_i (the lecture's ``dhidden`` after
+        ``dhidden[hidden_layer <= 0] = 0``); for every layer ``dW{i}`` and ``db{i}``
+        (the parameters' gradients, the L2 term included once it is added).
+        Arrays are the engine's own; copy them to keep them past the next pass.
+        """
+        out: dict[str, np.ndarray] = {}
+        if self.linears[0].x is None:
+            return out
+        out["X"] = self.linears[0].x
+        L = self.depth
+        for i, (linear, act) in enumerate(zip(self.linears, self.activations + [None]), 1):
+            if i == L:
+                out["scores"] = linear._buffers["z"]
+                break
+            out[f"z{i}"] = linear._buffers["z"]
+            out[f"hidden{i}"] = act.out
+        for i in range(L, 0, -1):
+            linear = self.linears[i - 1]
+            if i < L and "dx" in self.linears[i]._buffers:
+                act = self.activations[i - 1]
+                out[f"dhidden{i}"] = self.linears[i]._buffers["dx"]
+                if isinstance(act, ReLU) and "mask" in act._buffers:
+                    out[f"mask{i}"] = act.mask
+                if "dz" in act._buffers:
+                    out[f"dz{i}"] = act._buffers["dz"]
+            if "dW" in linear._buffers:
+                out[f"dW{i}"] = linear.W.grad
+                out[f"db{i}"] = linear.b.grad
+        return out
+
+    def __repr__(self) -> str:
+        arrows = " -> ".join(str(s) for s in self.sizes)
+        extra = "" if self.init == "lecture" else f", init={self.init}"
+        dt = "" if self.dtype == np.float64 else f", dtype={self.dtype.name}"
+        return f"MLP({arrows}, activation={self.activation}{extra}{dt})"

@@ -1,0 +1,156 @@
+"""Optimisers for the engine, with the same update rules as ``torch.optim``.
+
+Plain SGD is the lecture's update ``W -= lr * dW``. Momentum, Nesterov, weight
+decay and Adam follow ``torch.optim.SGD`` and ``torch.optim.Adam`` operation by
+operation, so the PyTorch twin can match the engine to float64 precision.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from neuralab import NeuralabError
+from neuralab.nn.module import Parameter
+
+
+def _check_number(name: str, value, *, low: float = 0.0, high: float | None = None,
+                  low_open: bool = False) -> float:
+    ok = isinstance(value, (int, float, np.floating, np.integer)) and np.isfinite(value)
+    if ok:
+        ok = value > low if low_open else value >= low
+        if high is not None:
+            ok = ok and value < high
+    if not ok:
+        bound = f"> {low}" if low_open else f">= {low}"
+        if high is not None:
+            bound += f" and < {high}"
+        raise NeuralabError(f"{name} must be a finite number {bound}, got {value!r}")
+    return float(value)
+
+
+class Optimizer:
+    """Base class: holds the parameters and the learning rate."""
+
+    def __init__(self, params: Sequence[Parameter], lr: float) -> None:
+        self.params = list(params)
+        if not self.params:
+            raise NeuralabError("optimizer got an empty parameter list")
+        self.lr = _check_number("lr", lr, low_open=True)
+
+    def zero_grad(self) -> None:
+        for p in self.params:
+            p.grad.fill(0)
+
+    def step(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent: p -= lr * d, with optional momentum and weight decay.
+
+    With weight decay wd, g = grad + wd * p. With momentum mu, the velocity is
+    v = g on the first step and v = mu * v + g after; the step uses d = v, or
+    d = g + mu * v with Nesterov. Without momentum d = g: the lecture's update.
+
+    Example:
+        >>> p = Parameter(np.array([1.0]), "w"); p.grad[:] = 0.5
+        >>> SGD([p], lr=0.1).step(); p.data
+        array([0.95])
+    """
+
+    def __init__(self, params, lr: float = 1.0, *, momentum: float = 0.0,
+                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
+        self.momentum = _check_number("momentum", momentum, high=1.0)
+        self.weight_decay = _check_number("weight_decay", weight_decay)
+        if nesterov and self.momentum == 0:
+            raise NeuralabError("nesterov needs momentum > 0, got momentum 0")
+        self.nesterov = bool(nesterov)
+        self.velocity: list[np.ndarray | None] = [None] * len(self.params)
+        self._tmp = [np.empty_like(p.data) for p in self.params]
+
+    def step(self) -> None:
+        lr, mu, wd = self.lr, self.momentum, self.weight_decay
+        for i, p in enumerate(self.params):
+            g = p.grad
+            if wd:
+                g = g + wd * p.data
+            if mu:
+                v = self.velocity[i]
+                if v is None:
+                    v = self.velocity[i] = g.copy()
+                else:
+                    v *= mu
+                    v += g
+                g = g + mu * v if self.nesterov else v
+            tmp = self._tmp[i]
+            np.multiply(g, lr, out=tmp)
+            p.data -= tmp
+
+    def __repr__(self) -> str:
+        return (f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov}, "
+                f"weight_decay={self.weight_decay})")
+
+
+class Adam(Optimizer):
+    """Adam (Kingma and Ba), as ``torch.optim.Adam``.
+
+    m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
+    p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
+    Weight decay adds wd * p to g first (L2, not AdamW).
+    """
+
+    def __init__(self, params, lr: float = 1e-3, *, betas=(0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
+        if len(betas) != 2:
+            raise NeuralabError(f"betas must be two numbers in [0, 1), got {betas!r}")
+        self.beta1 = _check_number("betas[0]", betas[0], high=1.0)
+        self.beta2 = _check_number("betas[1]", betas[1], high=1.0)
+        self.eps = _check_number("eps", eps, low_open=True)
+        self.weight_decay = _check_number("weight_decay", weight_decay)
+        self.t = 0
+        self.m = [np.zeros_like(p.data) for p in self.params]
+        self.v = [np.zeros_like(p.data) for p in self.params]
+
+    def step(self) -> None:
+        self.t += 1
+        b1, b2, wd = self.beta1, self.beta2, self.weight_decay
+        bias1 = 1 - b1 ** self.t
+        bias2_sqrt = np.sqrt(1 - b2 ** self.t)
+        step_size = self.lr / bias1
+        for p, m, v in zip(self.params, self.m, self.v):
+            g = p.grad
+            if wd:
+                g = g + wd * p.data
+            m += (1 - b1) * (g - m)  # torch's lerp form of b1 m + (1 - b1) g
+            v *= b2
+            v += (1 - b2) * (g * g)
+            denom = np.sqrt(v) / bias2_sqrt + self.eps
+            p.data -= step_size * (m / denom)
+
+    def __repr__(self) -> str:
+        return (f"Adam(lr={self.lr}, betas=({self.beta1}, {self.beta2}), eps={self.eps}, "
+                f"weight_decay={self.weight_decay})")
+
+
+OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
+
+
+def make_optimizer(name: str, params, *, lr: float, momentum: float = 0.9,
+                   weight_decay: float = 0.0) -> Optimizer:
+    """Build an optimiser by the command line's name.
+
+    ``sgd`` is the lecture's plain update; ``momentum`` and ``nesterov`` are SGD
+    with momentum; ``adam`` is Adam.
+    """
+    if name == "sgd":
+        return SGD(params, lr, weight_decay=weight_decay)
+    if name in ("momentum", "nesterov"):
+        return SGD(params, lr, momentum=momentum, nesterov=name == "nesterov",
+                   weight_decay=weight_decay)
+    if name == "adam":
+        return Adam(params, lr, weight_decay=weight_decay)
+    raise NeuralabError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {name!r}")

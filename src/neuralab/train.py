@@ -1,0 +1,328 @@
+"""One training loop for every backend: full batch or minibatch, iterations or epochs.
+
+A *trainer* wraps a model, its loss and its optimiser behind three calls:
+``train_step(X, y)`` (one forward, backward and update; returns the loss and the
+logits of that forward pass, before the update), ``evaluate(X, y)`` (loss and
+probabilities, no update) and ``predict_proba(X)``. :class:`EngineTrainer` is the
+NumPy engine's; the PyTorch twin has its own. :func:`fit` drives any of them and
+reports through callbacks ``callback(step, loss, metrics)``.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from neuralab import NeuralabError
+from neuralab.nn.init import as_generator
+from neuralab.nn.losses import L2Penalty, SoftmaxCrossEntropy
+from neuralab.nn.models import MLP
+from neuralab.optim import Optimizer, make_optimizer
+
+Callback = Callable[[int, float, dict], None]
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the message says when and what to try."""
+
+    def __init__(self, step: int, loss: float, lr: float | None) -> None:
+        self.step, self.loss, self.lr = step, loss, lr
+        lr_text = f" (now {lr:g})" if lr is not None else ""
+        super().__init__(
+            f"training stopped: the loss became {loss} at iteration {step}, so the weights "
+            f"diverged. Try a smaller learning rate --lr{lr_text}, a smaller --reg, or "
+            "another --optimizer such as adam with --lr 0.01"
+        )
+
+
+class EngineTrainer:
+    """Trains an engine :class:`~neuralab.nn.MLP` on ``CE + 0.5 reg sum W^2``.
+
+    Args:
+        model: the network.
+        optimizer: an :class:`~neuralab.optim.Optimizer` over ``model.parameters()``.
+        reg: the L2 strength of the lecture's penalty ``0.5 * reg * sum W^2``.
+        class_weight: optional per-class weights for the cross-entropy.
+    """
+
+    backend = "numpy"
+
+    def __init__(self, model: MLP, optimizer: Optimizer, *, reg: float = 0.0,
+                 class_weight=None) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.loss_fn = SoftmaxCrossEntropy(class_weight=class_weight)
+        self.penalty = L2Penalty(reg)
+        self._weights = model.weights()
+        self._params = model.parameters()
+
+    @property
+    def lr(self) -> float:
+        return self.optimizer.lr
+
+    @property
+    def n_classes(self) -> int:
+        return self.model.n_classes
+
+    def train_step(self, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """zero_grad, forward, loss, backward, update; returns (loss, scores before the update)."""
+        for p in self._params:
+            p.grad.fill(0)
+        scores = self.model.forward(X)
+        loss = float(self.loss_fn.forward(scores, y)) + self.penalty.forward(self._weights)
+        self.model.backward(self.loss_fn.backward())
+        self.penalty.backward(self._weights)
+        self.optimizer.step()
+        return loss, scores
+
+    def evaluate(self, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        """(loss with the penalty, probabilities) at the current weights."""
+        scores = self.model.forward(X)
+        loss = float(self.loss_fn.forward(scores, y)) + self.penalty.forward(self._weights)
+        return loss, self.loss_fn.probs.copy()
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(X)
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """W1, b1, ..., WL, bL in the lecture's layout."""
+        return self.model.state_dict()
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        self.model.load_state_dict(state)
+
+
+def make_engine_trainer(sizes: Sequence[int], *, activation: str = "relu", init: str = "lecture",
+                        seed: int = 0, dtype: str = "float64", optimizer: str = "sgd",
+                        lr: float = 1.0, reg: float = 1e-3, momentum: float = 0.9,
+                        weight_decay: float = 0.0, class_weight=None) -> EngineTrainer:
+    """Build model, optimiser and trainer from plain settings (what the CLI passes)."""
+    model = MLP(sizes, activation=activation, init=init, seed=seed, dtype=dtype)
+    opt = make_optimizer(optimizer, model.parameters(), lr=lr, momentum=momentum,
+                         weight_decay=weight_decay)
+    return EngineTrainer(model, opt, reg=reg, class_weight=class_weight)
+
+
+@dataclass
+class History:
+    """Rows of ``step, loss, train_accuracy[, val_loss, val_accuracy]``."""
+
+    rows: list[dict] = field(default_factory=list)
+
+    @property
+    def columns(self) -> list[str]:
+        cols = ["step", "loss", "train_accuracy"]
+        if self.rows and "val_loss" in self.rows[-1]:
+            cols += ["val_loss", "val_accuracy"]
+        return cols
+
+    def column(self, name: str) -> np.ndarray:
+        return np.array([row.get(name, np.nan) for row in self.rows], dtype=float)
+
+    def to_csv(self) -> str:
+        cols = self.columns
+        lines = [",".join(cols)]
+        for row in self.rows:
+            lines.append(",".join(_fmt(row.get(c)) for c in cols))
+        return "\n".join(lines) + "\n"
+
+
+def _fmt(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    return repr(float(value))
+
+
+@dataclass
+class FitResult:
+    history: History
+    steps: int
+    seconds: float
+    final_loss: float
+    final_train_accuracy: float
+    final_val_loss: float | None = None
+    final_val_accuracy: float | None = None
+
+
+class PrintLogger:
+    """Prints ``iteration N: loss X`` every ``every`` steps, as the lecture's loop does."""
+
+    def __init__(self, every: int, file=None, prefix: str = "") -> None:
+        self.every = every
+        self.file = file
+        self.prefix = prefix
+
+    def __call__(self, step: int, loss: float, metrics: dict) -> None:
+        if metrics.get("final") or step % self.every:
+            return
+        print(f"{self.prefix}iteration {step}: loss {loss:f}", file=self.file or sys.stdout)
+
+
+def _accuracy(scores_or_probs: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean(np.argmax(scores_or_probs, axis=1) == y))
+
+
+def _positive_int(name: str, value) -> int:
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+        raise NeuralabError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def fit(
+    trainer,
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    iterations: int | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    log_every: int = 10,
+    callbacks: Sequence[Callback] = (),
+    X_val: np.ndarray | None = None,
+    y_val: np.ndarray | None = None,
+    progress: bool | None = None,
+    description: str = "training",
+) -> FitResult:
+    """Train ``trainer`` on (X, y).
+
+    Args:
+        iterations: number of updates; or
+        epochs: passes over the data (with ``batch_size``, shuffled each epoch).
+        batch_size: None for full batch (the lecture's), else minibatches.
+        seed: seeds the minibatch shuffling.
+        log_every: a history row and a callback call every this many steps, and
+            one at the end with ``metrics["final"] = True``. In full-batch mode the
+            logged loss and accuracy are those of the step's forward pass (before
+            its update), as the lecture prints them; with minibatches they are
+            measured on the whole training set.
+        callbacks: functions ``(step, loss, metrics)``.
+        X_val, y_val: optional held-out data, scored at every logged step.
+        progress: show a rich progress bar; None shows one only on a terminal.
+
+    Raises:
+        TrainingDiverged: when the loss becomes NaN or infinite.
+    """
+    if (iterations is None) == (epochs is None):
+        raise NeuralabError("give exactly one of iterations and epochs, "
+                            f"got iterations={iterations!r}, epochs={epochs!r}")
+    n = len(y)
+    if n == 0:
+        raise NeuralabError("the training data is empty")
+    log_every = _positive_int("log_every", log_every)
+    if batch_size is not None:
+        batch_size = _positive_int("batch_size", batch_size)
+        if batch_size >= n:
+            batch_size = None  # one batch holds everything: that is full-batch training
+    if epochs is not None:
+        epochs = _positive_int("epochs", epochs)
+        per_epoch = 1 if batch_size is None else math.ceil(n / batch_size)
+        total = epochs * per_epoch
+    else:
+        total = _positive_int("iterations", iterations)
+        per_epoch = None
+    has_val = X_val is not None and y_val is not None and len(y_val) > 0
+    history = History()
+    rng = as_generator(seed)
+    full_batch = batch_size is None
+
+    def log(step: int, loss: float, train_acc: float, final: bool = False) -> None:
+        row = {"step": step, "loss": loss, "train_accuracy": train_acc}
+        if has_val:
+            val_loss, val_probs = trainer.evaluate(X_val, y_val)
+            row["val_loss"], row["val_accuracy"] = val_loss, _accuracy(val_probs, y_val)
+        history.rows.append(row)
+        metrics = {k: v for k, v in row.items() if k not in ("step", "loss")}
+        if final:
+            metrics["final"] = True
+        for cb in callbacks:
+            cb(step, loss, metrics)
+
+    def check(step: int, loss: float) -> None:
+        if not math.isfinite(loss):
+            raise TrainingDiverged(step, loss, getattr(trainer, "lr", None))
+
+    bar = _progress_bar(progress, total, description)
+    update_every = max(1, total // 200)
+    start = time.perf_counter()
+    order = np.arange(n)
+    batch_pos = n  # forces a shuffle at the first minibatch
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), bar as task:
+        for step in range(total):
+            if full_batch:
+                loss, scores = trainer.train_step(X, y)
+                check(step, loss)
+                if step % log_every == 0:
+                    log(step, loss, _accuracy(scores, y))
+            else:
+                if batch_pos >= n:
+                    order = rng.permutation(n)
+                    batch_pos = 0
+                idx = order[batch_pos:batch_pos + batch_size]
+                batch_pos += batch_size
+                loss, _ = trainer.train_step(X[idx], y[idx])
+                check(step, loss)
+                logged = (step + 1) % per_epoch == 0 if per_epoch else step % log_every == 0
+                if logged and (per_epoch is None or ((step + 1) // per_epoch) % log_every == 0):
+                    full_loss, probs = trainer.evaluate(X, y)
+                    check(step, full_loss)
+                    log(step + 1 if per_epoch else step, full_loss, _accuracy(probs, y))
+            if task is not None and (step + 1) % update_every == 0:
+                task.update(step + 1, loss)
+        seconds = time.perf_counter() - start
+        final_loss, probs = trainer.evaluate(X, y)
+        check(total, final_loss)
+        final_acc = _accuracy(probs, y)
+        if not history.rows or history.rows[-1]["step"] != total:
+            log(total, final_loss, final_acc, final=True)
+        elif callbacks:
+            for cb in callbacks:
+                cb(total, final_loss, {**history.rows[-1], "final": True})
+    result = FitResult(history=history, steps=total, seconds=seconds, final_loss=final_loss,
+                       final_train_accuracy=final_acc)
+    if has_val:
+        result.final_val_loss = history.rows[-1]["val_loss"]
+        result.final_val_accuracy = history.rows[-1]["val_accuracy"]
+    return result
+
+
+class _NoBar:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+
+class _RichBar:
+    def __init__(self, total: int, description: str) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}"), TimeRemainingColumn(), transient=True,
+        )
+        self.task = self.progress.add_task(description, total=total, loss=float("nan"))
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def update(self, completed: int, loss: float) -> None:
+        self.progress.update(self.task, completed=completed, loss=loss)
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+
+def _progress_bar(progress: bool | None, total: int, description: str):
+    if progress is None:
+        progress = sys.stdout.isatty()
+    return _RichBar(total, description) if progress else _NoBar()
