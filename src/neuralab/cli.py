@@ -207,6 +207,19 @@ def datasets() -> None:
     _console().print(table)
 
 
+def _offending_value(exc, args: list[str]) -> str | None:
+    """The value the user gave for the option that the parser refused, if any."""
+    opts = getattr(getattr(exc, "param", None), "opts", None) or []
+    value = None
+    for i, arg in enumerate(args):
+        for opt in opts:
+            if arg == opt and i + 1 < len(args):
+                value = args[i + 1]
+            elif arg.startswith(opt + "="):
+                value = arg.split("=", 1)[1]
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning user errors into one line and exit status 2."""
     from typer._click.exceptions import ClickException
@@ -225,7 +238,11 @@ def main(argv: list[str] | None = None) -> int:
     except ClickException as exc:
         if debug:
             raise
-        typer.echo(f"neuralab: error: {exc.format_message()}", err=True)
+        message = " ".join(exc.format_message().split())
+        value = _offending_value(exc, args)
+        if value is not None:
+            message += f"; got {value!r}"
+        typer.echo(f"neuralab: error: {message}", err=True)
         return 2
     except NeuralabError as exc:
         if debug:

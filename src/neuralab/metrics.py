@@ -83,9 +83,11 @@ def per_class(cm: np.ndarray, class_names: list[str] | None = None) -> dict[str,
     precision = _ratio(tp, tp + fp, "precision", names)
     recall = _ratio(tp, tp + fn, "recall", names)
     fpr = _ratio(fp, fp + tn, "false positive rate", names)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall),
-                      np.where(np.isnan(precision) | np.isnan(recall), np.nan, 0.0))
+    # F1 = 2PR / (P + R) = 2TP / (2TP + FP + FN): still defined (0) for a class that is
+    # present but never predicted, undefined only when the class is neither true nor predicted
+    f1_den = 2 * tp + fp + fn
+    f1 = np.full_like(tp, np.nan)
+    f1[f1_den > 0] = 2 * tp[f1_den > 0] / f1_den[f1_den > 0]
     return {
         names[k]: {
             "precision": float(precision[k]),

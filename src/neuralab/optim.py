@@ -23,9 +23,9 @@ def _check_number(name: str, value, *, low: float = 0.0, high: float | None = No
         if high is not None:
             ok = ok and value < high
     if not ok:
-        bound = f"> {low}" if low_open else f">= {low}"
+        bound = f"> {low:g}" if low_open else f">= {low:g}"
         if high is not None:
-            bound += f" and < {high}"
+            bound += f" and < {high:g}"
         raise NeuralabError(f"{name} must be a finite number {bound}, got {value!r}")
     return float(value)
 

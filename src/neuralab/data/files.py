@@ -39,7 +39,8 @@ def load_csv(path: str | Path, *, target: str | None = None) -> Dataset:
     """
     path = Path(path)
     try:
-        with path.open(newline="", encoding="utf-8") as fh:
+        # utf-8-sig drops the byte-order mark that spreadsheet programs put before the header
+        with path.open(newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))
     except FileNotFoundError:
         raise NeuralabError(f"data file {path} does not exist") from None
@@ -86,13 +87,21 @@ def load_npz(path: str | Path) -> Dataset:
     """Read an NPZ holding ``X`` (n, d) numeric and ``y`` (n,) labels; never unpickles."""
     path = Path(path)
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        npz = np.load(path, allow_pickle=False)
+        if not isinstance(npz, np.lib.npyio.NpzFile):
+            # np.load returns a bare array for .npy content, which has no X and y to read
+            raise NeuralabError(
+                f"data file {path} holds a single .npy array, not an NPZ archive of X and y"
+            )
+        with npz:
             missing = [k for k in ("X", "y") if k not in npz.files]
             if missing:
                 raise NeuralabError(
                     f"data file {path} must hold arrays X and y; missing {missing}, found {npz.files}"
                 )
             X, y_raw = npz["X"], npz["y"]
+    except NeuralabError:
+        raise
     except FileNotFoundError:
         raise NeuralabError(f"data file {path} does not exist") from None
     except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
