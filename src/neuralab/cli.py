@@ -45,8 +45,9 @@ def _percent(x) -> str:
 
 Out = Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory to write (default: a new folder under runs/).")]
 Seed = Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed for data, initial weights and shuffling.")]
-Backend = Annotated[str, typer.Option("--backend", help="numpy (the engine).")]
+Backend = Annotated[str, typer.Option("--backend", help="numpy (the engine) or torch (its PyTorch twin).")]
 Dtype = Annotated[str, typer.Option("--dtype", help="float64 or float32.")]
+Device = Annotated[str, typer.Option("--device", help="auto (CUDA where there is a GPU), cpu or cuda; torch backend.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Allow writing into a non-empty --out folder.")]
 
 
@@ -56,6 +57,7 @@ def demo(
     seed: Seed = 0,
     backend: Backend = "numpy",
     dtype: Dtype = "float64",
+    device: Device = "auto",
     overwrite: Overwrite = False,
 ) -> None:
     """The lecture's experiment: linear softmax against a 2-layer ReLU net on the spiral."""
@@ -65,9 +67,11 @@ def demo(
     from neuralab.runs import new_run_dir
 
     out = out if out is not None else new_run_dir("runs", "demo")
-    result = run_demo(out=out, seed=seed, backend=backend, dtype=dtype, overwrite=overwrite,
-                      echo=typer.echo)
-    table = Table(title=f"The lecture's experiment on the spiral (N=100, K=3, seed {seed})")
+    result = run_demo(out=out, seed=seed, backend=backend, dtype=dtype, device=device,
+                      overwrite=overwrite, echo=typer.echo)
+    where = "" if backend == "numpy" else f", torch on {result.runs[0].trainer.device}"
+    table = Table(title=f"The lecture's experiment on the spiral (N=100, K=3, seed {seed}), "
+                        f"{backend} backend{where}, {dtype}")
     for col in ("model", "iterations", "final loss", "train accuracy",
                 f"accuracy, spiral seed {seed + 1}", "time"):
         table.add_column(col, justify="left" if col == "model" else "right")
@@ -93,7 +97,7 @@ def train(
     init: Annotated[str, typer.Option("--init", help="lecture (0.01 N(0,1)), he or glorot.")] = "lecture",
     lr: Annotated[float, typer.Option("--lr", help="Learning rate (step size).")] = 1.0,
     reg: Annotated[float, typer.Option("--reg", help="L2 strength: loss += 0.5 * reg * sum W^2.")] = 1e-3,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="sgd, momentum, nesterov or adam.")] = "sgd",
+    optimizer: Annotated[str, typer.Option("--optimizer", help="sgd, momentum, nesterov, adam; manual (torch: p.data.sub_(p.grad * lr)).")] = "sgd",
     momentum: Annotated[float, typer.Option("--momentum", help="Momentum for momentum/nesterov.")] = 0.9,
     weight_decay: Annotated[float, typer.Option("--weight-decay", help="Optimiser weight decay.")] = 0.0,
     iterations: Annotated[Optional[int], typer.Option("--iterations", "-n", help="Updates (default: the lecture's 200 linear, 10,000 mlp).")] = None,
@@ -102,6 +106,7 @@ def train(
     seed: Seed = 0,
     backend: Backend = "numpy",
     dtype: Dtype = "float64",
+    device: Device = "auto",
     test_fraction: Annotated[Optional[float], typer.Option("--test-fraction", help="Hold out this share as a stratified test split.")] = None,
     log_every: Annotated[int, typer.Option("--log-every", help="History row every N steps.")] = 10,
     print_every: Annotated[int, typer.Option("--print-every", help="Print `iteration N: loss X` every N steps.")] = 1000,
@@ -126,7 +131,8 @@ def train(
         model=model, hidden=list(hidden) if hidden else ([100] if model == "mlp" else []),
         activation=activation, init=init, lr=lr, reg=reg, optimizer=optimizer,
         momentum=momentum, weight_decay=weight_decay, iterations=iterations, epochs=epochs,
-        batch_size=batch_size, seed=seed, backend=backend, dtype=dtype, log_every=log_every,
+        batch_size=batch_size, seed=seed, backend=backend, dtype=dtype, device=device,
+        log_every=log_every,
         test_fraction=test_fraction,
     ).validate()
     train_set = load(dataset, seed=seed) if dataset else load_file(data, target=target)

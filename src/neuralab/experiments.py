@@ -23,7 +23,8 @@ from neuralab.runs import prepare_run_dir, save_checkpoint, versions, write_json
 from neuralab.train import FitResult, PrintLogger, fit, make_engine_trainer
 
 MODELS = ("linear", "mlp")
-BACKENDS = ("numpy",)
+BACKENDS = ("numpy", "torch")
+DEVICES = ("auto", "cpu", "cuda")
 #: The lecture's iteration counts: 200 for the linear classifier, 10,000 for the 2-layer net.
 LECTURE_ITERATIONS = {"linear": 200, "mlp": 10_000}
 
@@ -47,6 +48,7 @@ class TrainSettings:
     seed: int = 0
     backend: str = "numpy"
     dtype: str = "float64"
+    device: str = "auto"
     log_every: int = 10
     test_fraction: float | None = None
 
@@ -66,12 +68,18 @@ class TrainSettings:
         get_activation(self.activation)
         get_init(self.init)
         as_dtype(self.dtype)
-        if self.optimizer not in OPTIMIZERS:
-            raise NeuralabError(
-                f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}"
-            )
         if self.backend not in BACKENDS:
             raise NeuralabError(f"backend must be one of {', '.join(BACKENDS)}; got {self.backend!r}")
+        optimizers = OPTIMIZERS + (("manual",) if self.backend == "torch" else ())
+        if self.optimizer not in optimizers:
+            raise NeuralabError(
+                f"optimizer must be one of {', '.join(optimizers)}; got {self.optimizer!r}"
+                + (" (manual is the torch backend's by-hand update)" if self.optimizer == "manual" else "")
+            )
+        if self.device not in DEVICES:
+            raise NeuralabError(f"device must be one of {', '.join(DEVICES)}; got {self.device!r}")
+        if self.backend == "numpy" and self.device == "cuda":
+            raise NeuralabError("device 'cuda' needs --backend torch; the numpy engine runs on the CPU")
         for name in ("lr",):
             v = getattr(self, name)
             if not np.isfinite(v) or v <= 0:
@@ -105,13 +113,27 @@ class TrainSettings:
 
 
 def make_trainer(settings: TrainSettings, n_features: int, n_classes: int):
-    """The trainer of the settings' backend, model and optimiser."""
-    return make_engine_trainer(
-        settings.sizes(n_features, n_classes), activation=settings.activation,
-        init=settings.init, seed=settings.seed, dtype=settings.dtype,
-        optimizer=settings.optimizer, lr=settings.lr, reg=settings.reg,
+    """The trainer of the settings' backend, model and optimiser.
+
+    Both backends draw the starting weights with the engine's seeded
+    initialiser, so the same settings start from the same numbers.
+    """
+    common = dict(
+        activation=settings.activation, init=settings.init, seed=settings.seed,
+        dtype=settings.dtype, optimizer=settings.optimizer, lr=settings.lr, reg=settings.reg,
         momentum=settings.momentum, weight_decay=settings.weight_decay,
     )
+    sizes = settings.sizes(n_features, n_classes)
+    if settings.backend == "torch":
+        from neuralab.torch_backend import make_torch_trainer
+
+        return make_torch_trainer(sizes, device=settings.device, **common)
+    return make_engine_trainer(sizes, **common)
+
+
+def trainer_device(trainer) -> str:
+    """Where a trainer computes: 'cpu' for the engine, the torch device otherwise."""
+    return str(getattr(trainer, "device", "cpu"))
 
 
 @dataclass
@@ -239,6 +261,8 @@ def write_run(run: RunResult, data: Dataset, X, y, X_test, y_test, test_source) 
             "test_source": test_source,
         },
         "model": {"sizes": sizes, "repr": repr(getattr(trainer, "model", ""))},
+        "backend": s.backend,
+        "device": trainer_device(trainer),
         "versions": versions(),
         "python": platform.python_version(),
         "steps": run.fit.steps,
@@ -303,7 +327,7 @@ class DemoResult:
 
 
 def run_demo(*, out: str | Path | None = None, seed: int = 0, backend: str = "numpy",
-             dtype: str = "float64", overwrite: bool = False,
+             dtype: str = "float64", device: str = "auto", overwrite: bool = False,
              echo: Callable[[str], None] | None = print, progress: bool | None = None) -> DemoResult:
     """The lecture's experiment: linear softmax against the 2-layer ReLU net on the spiral.
 
@@ -330,7 +354,8 @@ def run_demo(*, out: str | Path | None = None, seed: int = 0, backend: str = "nu
             echo(f"\n== {title}: step 1.0, reg 1e-3, "
                  f"{LECTURE_ITERATIONS[model]:,} iterations, full batch ==")
         settings = TrainSettings(model=model, hidden=[100] if model == "mlp" else [],
-                                 lr=1.0, reg=1e-3, seed=seed, backend=backend, dtype=dtype)
+                                 lr=1.0, reg=1e-3, seed=seed, backend=backend, dtype=dtype,
+                                 device=device)
         runs.append(run_training(train, settings, test=test,
                                  out=None if out is None else out / model, overwrite=True,
                                  print_every=every, echo=echo, progress=progress, name=model))

@@ -1,0 +1,144 @@
+"""Training the PyTorch way, behind the same interface as the engine's trainer.
+
+One step is the slides' ``optimizer.zero_grad()``, the loss (cross-entropy plus
+the same ``0.5 * reg * sum W^2`` penalty), ``loss.backward()`` and
+``optimizer.step()`` with ``torch.optim.SGD`` or ``Adam``; the ``manual``
+optimiser is the slides' by-hand update ``p.data.sub_(p.grad * lr)``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from neuralab import NeuralabError
+from neuralab.nn.models import MLP
+from neuralab.optim import OPTIMIZERS
+from neuralab.torch_backend.model import TORCH_DTYPES, TorchMLP, from_engine, lecture_state, load_lecture_state, resolve_device
+
+TORCH_OPTIMIZERS = (*OPTIMIZERS, "manual")
+
+
+class TorchTrainer:
+    """Trains a :class:`TorchMLP` on ``CE + 0.5 reg sum W^2``; the engine trainer's twin.
+
+    Args:
+        model: the network, already on ``device`` and in its dtype.
+        optimizer: ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"`` or
+            ``"manual"`` (the by-hand ``p.data.sub_(p.grad * lr)``).
+        lr, reg, momentum, weight_decay: as for the engine.
+        class_weight: optional per-class weights for the cross-entropy.
+    """
+
+    backend = "torch"
+
+    def __init__(self, model: TorchMLP, *, optimizer: str = "sgd", lr: float = 1.0,
+                 reg: float = 0.0, momentum: float = 0.9, weight_decay: float = 0.0,
+                 class_weight=None) -> None:
+        if optimizer not in TORCH_OPTIMIZERS:
+            raise NeuralabError(
+                f"optimizer must be one of {', '.join(TORCH_OPTIMIZERS)}; got {optimizer!r}"
+            )
+        if not np.isfinite(lr) or lr <= 0:
+            raise NeuralabError(f"lr must be a finite number > 0, got {lr!r}")
+        self.model = model
+        self.lr = float(lr)
+        self.reg = float(reg)
+        self.optimizer_name = optimizer
+        first = model.linears[0].weight
+        self.device, self.dtype = first.device, first.dtype
+        params = list(model.parameters())
+        if optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(params, lr=lr, weight_decay=weight_decay)
+        elif optimizer in ("momentum", "nesterov"):
+            self.optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum,
+                                             nesterov=optimizer == "nesterov",
+                                             weight_decay=weight_decay)
+        elif optimizer == "adam":
+            self.optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        else:
+            if weight_decay:
+                raise NeuralabError("the manual optimizer has no weight decay; use --reg instead")
+            self.optimizer = None
+        self.class_weight = (None if class_weight is None else
+                             torch.as_tensor(class_weight, dtype=self.dtype, device=self.device))
+        self._cache: tuple[int, torch.Tensor] | None = None
+
+    @property
+    def n_classes(self) -> int:
+        return self.model.sizes[-1]
+
+    def _tensor(self, X: np.ndarray) -> torch.Tensor:
+        # full-batch training passes the same array every step: convert it once
+        if self._cache is not None and self._cache[0] is X:
+            return self._cache[1]
+        t = torch.as_tensor(np.ascontiguousarray(X), device=self.device).to(self.dtype)
+        self._cache = (X, t)
+        return t
+
+    def _labels(self, y: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(y, dtype=np.int64), device=self.device)
+
+    def loss(self, scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy plus the lecture's 0.5 * reg * sum W^2."""
+        loss = F.cross_entropy(scores, y, weight=self.class_weight)
+        if self.reg:
+            loss = loss + 0.5 * self.reg * sum((W * W).sum() for W in self.model.weights())
+        return loss
+
+    def train_step(self, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        Xt, yt = self._tensor(X), self._labels(y)
+        if self.optimizer is not None:
+            self.optimizer.zero_grad()
+            scores = self.model(Xt)
+            loss = self.loss(scores, yt)
+            loss.backward()
+            self.optimizer.step()
+        else:
+            self.model.zero_grad()
+            scores = self.model(Xt)
+            loss = self.loss(scores, yt)
+            loss.backward()
+            with torch.no_grad():
+                for p in self.model.parameters():
+                    p.data.sub_(p.grad * self.lr)  # the slides' by-hand update
+        return float(loss.detach()), scores.detach().cpu().numpy()
+
+    @torch.no_grad()
+    def evaluate(self, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+        scores = self.model(self._tensor(X))
+        loss = self.loss(scores, self._labels(y))
+        return float(loss), torch.softmax(scores, dim=1).cpu().numpy()
+
+    @torch.no_grad()
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        Xt = torch.as_tensor(np.ascontiguousarray(X), device=self.device).to(self.dtype)
+        return torch.softmax(self.model(Xt), dim=1).cpu().numpy()
+
+    def state_dict(self) -> dict[str, np.ndarray]:
+        """W1, b1, ..., WL, bL in the lecture's layout."""
+        return lecture_state(self.model)
+
+    def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
+        load_lecture_state(self.model, state)
+
+
+def make_torch_trainer(sizes: Sequence[int], *, activation: str = "relu", init: str = "lecture",
+                       seed: int = 0, dtype: str = "float64", device: str = "auto",
+                       optimizer: str = "sgd", lr: float = 1.0, reg: float = 1e-3,
+                       momentum: float = 0.9, weight_decay: float = 0.0,
+                       class_weight=None) -> TorchTrainer:
+    """The torch twin of :func:`neuralab.train.make_engine_trainer`.
+
+    The starting weights are drawn by the engine's seeded initialiser and copied
+    over, so both backends start from the same numbers.
+    """
+    if dtype not in TORCH_DTYPES:
+        raise NeuralabError(f"dtype must be one of float32, float64; got {dtype!r}")
+    engine = MLP(sizes, activation=activation, init=init, seed=seed, dtype=dtype)
+    model = from_engine(engine, device=resolve_device(device))
+    return TorchTrainer(model, optimizer=optimizer, lr=lr, reg=reg, momentum=momentum,
+                        weight_decay=weight_decay, class_weight=class_weight)
