@@ -1,7 +1,8 @@
-"""benchmarks/spiral_step.py runs and checks the engine against the lecture's loop.
+"""benchmarks/spiral_step.py runs and checks the engine against the lecture's loop and PyTorch.
 
-Only that it runs and that both implementations agree is tested here; speed is
-the benchmark's to report, not a test's to assert.
+Only that it runs, that its rows and ratios are consistent and that all four
+implementations (engine, plain NumPy loop, torch twin, the slides' torch loop)
+agree is tested here; speed is the benchmark's to report, not a test's to assert.
 """
 
 from __future__ import annotations
@@ -14,40 +15,88 @@ from pathlib import Path
 
 import pytest
 
+pytest.importorskip("torch")
+
 ROOT = Path(__file__).resolve().parents[1]
+DTYPES = ("float64", "float32")
+IMPLEMENTATIONS = ("engine", "plain", "torch_twin", "torch_slides")
+LABELS = {"plain": "plain loop", "torch_twin": "torch twin", "torch_slides": "torch slides"}
 
 
-def test_quick_benchmark_runs_and_the_implementations_agree(tmp_path):
-    out_json = tmp_path / "bench.json"
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    out_json = tmp_path_factory.mktemp("bench") / "bench.json"
+    # one torch thread: with the test suite's other workers on the cores, torch's
+    # OpenMP threads would wait on each other at every op (the run takes a minute)
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "spiral_step.py"), "--quick",
-         "--json", str(out_json)],
+         "--torch-threads", "1", "--json", str(out_json)],
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
-    out = proc.stdout
+    return proc.stdout, json.loads(out_json.read_text(encoding="utf-8"))
 
-    # the table names both implementations and has a row per dtype
-    assert "engine us/it" in out and "plain loop us/it" in out
-    for dtype in ("float64", "float32"):
-        row = re.search(rf"^{dtype}\s+(\S+)\s+(\S+)\s+(\S+)$", out, re.MULTILINE)
+
+def test_table_has_all_four_implementations_and_consistent_ratios(quick_run):
+    out, _ = quick_run
+    for column in ("engine us/it", "plain loop us/it", "torch twin us/it",
+                   "torch slides us/it", "engine/plain", "engine/torch", "engine/twin"):
+        assert column in out, out
+    threads = re.search(r"torch\.get_num_threads\(\) = (\d+)", out)
+    assert threads and int(threads.group(1)) == 1, out
+    for dtype in DTYPES:
+        row = re.search(rf"^{dtype}" + r"\s+(\S+)" * 7 + r"$", out, re.MULTILINE)
         assert row, out
-        engine_us, plain_us, ratio = map(float, row.groups())
-        assert engine_us > 0 and plain_us > 0
-        assert ratio == pytest.approx(engine_us / plain_us, rel=0.01, abs=0.002)
+        engine, plain, twin, slides, e_plain, e_torch, e_twin = map(float, row.groups())
+        assert min(engine, plain, twin, slides) > 0
+        # the printed ratios are the printed times' ratios (to the rounding of the print);
+        # engine/torch is against the slides' eager loop
+        assert e_plain == pytest.approx(engine / plain, rel=0.01, abs=0.002)
+        assert e_torch == pytest.approx(engine / slides, rel=0.01, abs=0.002)
+        assert e_twin == pytest.approx(engine / twin, rel=0.01, abs=0.002)
+    assert "engine/torch <= 0.5" in out
 
-    # same float64 weights, 50 iterations each: the losses agree to round-off
-    agree = re.search(r"^loss agreement .*difference (\S+); weights max difference (\S+)$",
-                      out, re.MULTILINE)
-    assert agree, out
-    assert float(agree.group(1).rstrip(",")) < 1e-10
-    assert float(agree.group(2)) < 1e-10
 
-    payload = json.loads(out_json.read_text(encoding="utf-8"))
+def test_all_implementations_agree_in_float64(quick_run):
+    out, _ = quick_run
+    assert re.search(r"^agreement \(float64, same initial weights, 50 iterations\)", out,
+                     re.MULTILINE), out
+    engine = re.search(r"^  engine\s+(\S+)$", out, re.MULTILINE)
+    assert engine, out
+    engine_loss = float(engine.group(1))
+    for name, label in LABELS.items():
+        row = re.search(rf"^  {label}\s+(\S+)\s+loss diff (\S+)\s+weights max diff (\S+)$",
+                        out, re.MULTILINE)
+        assert row, (name, out)
+        loss, loss_diff, weight_diff = map(float, row.groups())
+        # same float64 weights, 50 iterations each: the losses agree to round-off
+        assert loss == pytest.approx(engine_loss, abs=1e-10)
+        assert loss_diff < 1e-10 and weight_diff < 1e-10
+
+
+def test_json_records_every_implementation(quick_run):
+    _, payload = quick_run
     assert payload["repeats"] == 3 and payload["iterations_per_block"] == 50
-    assert payload["agreement"]["iterations"] == 50
-    assert payload["agreement"]["loss_abs_diff"] < 1e-10
-    for dtype in ("float64", "float32"):
+    assert payload["torch_device"] == "cpu"
+    assert payload["torch_num_threads"] == 1  # as --torch-threads asked
+    assert len(payload["loadavg_before"]) == len(payload["loadavg_after"]) == 3
+    assert payload["torch"]
+
+    agreement = payload["agreement"]
+    assert agreement["iterations"] == 50
+    assert agreement["initial_weights_max_abs_diff"] == 0.0
+    for name in IMPLEMENTATIONS[1:]:
+        assert abs(agreement[f"{name}_loss"] - agreement["engine_loss"]) < 1e-10
+        assert agreement["loss_abs_diff_from_engine"][name] < 1e-10
+        assert agreement["weights_max_abs_diff_from_engine"][name] < 1e-10
+    assert agreement["loss_abs_diff"] < 1e-10 and agreement["weights_max_abs_diff"] < 1e-10
+
+    for dtype in DTYPES:
         result = payload["results"][dtype]
-        assert len(result["engine_samples_us"]) == len(result["plain_samples_us"]) == 3
-        assert result["ratio"] == result["engine_us"] / result["plain_us"]
+        for name in IMPLEMENTATIONS:
+            samples = result[f"{name}_samples_us"]
+            assert len(samples) == 3 and all(s > 0 for s in samples)
+            assert result[f"{name}_us"] == sorted(samples)[1]  # the median of 3
+        assert result["engine_over_plain"] == result["engine_us"] / result["plain_us"]
+        assert result["engine_over_torch"] == result["engine_us"] / result["torch_slides_us"]
+        assert result["engine_over_torch_twin"] == result["engine_us"] / result["torch_twin_us"]

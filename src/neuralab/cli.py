@@ -108,7 +108,7 @@ def train(
     dtype: Dtype = "float64",
     device: Device = "auto",
     test_fraction: Annotated[Optional[float], typer.Option("--test-fraction", help="Hold out this share as a stratified test split.")] = None,
-    log_every: Annotated[int, typer.Option("--log-every", help="History row every N steps.")] = 10,
+    log_every: Annotated[int, typer.Option("--log-every", help="History row every N steps (N epochs with --epochs and --batch-size).")] = 10,
     print_every: Annotated[int, typer.Option("--print-every", help="Print `iteration N: loss X` every N steps.")] = 1000,
     out: Out = None,
     overwrite: Overwrite = False,

@@ -198,11 +198,12 @@ def fit(
         epochs: passes over the data (with ``batch_size``, shuffled each epoch).
         batch_size: None for full batch (the lecture's), else minibatches.
         seed: seeds the minibatch shuffling.
-        log_every: a history row and a callback call every this many steps, and
-            one at the end with ``metrics["final"] = True``. In full-batch mode the
-            logged loss and accuracy are those of the step's forward pass (before
-            its update), as the lecture prints them; with minibatches they are
-            measured on the whole training set.
+        log_every: a history row and a callback call every this many steps
+            (epochs, when minibatch training counts epochs), and one at the end
+            with ``metrics["final"] = True``. In full-batch mode the logged loss
+            and accuracy are those of the step's forward pass (before its update),
+            as the lecture prints them; with minibatches they are measured on the
+            whole training set after the logged update.
         callbacks: functions ``(step, loss, metrics)``.
         X_val, y_val: optional held-out data, scored at every logged step.
         progress: show a rich progress bar; None shows one only on a terminal.
@@ -269,11 +270,17 @@ def fit(
                 batch_pos += batch_size
                 loss, _ = trainer.train_step(X[idx], y[idx])
                 check(step, loss)
-                logged = (step + 1) % per_epoch == 0 if per_epoch else step % log_every == 0
-                if logged and (per_epoch is None or ((step + 1) // per_epoch) % log_every == 0):
+                # with minibatches a row is logged after every log_every epochs (or
+                # updates, without epochs), measured on the whole training set
+                done = step + 1
+                if per_epoch:
+                    logged = done % per_epoch == 0 and (done // per_epoch) % log_every == 0
+                else:
+                    logged = done % log_every == 0
+                if logged:
                     full_loss, probs = trainer.evaluate(X, y)
                     check(step, full_loss)
-                    log(step + 1 if per_epoch else step, full_loss, _accuracy(probs, y))
+                    log(done, full_loss, _accuracy(probs, y))
             if task is not None and (step + 1) % update_every == 0:
                 task.update(step + 1, loss)
         seconds = time.perf_counter() - start
