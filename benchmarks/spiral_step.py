@@ -78,6 +78,7 @@ import platform
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -102,56 +103,27 @@ LABELS = {"engine": "engine", "plain": "plain loop",
           "torch_twin": "torch twin", "torch_slides": "torch slides"}
 
 
+def _load_slides_loop():
+    """The slides' loop from examples/02_two_layer_by_hand.py, so one copy serves both."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "02_two_layer_by_hand.py"
+    spec = importlib.util.spec_from_file_location("two_layer_by_hand", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.train
+
+
+_slides_train = _load_slides_loop()
+
+
 def plain_loop(X, y, W, b, W2, b2, num_iters, step_size=STEP_SIZE, reg=REG):
     """The lecture's training loop, as on the slides; updates W, b, W2, b2 in place.
 
     Returns the loss of the last iteration (computed, as on the slides, from that
     iteration's forward pass, before its update).
     """
-    num_examples = X.shape[0]
-    loss = None
-    for i in range(num_iters):
-        # evaluate class scores, [N x K]
-        hidden_layer = np.maximum(0, np.dot(X, W) + b)  # note, ReLU activation
-        scores = np.dot(hidden_layer, W2) + b2
-
-        # compute the class probabilities
-        exp_scores = np.exp(scores)
-        probs = exp_scores / np.sum(exp_scores, axis=1, keepdims=True)  # [N x K]
-
-        # compute the loss: average cross-entropy loss and regularization
-        correct_logprobs = -np.log(probs[range(num_examples), y])
-        data_loss = np.sum(correct_logprobs) / num_examples
-        reg_loss = 0.5 * reg * np.sum(W * W) + 0.5 * reg * np.sum(W2 * W2)
-        loss = data_loss + reg_loss
-
-        # compute the gradient on scores
-        dscores = probs
-        dscores[range(num_examples), y] -= 1
-        dscores /= num_examples
-
-        # backpropagate the gradient to the parameters
-        # first backprop into parameters W2 and b2
-        dW2 = np.dot(hidden_layer.T, dscores)
-        db2 = np.sum(dscores, axis=0, keepdims=True)
-        # next backprop into hidden layer
-        dhidden = np.dot(dscores, W2.T)
-        # backprop the ReLU non-linearity
-        dhidden[hidden_layer <= 0] = 0
-        # finally into W, b
-        dW = np.dot(X.T, dhidden)
-        db = np.sum(dhidden, axis=0, keepdims=True)
-
-        # add regularization gradient contribution
-        dW2 += reg * W2
-        dW += reg * W
-
-        # perform a parameter update
-        W += -step_size * dW
-        b += -step_size * db
-        W2 += -step_size * dW2
-        b2 += -step_size * db2
-    return loss
+    return _slides_train(X, y, W, b, W2, b2, num_iters, step_size, reg)
 
 
 def engine_loop(trainer: EngineTrainer, X, y, num_iters):
