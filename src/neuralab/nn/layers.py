@@ -89,7 +89,12 @@ class Linear(Module):
         np.matmul(x.T, grad_out, out=dW)
         self.W.grad += dW
         db = self._buffer("db", self.b.data.shape, self.dtype)
-        np.add.reduce(grad_out, axis=0, out=db)
+        # the column sums as a product with a vector of ones: one BLAS call, faster
+        # than numpy's reduction over the rows
+        ones = self._buffers.get("ones")
+        if ones is None or ones.shape[0] != x.shape[0] or ones.dtype != self.dtype:
+            ones = self._buffers["ones"] = np.ones(x.shape[0], self.dtype)
+        np.matmul(ones, grad_out, out=db)
         self.b.grad += db
         if not input_grad:
             return None

@@ -16,6 +16,20 @@ from neuralab.nn.module import Parameter
 REDUCTIONS = ("mean", "sum", "none")
 
 
+def _row_reduce(ufunc, a: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``ufunc.reduce(a, axis=1)`` into ``out``, column by column when rows are short.
+
+    numpy's reduction along short rows costs several times more than a few
+    whole-column operations, and logits have only K columns.
+    """
+    if a.shape[1] > 16:
+        return ufunc.reduce(a, axis=1, out=out)
+    np.copyto(out, a[:, 0])
+    for k in range(1, a.shape[1]):
+        ufunc(out, a[:, k], out=out)
+    return out
+
+
 def softmax(scores: np.ndarray) -> np.ndarray:
     """Row-wise softmax of logits, stable for any finite input.
 
@@ -96,16 +110,17 @@ class SoftmaxCrossEntropy:
         dtype = scores.dtype
         self.scores, self.y = scores, y
         # subtract the row max before exp so large logits cannot overflow
+        rowmax = _row_reduce(np.maximum, scores, self._buffer("rowmax", (B,), dtype))
         shifted = self._buffer("shifted", (B, K), dtype)
-        np.subtract(scores, scores.max(axis=1, keepdims=True), out=shifted)
+        np.subtract(scores, rowmax[:, None], out=shifted)
         probs = self._buffer("probs", (B, K), dtype)
         np.exp(shifted, out=probs)
-        sums = probs.sum(axis=1, keepdims=True)
-        probs /= sums
+        sums = _row_reduce(np.add, probs, self._buffer("sums", (B,), dtype))
+        probs /= sums[:, None]
         self.probs = probs
         self._flat = np.arange(B) * K + y
         # -log softmax(u)_y = log(sum exp(shifted)) - shifted_y: no log(0) for tiny probs
-        losses = np.log(sums[:, 0]) - shifted.reshape(-1)[self._flat]
+        losses = np.log(sums) - shifted.reshape(-1)[self._flat]
         self.losses = losses
         if self.class_weight is not None:
             self._w = self.class_weight.astype(dtype)[y]
