@@ -32,7 +32,13 @@ class ReLU(Module):
 
     def forward(self, z: np.ndarray) -> np.ndarray:
         out = self._buffer("out", z.shape, z.dtype)
-        np.maximum(z, 0, out=out)
+        # (z + |z|) / 2 is max(0, z) exactly (2z and its half are exact in binary
+        # floating point, and z + |z| is +0.0 for z <= 0), in three fast passes
+        # where np.maximum's NaN handling makes one slow pass (only -inf, which
+        # nothing but a diverged network produces, comes out NaN instead of 0)
+        np.abs(z, out=out)
+        out += z
+        out *= 0.5
         self.out = out
         return out
 
