@@ -108,17 +108,33 @@ def train(
     dtype: Dtype = "float64",
     device: Device = "auto",
     test_fraction: Annotated[Optional[float], typer.Option("--test-fraction", help="Hold out this share as a stratified test split.")] = None,
+    val_fraction: Annotated[Optional[float], typer.Option("--val-fraction", help="Hold out this share as a stratified validation split.")] = None,
+    standardize: Annotated[bool, typer.Option("--standardize/--no-standardize", help="Scale features by the training split's mean and std (stored with the model).")] = True,
+    max_fpr: Annotated[Optional[float], typer.Option("--max-fpr", help="Binary: pick the threshold that keeps the false positive rate under this.")] = None,
     log_every: Annotated[int, typer.Option("--log-every", help="History row every N steps (N epochs with --epochs and --batch-size).")] = 10,
     print_every: Annotated[int, typer.Option("--print-every", help="Print `iteration N: loss X` every N steps.")] = 1000,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue training the run in this directory (--iterations/--epochs: how many more).")] = None,
     out: Out = None,
     overwrite: Overwrite = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result line.")] = False,
 ) -> None:
-    """Train a model on a data set and write a run directory."""
+    """Train a model on a data set and write a run directory (Ctrl-C saves and stops)."""
     from neuralab.data import load, load_file
-    from neuralab.experiments import TrainSettings, run_training
+    from neuralab.experiments import TrainSettings, resume_training, run_training
     from neuralab.runs import new_run_dir
 
+    print_every_or_none = None if quiet else print_every
+    progress = False if quiet else None
+    if resume is not None:
+        given = [flag for flag, value in (("--dataset", dataset), ("--data", data),
+                                          ("--test-data", test_data), ("--out", out)) if value]
+        if given:
+            raise NeuralabError(f"--resume continues a run with its own data and folder; "
+                                f"drop {', '.join(given)}")
+        run = resume_training(resume, iterations=iterations, epochs=epochs,
+                              print_every=print_every_or_none, echo=typer.echo, progress=progress)
+        _report_run(run, resume)
+        return
     if (dataset is None) == (data is None):
         raise NeuralabError("give exactly one of --dataset NAME and --data FILE")
     if target is not None and data is None:
@@ -132,24 +148,132 @@ def train(
         activation=activation, init=init, lr=lr, reg=reg, optimizer=optimizer,
         momentum=momentum, weight_decay=weight_decay, iterations=iterations, epochs=epochs,
         batch_size=batch_size, seed=seed, backend=backend, dtype=dtype, device=device,
-        log_every=log_every,
-        test_fraction=test_fraction,
+        log_every=log_every, test_fraction=test_fraction, val_fraction=val_fraction,
+        standardize=standardize, max_fpr=max_fpr,
     ).validate()
-    train_set = load(dataset, seed=seed) if dataset else load_file(data, target=target)
+    if dataset:
+        train_set = load(dataset, seed=seed)
+        spec = {"kind": "registry", "name": dataset, "seed": seed}
+    else:
+        train_set = load_file(data, target=target)
+        spec = {"kind": "file", "path": str(Path(data).resolve()), "target": target}
     test_set = load_file(test_data, target=target) if test_data else None
-    if test_set is not None and test_set.classes != train_set.classes:
-        unseen = sorted(set(test_set.classes) - set(train_set.classes))
-        if unseen:
-            raise NeuralabError(f"--test-data has labels not seen in training: {unseen}")
-        raise NeuralabError(f"--test-data must hold the same classes as the training data, "
-                            f"got {test_set.classes} against {train_set.classes}")
+    test_spec = ({"kind": "file", "path": str(Path(test_data).resolve()), "target": target}
+                 if test_data else None)
     out = out if out is not None else new_run_dir("runs", "train")
     run = run_training(train_set, settings, test=test_set, out=out, overwrite=overwrite,
-                       print_every=None if quiet else print_every,
-                       echo=typer.echo, progress=False if quiet else None, name=train_set.name)
-    test_acc = "" if run.test_accuracy is None else f", test accuracy {_percent(run.test_accuracy)}"
-    typer.echo(f"final loss {run.final_loss:.4f}, train accuracy {_percent(run.train_accuracy)}"
-               f"{test_acc}; run written to {out}")
+                       print_every=print_every_or_none, echo=typer.echo, progress=progress,
+                       name=train_set.name, data_spec=spec, test_spec=test_spec)
+    _report_run(run, out)
+
+
+def _report_run(run, out: Path) -> None:
+    parts = [f"final loss {run.final_loss:.4f}", f"train accuracy {_percent(run.train_accuracy)}"]
+    for key in ("val", "test"):
+        if key in run.metrics:
+            parts.append(f"{key} accuracy {_percent(run.metrics[key]['accuracy'])}")
+    op = run.metrics.get("test", run.metrics["train"]).get("operating_point")
+    if op:
+        parts.append(f"threshold {op['threshold']:.4g} for FPR <= {op['max_fpr']:g} "
+                     f"(FPR {op['fpr']:.3g}, TPR {op['tpr']:.3g})")
+    if run.interrupted:
+        typer.echo(f"interrupted after {run.fit.steps} steps; checkpoint and report saved in {out}; "
+                   f"continue with: neuralab train --resume {out}", err=True)
+        typer.echo(", ".join(parts))
+        raise typer.Exit(130)
+    typer.echo(", ".join(parts) + f"; run written to {out}; report: {out / 'report.html'}")
+
+
+RunDir = Annotated[Path, typer.Argument(help="A run directory written by train or demo.")]
+
+
+@app.command()
+def evaluate(
+    run_dir: RunDir,
+    data: Annotated[Optional[Path], typer.Option("--data", help="A CSV or NPZ file to score (default: the run's own splits again).")] = None,
+    target: Annotated[Optional[str], typer.Option("--target", help="CSV label column (default: the last).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the results (default: RUN_DIR/evaluations/<time>-<data>/).")] = None,
+    backend: Backend = "numpy",
+) -> None:
+    """Score a saved model: metrics, predictions and figures, never over the run's own files."""
+    from rich.table import Table
+
+    from neuralab.data import load_file
+    from neuralab.experiments import evaluate_run
+
+    if target is not None and data is None:
+        raise NeuralabError("--target needs --data FILE")
+    dataset = load_file(data, target=target) if data is not None else None
+    metrics, folder = evaluate_run(run_dir, dataset, out=out, backend=backend)
+    table = Table(title=f"evaluation of {run_dir}")
+    for col in ("split", "examples", "accuracy", "log-loss", "ROC AUC"):
+        table.add_column(col, justify="left" if col == "split" else "right")
+    for key, m in metrics.items():
+        auc = m.get("roc_auc")
+        table.add_row(key, str(m["n_samples"]), _percent(m["accuracy"]), f"{m['log_loss']:.4f}",
+                      "-" if auc is None or auc != auc else f"{auc:.4f}")
+    _console().print(table)
+    typer.echo(f"metrics, predictions and figures written to {folder}")
+
+
+@app.command()
+def predict(
+    run_dir: RunDir,
+    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="CSV (the model's feature columns) or NPZ (X) to predict.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", help="Write the predictions CSV here (default: print it).")] = None,
+    point: Annotated[Optional[str], typer.Option("--point", help="One input as comma-separated numbers, e.g. 0.3,-0.5.")] = None,
+    label: Annotated[Optional[str], typer.Option("--label", help="With --point: the true class, to print its loss -log p.")] = None,
+    backend: Backend = "numpy",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Allow replacing an existing --output file.")] = False,
+) -> None:
+    """Class probabilities from a saved model: for a file of inputs, or one --point."""
+    from neuralab.data.files import load_features
+    from neuralab.runs import atomic_write, load_model
+
+    if (input is None) == (point is None):
+        raise NeuralabError("give exactly one of --input FILE and --point X1,X2,...")
+    if label is not None and point is None:
+        raise NeuralabError("--label goes with --point")
+    if output is not None and output.exists() and not overwrite:
+        raise NeuralabError(f"--output {output} exists; choose another file or pass --overwrite")
+    predictor = load_model(run_dir, backend=backend)
+    if point is not None:
+        _predict_point(predictor, point, label)
+        return
+    X = load_features(input, predictor.feature_names)
+    predictor.check_width(X, where=f"input file {input}")
+    probs = predictor.predict_proba(X)
+    pred = probs.argmax(axis=1)
+    lines = ["index,y_pred," + ",".join(f"p_{c}" for c in predictor.classes)]
+    lines += [f"{i},{predictor.classes[pred[i]]}," + ",".join(f"{p:.10g}" for p in probs[i])
+              for i in range(len(pred))]
+    text = "\n".join(lines) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        atomic_write(output, text)
+        typer.echo(f"{len(pred)} predictions written to {output}")
+
+
+def _predict_point(predictor, point: str, label: str | None) -> None:
+    import math
+
+    try:
+        values = [float(v) for v in point.split(",")]
+    except ValueError:
+        raise NeuralabError(f"--point must be comma-separated numbers, got {point!r}") from None
+    if len(values) != predictor.n_features or not all(math.isfinite(v) for v in values):
+        raise NeuralabError(f"--point needs {predictor.n_features} finite numbers "
+                            f"({', '.join(predictor.feature_names)}), got {point!r}")
+    probs = predictor.predict_proba([values])[0]
+    typer.echo("softmax: " + "  ".join(f"p({c}) = {p:.6f}" for c, p in zip(predictor.classes, probs)))
+    typer.echo(f"predicted class: {predictor.classes[int(probs.argmax())]}")
+    if label is not None:
+        if label not in predictor.classes:
+            raise NeuralabError(f"--label {label!r} is not a class of this model; "
+                                f"classes are {predictor.classes}")
+        k = predictor.classes.index(label)
+        typer.echo(f"loss for label {label}: -log p({label}) = {-math.log(max(probs[k], 1e-300)):.6f}")
 
 
 @app.command()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import platform
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,12 +16,22 @@ from pathlib import Path
 import numpy as np
 
 from neuralab import NeuralabError
-from neuralab.data import Dataset, spiral, train_test_split
-from neuralab.metrics import evaluate_predictions
+from neuralab.data import Dataset, load, load_file, spiral
+from neuralab.data.preprocess import Standardizer
+from neuralab.data.splits import three_way_split
+from neuralab.metrics import UndefinedMetricWarning, evaluate_predictions
 from neuralab.nn.models import check_sizes
 from neuralab.optim import OPTIMIZERS
-from neuralab.runs import prepare_run_dir, save_checkpoint, versions, write_json, atomic_write
-from neuralab.train import FitResult, PrintLogger, fit, make_engine_trainer
+from neuralab.runs import (
+    Predictor,
+    atomic_write,
+    prepare_run_dir,
+    save_checkpoint,
+    save_optimizer_state,
+    versions,
+    write_json,
+)
+from neuralab.train import FitResult, fit, make_engine_trainer
 
 MODELS = ("linear", "mlp")
 BACKENDS = ("numpy", "torch")
@@ -51,6 +62,9 @@ class TrainSettings:
     device: str = "auto"
     log_every: int = 10
     test_fraction: float | None = None
+    val_fraction: float | None = None
+    standardize: bool = True
+    max_fpr: float | None = None
 
     def validate(self) -> TrainSettings:
         """Check every value; raise NeuralabError naming the first bad one."""
@@ -102,10 +116,15 @@ class TrainSettings:
             raise NeuralabError(f"seed must be a non-negative integer, got {self.seed!r}")
         if self.log_every < 1:
             raise NeuralabError(f"log_every must be a positive integer, got {self.log_every!r}")
-        if self.test_fraction is not None and not (0 < self.test_fraction < 1):
-            raise NeuralabError(
-                f"test_fraction must lie strictly between 0 and 1, got {self.test_fraction!r}"
-            )
+        for name in ("test_fraction", "val_fraction"):
+            v = getattr(self, name)
+            if v is not None and not (0 < v < 1):
+                raise NeuralabError(f"{name} must lie strictly between 0 and 1, got {v!r}")
+        if (self.test_fraction or 0) + (self.val_fraction or 0) >= 1:
+            raise NeuralabError(f"test_fraction + val_fraction must be below 1, got "
+                                f"{self.test_fraction} + {self.val_fraction}")
+        if self.max_fpr is not None and not (0 <= self.max_fpr <= 1):
+            raise NeuralabError(f"max_fpr must lie between 0 and 1, got {self.max_fpr!r}")
         return self
 
     def sizes(self, n_features: int, n_classes: int) -> list[int]:
@@ -137,8 +156,18 @@ def trainer_device(trainer) -> str:
 
 
 @dataclass
+class Split:
+    """One part of the data: raw features, labels, and their rows in the source."""
+
+    X: np.ndarray
+    y: np.ndarray
+    index: np.ndarray
+    source: str
+
+
+@dataclass
 class RunResult:
-    """What a finished training run reports back."""
+    """What a finished (or interrupted) training run reports back."""
 
     name: str
     settings: TrainSettings
@@ -146,6 +175,8 @@ class RunResult:
     metrics: dict
     run_dir: Path | None
     trainer: object
+    predictor: Predictor
+    splits: dict[str, Split]
 
     @property
     def final_loss(self) -> float:
@@ -160,21 +191,64 @@ class RunResult:
         test = self.metrics.get("test")
         return None if test is None else test["accuracy"]
 
+    @property
+    def interrupted(self) -> bool:
+        return self.fit.interrupted
 
-def split_data(train: Dataset, test: Dataset | None, settings: TrainSettings):
-    """(X, y, X_test, y_test, test source) from the data and the settings."""
+
+def make_splits(data: Dataset, test: Dataset | None, settings: TrainSettings) -> dict[str, Split]:
+    """train, and val and test where asked for: stratified and seeded, or a separate test file."""
     if test is not None:
-        if test.X.shape[1] != train.X.shape[1]:
+        if settings.test_fraction:
+            raise NeuralabError("give --test-data or --test-fraction, not both")
+        if test.X.shape[1] != data.X.shape[1]:
             raise NeuralabError(
-                f"--test-data has {test.X.shape[1]} features, the training data {train.X.shape[1]}"
+                f"--test-data has {test.X.shape[1]} features, the training data {data.X.shape[1]}"
             )
-        return train.X, train.y, test.X, test.y, test.source
-    if settings.test_fraction:
-        X, Xt, y, yt, _, _ = train_test_split(train.X, train.y,
-                                              test_fraction=settings.test_fraction,
-                                              seed=settings.seed)
-        return X, y, Xt, yt, f"{settings.test_fraction:g} of {train.name}, stratified, seed {settings.seed}"
-    return train.X, train.y, None, None, None
+        unseen = sorted(set(test.classes) - set(data.classes))
+        if unseen:
+            raise NeuralabError(f"--test-data has labels not seen in training: {unseen}")
+    parts = three_way_split(data.X, data.y, val_fraction=settings.val_fraction,
+                            test_fraction=settings.test_fraction, seed=settings.seed)
+    splits = {}
+    for name in ("train", "val", "test"):
+        if name in parts:
+            idx = parts[name]
+            how = "" if len(parts) == 1 else f", stratified, seed {settings.seed}"
+            splits[name] = Split(data.X[idx], data.y[idx], idx, f"{data.name}: {len(idx)} rows{how}")
+    if test is not None:
+        y = remap_labels(test, data.classes)
+        splits["test"] = Split(test.X, y, np.arange(len(y)), test.source)
+    counts = np.bincount(splits["train"].y, minlength=data.n_classes)
+    if np.any(counts == 0):
+        missing = [data.classes[k] for k in np.flatnonzero(counts == 0)]
+        raise NeuralabError(f"the training split has no examples of class {missing}; "
+                            "use a smaller --test-fraction or --val-fraction")
+    return splits
+
+
+def remap_labels(data: Dataset, classes: list[str]) -> np.ndarray:
+    """``data``'s labels as indices into ``classes`` (by name); unseen labels are an error."""
+    index = {c: k for k, c in enumerate(classes)}
+    unseen = sorted(set(data.classes) - set(index))
+    if unseen:
+        raise NeuralabError(f"{data.name} has labels not seen in training: {unseen}; "
+                            f"the model knows {classes}")
+    mapping = np.array([index[c] for c in data.classes], dtype=np.int64)
+    return mapping[data.y]
+
+
+@dataclass
+class Resume:
+    """Where a resumed run starts: weights, optimiser state, earlier history and steps."""
+
+    state: dict[str, np.ndarray]
+    optimizer_tensors: dict[str, np.ndarray]
+    optimizer_scalars: dict
+    history_rows: list[dict]
+    start_step: int
+    scaler: Standardizer
+    seconds: float
 
 
 def run_training(
@@ -188,46 +262,88 @@ def run_training(
     echo: Callable[[str], None] | None = print,
     progress: bool | None = None,
     name: str = "train",
+    data_spec: dict | None = None,
+    test_spec: dict | None = None,
+    resume: Resume | None = None,
 ) -> RunResult:
-    """Train on ``data`` with ``settings``; evaluate; write a run directory to ``out``.
+    """Train on ``data`` with ``settings``; evaluate every split; write a run directory to ``out``.
 
-    ``print_every`` prints ``iteration N: loss X`` lines (None: no lines).
+    Standardisation (``settings.standardize``) is fitted on the training split only.
+    ``print_every`` prints ``iteration N: loss X`` lines (None: no lines). Ctrl-C or
+    SIGTERM stops training after the current step; the run directory is still
+    written, with ``interrupted`` set, and the result says so.
     """
     settings.validate()
-    X, y, X_test, y_test, test_source = split_data(data, test, settings)
-    if test is not None and test.n_classes > data.n_classes:
-        raise NeuralabError(
-            f"--test-data has classes {test.classes}, more than the training data's {data.classes}"
-        )
+    splits = make_splits(data, test, settings)
     run_dir = prepare_run_dir(out, overwrite=overwrite) if out is not None else None
-    trainer = make_trainer(settings, X.shape[1], data.n_classes)
+    train = splits["train"]
+    if resume is not None:
+        scaler = resume.scaler
+    elif settings.standardize:
+        scaler = Standardizer.fit(train.X)
+    else:
+        scaler = Standardizer.identity(train.X.shape[1])
     dtype = np.dtype(settings.dtype)
-    X = X.astype(dtype)
-    X_test = None if X_test is None else X_test.astype(dtype)
+    scaled = {k: scaler.transform(sp.X).astype(dtype) for k, sp in splits.items()}
+    trainer = make_trainer(settings, train.X.shape[1], data.n_classes)
+    if resume is not None:
+        trainer.load_state_dict(resume.state)
+        trainer.load_optimizer_state(resume.optimizer_tensors, resume.optimizer_scalars)
+    monitor = "val" if "val" in splits else ("test" if "test" in splits else None)
     callbacks = []
     if print_every and echo is not None:
         callbacks.append(lambda step, loss, m: None if m.get("final") or step % print_every
                          else echo(f"iteration {step}: loss {loss:f}"))
-    result = fit(trainer, X, y, iterations=settings.iterations, epochs=settings.epochs,
-                 batch_size=settings.batch_size, seed=settings.seed,
-                 log_every=settings.log_every, callbacks=callbacks, X_val=X_test, y_val=y_test,
-                 progress=progress, description=name)
-    metrics = {"train": evaluate_predictions(y, trainer.predict_proba(X), loss=result.final_loss,
-                                             class_names=data.classes)}
-    if X_test is not None:
-        test_loss, _ = trainer.evaluate(X_test, y_test)
-        metrics["test"] = evaluate_predictions(y_test, trainer.predict_proba(X_test),
-                                               loss=test_loss, class_names=data.classes)
+    result = fit(trainer, scaled["train"], train.y, iterations=settings.iterations,
+                 epochs=settings.epochs, batch_size=settings.batch_size, seed=settings.seed,
+                 log_every=settings.log_every, callbacks=callbacks,
+                 X_val=scaled.get(monitor), y_val=None if monitor is None else splits[monitor].y,
+                 progress=progress, description=name,
+                 start_step=0 if resume is None else resume.start_step)
+    if resume is not None:
+        earlier = [r for r in resume.history_rows if r["step"] < resume.start_step]
+        result.history.rows[:0] = earlier
+        result.seconds += resume.seconds
+    meta = model_meta(settings, settings.sizes(train.X.shape[1], data.n_classes), data, scaler)
+    predictor = Predictor(trainer.predict_proba, scaler, data.classes, data.feature_names, meta)
+    metrics = {}
+    for key, sp in splits.items():
+        loss, probs = trainer.evaluate(scaled[key], sp.y)
+        metrics[key] = evaluate_predictions(sp.y, probs, loss=loss, class_names=data.classes)
+    if settings.max_fpr is not None:
+        add_operating_point(metrics, splits, predictor, settings.max_fpr, data.classes)
     run = RunResult(name=name, settings=settings, fit=result, metrics=metrics,
-                    run_dir=run_dir, trainer=trainer)
+                    run_dir=run_dir, trainer=trainer, predictor=predictor, splits=splits)
     if run_dir is not None:
-        write_run(run, data, X, y, X_test, y_test, test_source)
+        write_run(run, data, data_spec=data_spec, test_spec=test_spec)
     return run
 
 
-def model_meta(settings: TrainSettings, sizes: list[int], data: Dataset) -> dict:
+def add_operating_point(metrics: dict, splits: dict[str, Split], predictor: Predictor,
+                        max_fpr: float, classes: list[str]) -> None:
+    """For a binary problem, the threshold that keeps FPR <= max_fpr, and its rates per split.
+
+    The threshold is chosen on the validation split when there is one (else on the
+    training split) and then applied unchanged to every split.
+    """
+    from neuralab.metrics import rates_at_threshold, threshold_for_fpr
+
+    if len(classes) != 2:
+        raise NeuralabError(f"--max-fpr needs a binary problem, this one has {len(classes)} classes")
+    chosen_on = "val" if "val" in splits else "train"
+    sp = splits[chosen_on]
+    point = threshold_for_fpr(sp.y, predictor.predict_proba(sp.X)[:, 1], max_fpr=max_fpr)
+    for key, spl in splits.items():
+        rates = rates_at_threshold(spl.y, predictor.predict_proba(spl.X)[:, 1], point.threshold)
+        metrics[key]["operating_point"] = {
+            **rates.as_dict(), "max_fpr": max_fpr, "chosen_on": chosen_on,
+            "positive_class": classes[1],
+        }
+
+
+def model_meta(settings: TrainSettings, sizes: list[int], data: Dataset,
+               scaler: Standardizer) -> dict:
     """model.json: everything needed to rebuild the model and recompute a prediction by hand."""
-    d = sizes[0]
     return {
         "format": "neuralab-mlp",
         "format_version": 1,
@@ -236,29 +352,89 @@ def model_meta(settings: TrainSettings, sizes: list[int], data: Dataset) -> dict
         "dtype": settings.dtype,
         "classes": list(data.classes),
         "feature_names": list(data.feature_names),
-        "preprocessing": {"mean": [0.0] * d, "scale": [1.0] * d},
+        "preprocessing": scaler.to_meta(),
         "tensors": [f"{k}{i}" for i in range(1, len(sizes)) for k in ("W", "b")],
         "layout": "W_i has shape (d_{i-1}, d_i); z_i = o_{i-1} W_i + b_i; "
                   "x is first standardised as (x - mean) / scale",
     }
 
 
-def write_run(run: RunResult, data: Dataset, X, y, X_test, y_test, test_source) -> None:
+def write_predictions(path: Path, predictor: Predictor, splits: dict[str, Split]) -> None:
+    """predictions.csv: ``split,index,y_true,y_pred,p_0,...,p_{K-1}`` (index = row in the source)."""
+    K = len(predictor.classes)
+    lines = ["split,index,y_true,y_pred," + ",".join(f"p_{k}" for k in range(K))]
+    for key, sp in splits.items():
+        probs = predictor.predict_proba(sp.X)
+        pred = probs.argmax(axis=1)
+        for i in range(len(sp.y)):
+            lines.append(f"{key},{int(sp.index[i])},{int(sp.y[i])},{int(pred[i])}," +
+                         ",".join(f"{p:.10g}" for p in probs[i]))
+    atomic_write(path, "\n".join(lines) + "\n")
+
+
+def write_figures(figures: Path, run_name: str, history, metrics: dict, predictor: Predictor,
+                  splits: dict[str, Split]) -> None:
+    """Curves, confusion matrices, ROC and PR curves, and the boundary for 2-D data."""
     from neuralab import plots
+
+    classes = predictor.classes
+    if history is not None:
+        plots.save_figure(plots.history_figure(history, title=run_name), figures / "loss.png")
+    for key, m in metrics.items():
+        cm = np.array(m["confusion_matrix"])
+        plots.save_figure(plots.confusion_figure(cm, classes, title=f"confusion matrix ({key})"),
+                          figures / f"confusion_{key}.png")
+        plots.save_figure(plots.confusion_figure(cm, classes, normalized=True,
+                                                 title=f"confusion matrix ({key}), rows normalised"),
+                          figures / f"confusion_{key}_normalized.png")
+    curve_split = next(k for k in ("test", "eval", "val", "train") if k in splits)
+    sp = splits[curve_split]
+    probs = predictor.predict_proba(sp.X)
+    op = metrics[curve_split].get("operating_point")
+    point = None if op is None else (op.get("fpr"), op.get("tpr"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        plots.save_figure(plots.roc_figure(sp.y, probs, classes, title=f"ROC ({curve_split})",
+                                           operating_point=point), figures / "roc.png")
+        plots.save_figure(plots.pr_figure(sp.y, probs, classes,
+                                          title=f"precision-recall ({curve_split})"),
+                          figures / "pr.png")
+    first = splits.get("train") or sp
+    if first.X.shape[1] == 2:
+        held = splits.get("test") or splits.get("val")
+        if held is first:
+            held = None
+        fig = plots.boundary_figure(predictor.predict_proba, first.X, first.y,
+                                    X_test=None if held is None else held.X,
+                                    y_test=None if held is None else held.y,
+                                    class_names=classes, title=run_name)
+        plots.save_figure(fig, figures / "boundary.png")
+
+
+def write_run(run: RunResult, data: Dataset, *, data_spec: dict | None = None,
+              test_spec: dict | None = None) -> None:
+    """Every file of the run directory contract, each written atomically, report last."""
+    from neuralab.report import build_report
 
     run_dir = run.run_dir
     s = run.settings
     trainer = run.trainer
-    sizes = s.sizes(X.shape[1], data.n_classes)
+    train = run.splits["train"]
+    sizes = s.sizes(train.X.shape[1], data.n_classes)
     config = {
         "name": run.name,
         "settings": asdict(s),
         "seed": s.seed,
         "data": {
             **data.describe(),
-            "train_shape": list(X.shape),
-            "test_shape": None if X_test is None else list(X_test.shape),
-            "test_source": test_source,
+            "spec": data_spec,
+            "test_spec": test_spec,
+            "feature_names": list(data.feature_names),
+            "splits": {k: {"shape": list(sp.X.shape), "source": sp.source}
+                       for k, sp in run.splits.items()},
+            "train_shape": list(train.X.shape),
+            "test_shape": list(run.splits["test"].X.shape) if "test" in run.splits else None,
+            "test_source": run.splits["test"].source if "test" in run.splits else None,
         },
         "model": {"sizes": sizes, "repr": repr(getattr(trainer, "model", ""))},
         "backend": s.backend,
@@ -267,36 +443,136 @@ def write_run(run: RunResult, data: Dataset, X, y, X_test, y_test, test_source) 
         "python": platform.python_version(),
         "steps": run.fit.steps,
         "train_seconds": run.fit.seconds,
+        "interrupted": run.fit.interrupted,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+    save_checkpoint(run_dir, trainer.state_dict(), run.predictor.meta)
+    tensors, scalars = trainer.optimizer_state()
+    save_optimizer_state(run_dir, tensors, scalars, optimizer=s.optimizer)
     write_json(run_dir / "config.json", config)
     atomic_write(run_dir / "history.csv", run.fit.history.to_csv())
     write_json(run_dir / "metrics.json", run.metrics)
-    K = data.n_classes
-    lines = ["split,index,y_true,y_pred," + ",".join(f"p_{k}" for k in range(K))]
-    for split, Xs, ys in (("train", X, y), ("test", X_test, y_test)):
-        if Xs is None:
-            continue
-        probs = trainer.predict_proba(Xs)
-        pred = probs.argmax(axis=1)
-        for i in range(len(ys)):
-            lines.append(f"{split},{i},{int(ys[i])},{int(pred[i])}," +
-                         ",".join(f"{p:.10g}" for p in probs[i]))
-    atomic_write(run_dir / "predictions.csv", "\n".join(lines) + "\n")
-    save_checkpoint(run_dir, trainer.state_dict(), model_meta(s, sizes, data))
-    figures = run_dir / "figures"
-    plots.save_figure(plots.history_figure(run.fit.history, title=run.name), figures / "loss.png")
-    cm = np.array(run.metrics["train"]["confusion_matrix"])
-    plots.save_figure(plots.confusion_figure(cm, data.classes, title="confusion matrix (train)"),
-                      figures / "confusion_train.png")
-    if "test" in run.metrics:
-        cm = np.array(run.metrics["test"]["confusion_matrix"])
-        plots.save_figure(plots.confusion_figure(cm, data.classes, title="confusion matrix (test)"),
-                          figures / "confusion_test.png")
-    if X.shape[1] == 2:
-        fig = plots.boundary_figure(trainer.predict_proba, X, y, X_test=X_test, y_test=y_test,
-                                    class_names=data.classes, title=run.name)
-        plots.save_figure(fig, figures / "boundary.png")
+    write_predictions(run_dir / "predictions.csv", run.predictor, run.splits)
+    write_figures(run_dir / "figures", run.name, run.fit.history, run.metrics, run.predictor,
+                  run.splits)
+    build_report(run_dir)
+
+
+def _settings_from_config(config: dict) -> TrainSettings:
+    known = set(TrainSettings.__dataclass_fields__)
+    return TrainSettings(**{k: v for k, v in config.get("settings", {}).items() if k in known})
+
+
+def load_data_spec(spec: dict | None) -> Dataset:
+    """Load the data a run was trained on, from config.json's ``data.spec``."""
+    if not isinstance(spec, dict) or spec.get("kind") not in ("registry", "file"):
+        raise NeuralabError("config.json does not say where the run's data came from; "
+                            "give the data with --data FILE")
+    if spec["kind"] == "registry":
+        return load(spec["name"], seed=int(spec.get("seed", 0)), **spec.get("options", {}))
+    return load_file(spec["path"], target=spec.get("target"))
+
+
+def resume_training(run_dir: str | Path, *, iterations: int | None = None,
+                    epochs: int | None = None, print_every: int | None = None,
+                    echo: Callable[[str], None] | None = print,
+                    progress: bool | None = None) -> RunResult:
+    """Continue a run from its checkpoint and optimiser state, in the same directory.
+
+    Trains ``iterations`` (or ``epochs``) more, by default as many as the run
+    was set to; history rows are appended and every file is rewritten atomically.
+    """
+    from neuralab.runs import load_checkpoint, load_optimizer_state, read_json
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise NeuralabError(f"--resume {run_dir} is not a run directory (no config.json)")
+    config = read_json(run_dir / "config.json")
+    settings = _settings_from_config(config)
+    if iterations is not None or epochs is not None:
+        settings.iterations, settings.epochs = iterations, epochs
+    state, meta = load_checkpoint(run_dir)
+    tensors, scalars = load_optimizer_state(run_dir)
+    if scalars.pop("optimizer", settings.optimizer) != settings.optimizer:
+        tensors, scalars = {}, {}
+    data_spec = config.get("data", {}).get("spec")
+    test_spec = config.get("data", {}).get("test_spec")
+    data = load_data_spec(data_spec)
+    test = load_data_spec(test_spec) if test_spec else None
+    resume = Resume(state=state, optimizer_tensors=tensors, optimizer_scalars=scalars,
+                    history_rows=_read_history(run_dir / "history.csv"),
+                    start_step=int(config.get("steps", 0)),
+                    scaler=Standardizer.from_meta(meta, meta["sizes"][0]),
+                    seconds=float(config.get("train_seconds", 0.0)))
+    return run_training(data, settings, test=test, out=run_dir, overwrite=True,
+                        print_every=print_every, echo=echo, progress=progress,
+                        name=config.get("name", "train"), data_spec=data_spec,
+                        test_spec=test_spec, resume=resume)
+
+
+def _read_history(path: Path) -> list[dict]:
+    import csv
+
+    if not path.exists():
+        return []
+    rows = []
+    with path.open(newline="") as fh:
+        for raw in csv.DictReader(fh):
+            row = {"step": int(raw["step"])}
+            for k, v in raw.items():
+                if k != "step":
+                    row[k] = float(v) if v else float("nan")
+            rows.append(row)
+    return rows
+
+
+def evaluate_run(run_dir: str | Path, data: Dataset | None = None, *,
+                 out: str | Path | None = None, backend: str = "numpy") -> tuple[dict, Path]:
+    """Score a saved model on new data (or again on its own splits); write the results.
+
+    Writes ``metrics.json``, ``predictions.csv`` and figures to ``out`` (default
+    ``RUN_DIR/evaluations/<time>-<data>/``), never over the run's own files.
+    Returns (metrics by split, the folder written).
+    """
+    from neuralab.runs import load_model, read_json
+
+    run_dir = Path(run_dir)
+    predictor = load_model(run_dir, backend=backend)
+    if data is None:
+        config = read_json(run_dir / "config.json")
+        settings = _settings_from_config(config)
+        source = load_data_spec(config.get("data", {}).get("spec"))
+        test_spec = config["data"].get("test_spec")
+        splits = make_splits(source, load_data_spec(test_spec) if test_spec else None, settings)
+        label = "own-splits"
+    else:
+        _check_features(data, predictor)
+        y = remap_labels(data, predictor.classes)
+        splits = {"eval": Split(data.X, y, np.arange(len(y)), data.source)}
+        label = Path(data.name).stem
+    for key, sp in splits.items():
+        predictor.check_width(sp.X, where=f"the {key} data")
+    if out is None:
+        out = run_dir / "evaluations" / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}"
+    out = prepare_run_dir(out)
+    metrics = {}
+    for key, sp in splits.items():
+        probs = predictor.predict_proba(sp.X)
+        metrics[key] = evaluate_predictions(sp.y, probs, class_names=predictor.classes)
+    write_json(out / "metrics.json", metrics)
+    write_predictions(out / "predictions.csv", predictor, splits)
+    write_figures(out / "figures", f"{run_dir.name}: evaluation", None, metrics, predictor, splits)
+    return metrics, out
+
+
+def _check_features(data: Dataset, predictor: Predictor) -> None:
+    """Reorder a CSV's feature columns to the model's; refuse a wrong width."""
+    names = list(data.feature_names)
+    if set(names) == set(predictor.feature_names) and names != predictor.feature_names:
+        order = [names.index(c) for c in predictor.feature_names]
+        data.X = data.X[:, order]
+        data.feature_names = list(predictor.feature_names)
+    predictor.check_width(data.X, where=f"data {data.name}")
 
 
 # --- the lecture's experiment -------------------------------------------------------------
@@ -339,12 +615,12 @@ def run_demo(*, out: str | Path | None = None, seed: int = 0, backend: str = "nu
     """
     from neuralab import plots
 
-    X, y = spiral(n_per_class=100, n_classes=3, seed=seed)
-    Xt, yt = spiral(n_per_class=100, n_classes=3, seed=seed + 1)
-    classes = ["0", "1", "2"]
-    train = Dataset(X, y, classes, "spiral", f"the lecture's spiral, N=100, K=3, seed {seed}")
-    test = Dataset(Xt, yt, classes, "spiral",
-                   f"a second spiral, N=100, K=3, seed {seed + 1}")
+    train = load("spiral", seed=seed)
+    train.source = f"the lecture's spiral, N=100, K=3, seed {seed}"
+    test = load("spiral", seed=seed + 1)
+    test.source = f"a second spiral, N=100, K=3, seed {seed + 1}"
+    spec = {"kind": "registry", "name": "spiral", "seed": seed}
+    test_spec = {**spec, "seed": seed + 1}
     out = Path(out) if out is not None else None
     if out is not None:
         prepare_run_dir(out, overwrite=overwrite, figures=False)
@@ -353,16 +629,24 @@ def run_demo(*, out: str | Path | None = None, seed: int = 0, backend: str = "nu
         if echo is not None:
             echo(f"\n== {title}: step 1.0, reg 1e-3, "
                  f"{LECTURE_ITERATIONS[model]:,} iterations, full batch ==")
+        # the lecture feeds the spiral to the network as it is: no standardisation
         settings = TrainSettings(model=model, hidden=[100] if model == "mlp" else [],
                                  lr=1.0, reg=1e-3, seed=seed, backend=backend, dtype=dtype,
-                                 device=device)
-        runs.append(run_training(train, settings, test=test,
-                                 out=None if out is None else out / model, overwrite=True,
-                                 print_every=every, echo=echo, progress=progress, name=model))
+                                 device=device, standardize=False)
+        run = run_training(train, settings, test=test,
+                           out=None if out is None else out / model, overwrite=True,
+                           print_every=every, echo=echo, progress=progress, name=model,
+                           data_spec=spec, test_spec=test_spec)
+        runs.append(run)
+        if run.interrupted:
+            break
     if out is not None:
+        from neuralab.report import build_comparison_report
+
         fig = plots.comparison_figure(
-            [(f"{title}: train accuracy {r.train_accuracy:.0%}", r.trainer.predict_proba)
-             for (_, title, _), r in zip(DEMO_MODELS, runs)], X, y)
+            [(f"{title}: train accuracy {r.train_accuracy:.0%}", r.predictor.predict_proba)
+             for (_, title, _), r in zip(DEMO_MODELS, runs)], train.X, train.y)
         plots.save_figure(fig, out / "comparison.png")
         write_json(out / "comparison.json", DemoResult(runs, out).table())
+        build_comparison_report(out, [r.name for r in runs])
     return DemoResult(runs, out)

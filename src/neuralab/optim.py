@@ -46,6 +46,27 @@ class Optimizer:
     def step(self) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
+        """(tensors by ``slot.param_name``, scalars): what ``--resume`` restores."""
+        return {}, {}
+
+    def load_state_dict(self, tensors: dict[str, np.ndarray], scalars: dict) -> None:
+        return None
+
+    def _slot_tensors(self, slot: str, arrays) -> dict[str, np.ndarray]:
+        return {f"{slot}.{p.name}": a.copy() for p, a in zip(self.params, arrays) if a is not None}
+
+    def _load_slot(self, slot: str, tensors: dict[str, np.ndarray]) -> list[np.ndarray | None]:
+        out = []
+        for p in self.params:
+            a = tensors.get(f"{slot}.{p.name}")
+            if a is not None and a.shape != p.data.shape:
+                raise NeuralabError(
+                    f"optimizer state {slot}.{p.name} must have shape {p.data.shape}, got {a.shape}"
+                )
+            out.append(None if a is None else a.astype(p.data.dtype))
+        return out
+
 
 class SGD(Optimizer):
     """Stochastic gradient descent: p -= lr * d, with optional momentum and weight decay.
@@ -89,6 +110,13 @@ class SGD(Optimizer):
             np.multiply(g, lr, out=tmp)
             p.data -= tmp
 
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
+        return self._slot_tensors("velocity", self.velocity), {}
+
+    def load_state_dict(self, tensors: dict[str, np.ndarray], scalars: dict) -> None:
+        if self.momentum:
+            self.velocity = self._load_slot("velocity", tensors)
+
     def __repr__(self) -> str:
         return (f"SGD(lr={self.lr}, momentum={self.momentum}, nesterov={self.nesterov}, "
                 f"weight_decay={self.weight_decay})")
@@ -130,6 +158,15 @@ class Adam(Optimizer):
             v += (1 - b2) * (g * g)
             denom = np.sqrt(v) / bias2_sqrt + self.eps
             p.data -= step_size * (m / denom)
+
+    def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
+        return {**self._slot_tensors("m", self.m), **self._slot_tensors("v", self.v)}, {"t": self.t}
+
+    def load_state_dict(self, tensors: dict[str, np.ndarray], scalars: dict) -> None:
+        m, v = self._load_slot("m", tensors), self._load_slot("v", tensors)
+        if any(a is None for a in m + v):
+            return  # no Adam state saved (another optimiser): start Adam afresh
+        self.m, self.v, self.t = m, v, int(scalars.get("t", 0))
 
     def __repr__(self) -> str:
         return (f"Adam(lr={self.lr}, betas=({self.beta1}, {self.beta2}), eps={self.eps}, "

@@ -1,7 +1,8 @@
-"""Figures with matplotlib (Agg, no screen needed): boundaries, learning curves.
+"""Figures with matplotlib (Agg, no screen needed): boundaries, learning curves, confusion
+matrices, ROC and precision-recall curves.
 
-Each function returns a ``matplotlib.figure.Figure``; :func:`save_figure` writes it
-atomically as PNG.
+Each function returns a ``matplotlib.figure.Figure`` (never through pyplot, so no
+global state and no screen); :func:`save_figure` writes it atomically as PNG.
 """
 
 from __future__ import annotations
@@ -118,23 +119,154 @@ def history_figure(history, *, title: str = ""):
     return fig
 
 
-def confusion_figure(cm: np.ndarray, class_names: Sequence[str], *, title: str = "confusion matrix"):
-    """Counts, rows = true class, with the count written in each cell."""
-    cm = np.asarray(cm)
-    K = cm.shape[0]
+def confusion_figure(cm: np.ndarray, class_names: Sequence[str], *, title: str = "confusion matrix",
+                     normalized: bool = False):
+    """Confusion matrix, rows = true class, with each cell's value written in it.
+
+    ``cm`` holds counts. With ``normalized=True`` each row is divided by its sum
+    (:func:`neuralab.metrics.normalized_confusion`): the cells show fractions of the
+    true class with 2 decimals, coloured on a fixed 0..1 scale, and the diagonal reads
+    as each class's recall. A class absent from y_true has a row of "n/a" (and an
+    UndefinedMetricWarning).
+    """
+    counts = np.asarray(cm)
+    K = counts.shape[0]
     fig = _figure(figsize=(1.2 + 0.6 * K + 2, 1.0 + 0.6 * K + 1.5))
     ax = fig.add_subplot()
-    im = ax.imshow(cm, cmap="Blues")
-    fig.colorbar(im, ax=ax)
+    if normalized:
+        from neuralab.metrics import normalized_confusion
+
+        values = normalized_confusion(counts, class_names=[str(n) for n in class_names])
+        im = ax.imshow(values, cmap="Blues", vmin=0.0, vmax=1.0)
+        fig.colorbar(im, ax=ax, label="fraction of the true class")
+        half = 0.5
+    else:
+        values = counts
+        im = ax.imshow(values, cmap="Blues")
+        fig.colorbar(im, ax=ax)
+        half = counts.max() / 2 if counts.size else 0
     ax.set_xticks(range(K), list(class_names), rotation=45, ha="right")
     ax.set_yticks(range(K), list(class_names))
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    half = cm.max() / 2 if cm.size else 0
     for i in range(K):
         for j in range(K):
-            ax.text(j, i, str(cm[i, j]), ha="center", va="center",
-                    color="white" if cm[i, j] > half else "black", fontsize=8)
+            v = values[i, j]
+            if not normalized:
+                text = str(v)
+            else:
+                text = "n/a" if np.isnan(v) else f"{v:.2f}"
+            ax.text(j, i, text, ha="center", va="center",
+                    color="white" if v > half else "black", fontsize=8)
     ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def _class_labels(class_names: Sequence[str] | None, K: int) -> list[str]:
+    return [str(n) for n in class_names] if class_names is not None else [str(k) for k in range(K)]
+
+
+def roc_figure(y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[str] | None, *,
+               title: str = "ROC", operating_point=None, operating_label: str | None = None):
+    """One-vs-rest ROC curves with each class's AUC in the legend, and the chance diagonal.
+
+    A binary problem draws one curve, for the positive class 1. A class absent from
+    ``y_true`` has no curve: it is left out, with an UndefinedMetricWarning.
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (n_samples,)
+        Class indices.
+    probs : ndarray of shape (n_samples, n_classes)
+        Class probabilities or scores.
+    class_names : sequence of str of length n_classes, or None
+        Legend names ("cancer (AUC 0.94)"); the indices when None.
+    title : str
+    operating_point : (fpr, tpr) or OperatingPoint, optional
+        A point to mark on the curve, such as the result of
+        :func:`neuralab.metrics.threshold_for_fpr`.
+    operating_label : str, optional
+        Its legend entry; by default "operating point (FPR 0.01, TPR 0.80)", with the
+        threshold added when ``operating_point`` has one.
+    """
+    from sklearn.metrics import auc
+
+    from neuralab.metrics import roc_curves
+
+    K = np.shape(probs)[1]
+    names = _class_labels(class_names, K)
+    curves = roc_curves(y_true, probs)
+    fig = _figure(figsize=(5.5, 5))
+    ax = fig.add_subplot()
+    for k, (fpr, tpr, _) in curves.items():
+        # the area under the very curve drawn: roc_auc_score computes it the same way
+        ax.plot(fpr, tpr, color=CLASS_COLOURS[k % len(CLASS_COLOURS)], lw=1.8,
+                label=f"{names[k]} (AUC {auc(fpr, tpr):.2f})")
+    ax.plot([0, 1], [0, 1], color="grey", ls="--", lw=1, label="chance (AUC 0.50)")
+    if operating_point is not None:
+        threshold = getattr(operating_point, "threshold", None)
+        if hasattr(operating_point, "fpr"):
+            op_fpr, op_tpr = operating_point.fpr, operating_point.tpr
+        else:
+            op_fpr, op_tpr = operating_point
+        if operating_label is None:
+            operating_label = f"operating point (FPR {op_fpr:.2f}, TPR {op_tpr:.2f}"
+            operating_label += f", threshold {threshold:.3g})" if threshold is not None else ")"
+        ax.plot([op_fpr], [op_tpr], ls="none", marker="o", ms=8, mfc="none", mec="k", mew=1.5,
+                label=operating_label)
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.02)
+    ax.set_aspect("equal")
+    ax.set_xlabel("false positive rate")
+    ax.set_ylabel("true positive rate")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def pr_figure(y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[str] | None, *,
+              title: str = "precision-recall"):
+    """One-vs-rest precision-recall curves with each class's average precision in the legend.
+
+    A binary problem draws one curve, for the positive class 1. A class absent from
+    ``y_true`` has no curve: it is left out, with an UndefinedMetricWarning.
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (n_samples,)
+        Class indices.
+    probs : ndarray of shape (n_samples, n_classes)
+        Class probabilities or scores.
+    class_names : sequence of str of length n_classes, or None
+        Legend names ("cancer (AP 0.97)"); the indices when None.
+    title : str
+    """
+    from sklearn.metrics import average_precision_score
+
+    from neuralab.metrics import pr_curves
+
+    y = np.asarray(y_true)
+    P = np.asarray(probs, dtype=float)
+    names = _class_labels(class_names, P.shape[1])
+    curves = pr_curves(y, P)  # checks the input; warns about and skips absent classes
+    fig = _figure(figsize=(5.5, 5))
+    ax = fig.add_subplot()
+    for k, (precision, recall, _) in curves.items():
+        ap = average_precision_score(y == k, P[:, k])
+        # AP sums rectangles (R_n - R_{n-1}) P_n: draw the curve as those steps
+        ax.plot(recall, precision, color=CLASS_COLOURS[k % len(CLASS_COLOURS)], lw=1.8,
+                drawstyle="steps-post", label=f"{names[k]} (AP {ap:.2f})")
+    ax.set_xlim(-0.01, 1.01)
+    ax.set_ylim(-0.01, 1.02)
+    ax.set_aspect("equal")
+    ax.set_xlabel("recall")
+    ax.set_ylabel("precision")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if curves:
+        ax.legend(loc="lower left", fontsize=8)
     fig.tight_layout()
     return fig

@@ -145,3 +145,121 @@ def load_checkpoint(run_dir: str | Path) -> tuple[dict[str, np.ndarray], dict]:
                     f"checkpoint {path}: tensor {name} must have shape {shape}, got {got}"
                 )
     return state, meta
+
+
+OPTIMIZER_STATE = "optimizer.safetensors"
+
+
+def save_optimizer_state(run_dir: str | Path, tensors: dict[str, np.ndarray], scalars: dict,
+                         *, optimizer: str) -> None:
+    """Write the optimiser's slots (velocity, Adam's m and v) so that --resume continues exactly."""
+    from safetensors.numpy import save
+
+    meta = {"optimizer": optimizer, **{k: str(v) for k, v in scalars.items()}}
+    data = save({k: np.ascontiguousarray(v) for k, v in tensors.items()}, metadata=meta)
+    atomic_write(Path(run_dir) / OPTIMIZER_STATE, data)
+
+
+def load_optimizer_state(run_dir: str | Path) -> tuple[dict[str, np.ndarray], dict]:
+    """The optimiser state of a run, or empty dicts when it has none."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(run_dir) / OPTIMIZER_STATE
+    if not path.exists():
+        return {}, {}
+    try:
+        with safe_open(str(path), framework="numpy") as fh:
+            meta = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise NeuralabError(f"optimizer state {path} is corrupt or truncated: {exc}") from None
+    scalars = {k: v for k, v in meta.items() if k != "optimizer"}
+    if "t" in scalars:
+        scalars["t"] = int(scalars["t"])
+    scalars["optimizer"] = meta.get("optimizer")
+    return tensors, scalars
+
+
+class Predictor:
+    """A trained model with its preprocessing: raw features in, class probabilities out.
+
+    Attributes:
+        classes: the class names, ``classes[k]`` for output k.
+        feature_names: the input columns, in order.
+        meta: the model.json contents.
+    """
+
+    def __init__(self, proba_fn, scaler, classes: list[str], feature_names: list[str],
+                 meta: dict) -> None:
+        self._proba_fn = proba_fn
+        self.scaler = scaler
+        self.classes = list(classes)
+        self.feature_names = list(feature_names)
+        self.meta = meta
+
+    @property
+    def n_features(self) -> int:
+        return len(self.feature_names)
+
+    def check_width(self, X: np.ndarray, where: str = "input") -> np.ndarray:
+        X = np.asarray(X, dtype=np.float64)
+        if X.ndim != 2 or X.shape[1] != self.n_features:
+            got = X.shape[1] if X.ndim == 2 else f"shape {X.shape}"
+            raise NeuralabError(
+                f"{where} has {got} features, but the model takes {self.n_features} "
+                f"({', '.join(self.feature_names)})"
+            )
+        return X
+
+    def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        """Softmax probabilities, (n, K), for raw (unscaled) inputs (n, d)."""
+        X = self.check_width(X)
+        return np.asarray(self._proba_fn(self.scaler.transform(X)), dtype=np.float64)
+
+    def predict(self, X: np.ndarray) -> np.ndarray:
+        return self.predict_proba(X).argmax(axis=1)
+
+
+def load_model(run_dir: str | Path, *, backend: str = "numpy", device: str = "cpu") -> Predictor:
+    """Load a run's checkpoint into either backend, with its preprocessing.
+
+    Raises NeuralabError (one line) for a missing, corrupt or inconsistent checkpoint.
+    """
+    from neuralab.data.preprocess import Standardizer
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise NeuralabError(f"run directory {run_dir} does not exist")
+    state, meta = load_checkpoint(run_dir)
+    sizes = meta["sizes"]
+    activation = meta.get("activation") or "relu"
+    dtype = meta.get("dtype", "float64")
+    classes = meta.get("classes") or [str(k) for k in range(sizes[-1])]
+    if len(classes) != sizes[-1]:
+        raise NeuralabError(f"{run_dir / MODEL_JSON}: {len(classes)} class names for {sizes[-1]} outputs")
+    features = meta.get("feature_names") or [f"x{i + 1}" for i in range(sizes[0])]
+    scaler = Standardizer.from_meta(meta, sizes[0])
+    if backend == "numpy":
+        from neuralab.nn import MLP
+
+        model = MLP(sizes, activation=activation, dtype=dtype)
+        model.load_state_dict(state)
+        proba = model.predict_proba
+    elif backend == "torch":
+        import torch
+
+        from neuralab.torch_backend import TorchMLP, load_lecture_state, resolve_device
+
+        tmodel = TorchMLP(sizes, activation=activation).to(
+            dtype=torch.float32 if dtype == "float32" else torch.float64)
+        load_lecture_state(tmodel, state)
+        dev = resolve_device(device)
+        tmodel.to(dev)
+
+        @torch.no_grad()
+        def proba(X):
+            t = torch.as_tensor(np.ascontiguousarray(X), device=dev).to(tmodel.linears[0].weight.dtype)
+            return torch.softmax(tmodel(t), dim=1).cpu().numpy()
+    else:
+        raise NeuralabError(f"backend must be one of numpy, torch; got {backend!r}")
+    return Predictor(proba, scaler, classes, features, meta)

@@ -11,7 +11,9 @@ reports through callbacks ``callback(step, loss, metrics)``.
 from __future__ import annotations
 
 import math
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -96,6 +98,13 @@ class EngineTrainer:
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         self.model.load_state_dict(state)
 
+    def optimizer_state(self) -> tuple[dict[str, np.ndarray], dict]:
+        """The optimiser's slots (velocity, Adam's m and v) by ``slot.param`` name, and scalars."""
+        return self.optimizer.state_dict()
+
+    def load_optimizer_state(self, tensors: dict[str, np.ndarray], scalars: dict) -> None:
+        self.optimizer.load_state_dict(tensors, scalars)
+
 
 def make_engine_trainer(sizes: Sequence[int], *, activation: str = "relu", init: str = "lecture",
                         seed: int = 0, dtype: str = "float64", optimizer: str = "sgd",
@@ -142,6 +151,13 @@ def _fmt(value) -> str:
 
 @dataclass
 class FitResult:
+    """What :func:`fit` reports: the history, the step count and the final scores.
+
+    ``steps`` counts every update the model has had, those of earlier runs it
+    resumed from included; ``interrupted`` is True when a signal (Ctrl-C, SIGTERM)
+    stopped the loop early, after a completed step.
+    """
+
     history: History
     steps: int
     seconds: float
@@ -149,6 +165,35 @@ class FitResult:
     final_train_accuracy: float
     final_val_loss: float | None = None
     final_val_accuracy: float | None = None
+    interrupted: bool = False
+
+
+class _StopOnSignal:
+    """While active, SIGINT and SIGTERM ask the loop to stop after the current step.
+
+    A second signal while a stop is pending raises KeyboardInterrupt at once.
+    Outside the main thread signals cannot be caught; there it does nothing.
+    """
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.requested = False
+        self._old: dict[int, object] = {}
+
+    def _handler(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _StopOnSignal:
+        if self.enabled:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handler)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
 
 
 class PrintLogger:
@@ -190,6 +235,8 @@ def fit(
     y_val: np.ndarray | None = None,
     progress: bool | None = None,
     description: str = "training",
+    start_step: int = 0,
+    stop_on_signal: bool = True,
 ) -> FitResult:
     """Train ``trainer`` on (X, y).
 
@@ -207,6 +254,10 @@ def fit(
         callbacks: functions ``(step, loss, metrics)``.
         X_val, y_val: optional held-out data, scored at every logged step.
         progress: show a rich progress bar; None shows one only on a terminal.
+        start_step: the number of updates the model has already had (when a
+            run is resumed); steps are numbered on from it.
+        stop_on_signal: Ctrl-C or SIGTERM stops the loop after the current step
+            and returns what was done, with ``interrupted=True``.
 
     Raises:
         TrainingDiverged: when the loss becomes NaN or infinite.
@@ -226,12 +277,16 @@ def fit(
         epochs = _positive_int("epochs", epochs)
         per_epoch = 1 if batch_size is None else math.ceil(n / batch_size)
         total = epochs * per_epoch
+        if start_step % per_epoch:
+            raise NeuralabError(f"a resumed minibatch run must start at an epoch boundary; "
+                                f"{start_step} steps is not a multiple of {per_epoch}")
     else:
         total = _positive_int("iterations", iterations)
         per_epoch = None
     has_val = X_val is not None and y_val is not None and len(y_val) > 0
     history = History()
-    rng = as_generator(seed)
+    # a resumed run draws fresh batches rather than repeating its first epochs
+    rng = as_generator(seed + start_step)
     full_batch = batch_size is None
 
     def log(step: int, loss: float, train_acc: float, final: bool = False) -> None:
@@ -255,8 +310,14 @@ def fit(
     start = time.perf_counter()
     order = np.arange(n)
     batch_pos = n  # forces a shuffle at the first minibatch
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), bar as task:
-        for step in range(total):
+    stopper = _StopOnSignal(stop_on_signal)
+    done_steps = total
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), bar as task, stopper:
+        for local in range(total):
+            if stopper.requested:
+                done_steps = local
+                break
+            step = start_step + local
             if full_batch:
                 loss, scores = trainer.train_step(X, y)
                 check(step, loss)
@@ -281,19 +342,20 @@ def fit(
                     full_loss, probs = trainer.evaluate(X, y)
                     check(step, full_loss)
                     log(done, full_loss, _accuracy(probs, y))
-            if task is not None and (step + 1) % update_every == 0:
-                task.update(step + 1, loss)
+            if task is not None and (local + 1) % update_every == 0:
+                task.update(local + 1, loss)
         seconds = time.perf_counter() - start
+        end = start_step + done_steps
         final_loss, probs = trainer.evaluate(X, y)
-        check(total, final_loss)
+        check(end, final_loss)
         final_acc = _accuracy(probs, y)
-        if not history.rows or history.rows[-1]["step"] != total:
-            log(total, final_loss, final_acc, final=True)
+        if not history.rows or history.rows[-1]["step"] != end:
+            log(end, final_loss, final_acc, final=True)
         elif callbacks:
             for cb in callbacks:
-                cb(total, final_loss, {**history.rows[-1], "final": True})
-    result = FitResult(history=history, steps=total, seconds=seconds, final_loss=final_loss,
-                       final_train_accuracy=final_acc)
+                cb(end, final_loss, {**history.rows[-1], "final": True})
+    result = FitResult(history=history, steps=end, seconds=seconds, final_loss=final_loss,
+                       final_train_accuracy=final_acc, interrupted=stopper.requested)
     if has_val:
         result.final_val_loss = history.rows[-1]["val_loss"]
         result.final_val_accuracy = history.rows[-1]["val_accuracy"]

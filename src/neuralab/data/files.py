@@ -32,24 +32,57 @@ def encode_labels(raw: list[str] | np.ndarray, *, where: str) -> tuple[np.ndarra
     return np.array([index[v] for v in values], dtype=np.int64), classes
 
 
-def load_csv(path: str | Path, *, target: str | None = None) -> Dataset:
-    """Read a CSV with a header row; ``target`` names the label column (default: the last).
-
-    Every other column must hold finite numbers; labels may be strings or integers.
-    """
-    path = Path(path)
+def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
+    """Header and non-blank data rows of a CSV file; errors are one line."""
     try:
         # utf-8-sig drops the byte-order mark that spreadsheet programs put before the header
         with path.open(newline="", encoding="utf-8-sig") as fh:
             rows = list(csv.reader(fh))
     except FileNotFoundError:
         raise NeuralabError(f"data file {path} does not exist") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise NeuralabError(f"data file {path} cannot be read as UTF-8 CSV: {exc}") from None
     rows = [r for r in rows if any(cell.strip() for cell in r)]
     if len(rows) < 2:
         raise NeuralabError(f"data file {path} is empty: it needs a header row and data rows")
     header = [h.strip() for h in rows[0]]
+    for r, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise NeuralabError(
+                f"data file {path}, line {r}: {len(row)} cells, expected {len(header)}"
+            )
+    return header, rows[1:]
+
+
+def _numeric_columns(path: Path, header: list[str], rows: list[list[str]],
+                     columns: list[str]) -> np.ndarray:
+    """The named columns as a float array; a non-numeric or non-finite cell is an error."""
+    idx = [header.index(c) for c in columns]
+    X = np.empty((len(rows), len(columns)))
+    for r, row in enumerate(rows):
+        for c, (name, i) in enumerate(zip(columns, idx)):
+            cell = row[i]
+            try:
+                value = float(cell)
+            except ValueError:
+                raise NeuralabError(
+                    f"data file {path}, line {r + 2}, column {name!r}: {cell!r} is not a number"
+                ) from None
+            if not math.isfinite(value):
+                raise NeuralabError(
+                    f"data file {path}, line {r + 2}, column {name!r}: {cell!r} is not finite"
+                )
+            X[r, c] = value
+    return X
+
+
+def load_csv(path: str | Path, *, target: str | None = None) -> Dataset:
+    """Read a CSV with a header row; ``target`` names the label column (default: the last).
+
+    Every other column must hold finite numbers; labels may be strings or integers.
+    """
+    path = Path(path)
+    header, rows = _read_csv(path)
     target = header[-1] if target is None else target
     if target not in header:
         raise NeuralabError(f"--target {target!r} is not a column of {path}; columns are {header}")
@@ -57,30 +90,49 @@ def load_csv(path: str | Path, *, target: str | None = None) -> Dataset:
     features = [h for i, h in enumerate(header) if i != t]
     if not features:
         raise NeuralabError(f"data file {path} has no feature columns besides {target!r}")
-    X = np.empty((len(rows) - 1, len(features)))
-    labels = []
-    for r, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise NeuralabError(
-                f"data file {path}, line {r}: {len(row)} cells, expected {len(header)}"
-            )
-        labels.append(row[t])
-        cells = [c for i, c in enumerate(row) if i != t]
-        for c, (name, cell) in enumerate(zip(features, cells)):
-            try:
-                value = float(cell)
-            except ValueError:
-                raise NeuralabError(
-                    f"data file {path}, line {r}, column {name!r}: {cell!r} is not a number"
-                ) from None
-            if not math.isfinite(value):
-                raise NeuralabError(
-                    f"data file {path}, line {r}, column {name!r}: {cell!r} is not finite"
-                )
-            X[r - 2, c] = value
-    y, classes = encode_labels(labels, where=f"data file {path}")
+    X = _numeric_columns(path, header, rows, features)
+    y, classes = encode_labels([row[t] for row in rows], where=f"data file {path}")
     return Dataset(X=X, y=y, classes=classes, name=path.name,
                    source=f"CSV file {path} (target column {target!r})", feature_names=features)
+
+
+def load_features(path: str | Path, feature_names: list[str]) -> np.ndarray:
+    """Inputs for prediction: the named columns of a CSV (others are ignored), or X of an NPZ.
+
+    A CSV must hold every column in ``feature_names``; an NPZ's X must have that
+    many columns. Non-numeric or non-finite cells are one-line errors.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as npz:
+                if "X" not in npz.files:
+                    raise NeuralabError(f"input file {path} must hold an array X; found {npz.files}")
+                X = npz["X"]
+        except FileNotFoundError:
+            raise NeuralabError(f"input file {path} does not exist") from None
+        except NeuralabError:
+            raise
+        except (ValueError, OSError, zipfile.BadZipFile, EOFError, TypeError) as exc:
+            raise NeuralabError(f"input file {path} is not a readable NPZ file: {exc}") from None
+        if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
+            raise NeuralabError(f"input file {path}: X must be a 2-D numeric array, got {X.dtype} {X.shape}")
+        X = X.astype(np.float64)
+        bad = np.argwhere(~np.isfinite(X))
+        if bad.size:
+            r, c = bad[0]
+            raise NeuralabError(f"input file {path}: X[{r}, {c}] is {X[r, c]}, not a finite number")
+        return X
+    if suffix not in (".csv", ".txt"):
+        raise NeuralabError(f"input file must end in .csv or .npz, got {str(path)!r}")
+    header, rows = _read_csv(path)
+    missing = [c for c in feature_names if c not in header]
+    if missing:
+        raise NeuralabError(
+            f"input file {path} lacks the model's feature columns {missing}; it has {header}"
+        )
+    return _numeric_columns(path, header, rows, list(feature_names))
 
 
 def load_npz(path: str | Path) -> Dataset:

@@ -31,3 +31,37 @@ def train_test_split(X: np.ndarray, y: np.ndarray, *, test_fraction: float, seed
         raise NeuralabError(f"cannot split {len(y)} samples with test_fraction={test_fraction}: {exc}") from None
     tr, te = np.sort(tr), np.sort(te)
     return X[tr], X[te], y[tr], y[te], tr, te
+
+
+def three_way_split(X: np.ndarray, y: np.ndarray, *, val_fraction: float | None,
+                    test_fraction: float | None, seed: int = 0) -> dict[str, np.ndarray]:
+    """Indices of stratified, seeded train / val / test splits.
+
+    Fractions are of the whole data set; the test part is cut first, then the
+    validation part from the rest. Returns ``{"train": idx, "val": idx, "test": idx}``
+    with only the splits asked for (train always).
+
+    >>> y = np.repeat([0, 1], 50); X = np.zeros((100, 1))
+    >>> parts = three_way_split(X, y, val_fraction=0.2, test_fraction=0.2, seed=0)
+    >>> [len(parts[k]) for k in ("train", "val", "test")]
+    [60, 20, 20]
+    """
+    index = np.arange(len(y))
+    out: dict[str, np.ndarray] = {}
+    total = (val_fraction or 0) + (test_fraction or 0)
+    if total >= 1:
+        raise NeuralabError(
+            f"val_fraction + test_fraction must be below 1, got {val_fraction} + {test_fraction}"
+        )
+    rest = index
+    if test_fraction:
+        _, _, _, _, tr, te = train_test_split(X, y, test_fraction=test_fraction, seed=seed)
+        out["test"] = te
+        rest = tr
+    if val_fraction:
+        share = val_fraction / (1 - (test_fraction or 0))
+        _, _, _, _, tr, va = train_test_split(X[rest], y[rest], test_fraction=share, seed=seed + 1)
+        out["val"] = rest[va]
+        rest = rest[tr]
+    out["train"] = rest
+    return out

@@ -122,6 +122,49 @@ class TorchTrainer:
         """W1, b1, ..., WL, bL in the lecture's layout."""
         return lecture_state(self.model)
 
+    # torch's optimiser slots under the engine's names, W-shaped ones transposed to
+    # the lecture's layout, so that a run can resume on either backend
+    _SLOTS = {"momentum_buffer": "velocity", "exp_avg": "m", "exp_avg_sq": "v"}
+
+    def _named_params(self):
+        for i, linear in enumerate(self.model.linears, start=1):
+            yield f"W{i}", linear.weight, True
+            yield f"b{i}", linear.bias, False
+
+    def optimizer_state(self) -> tuple[dict[str, np.ndarray], dict]:
+        if self.optimizer is None:
+            return {}, {}
+        tensors, scalars = {}, {}
+        for name, p, is_weight in self._named_params():
+            for key, value in self.optimizer.state.get(p, {}).items():
+                if key == "step":
+                    scalars["t"] = int(float(value))
+                elif key in self._SLOTS and value is not None:
+                    a = value.detach().cpu().numpy()
+                    tensors[f"{self._SLOTS[key]}.{name}"] = (a.T if is_weight else a).copy()
+        return tensors, scalars
+
+    def load_optimizer_state(self, tensors: dict[str, np.ndarray], scalars: dict) -> None:
+        if self.optimizer is None:
+            return
+        is_adam = isinstance(self.optimizer, torch.optim.Adam)
+        for name, p, is_weight in self._named_params():
+            state = {}
+            for key, slot in self._SLOTS.items():
+                a = tensors.get(f"{slot}.{name}")
+                if a is None:
+                    continue
+                a = a.T if is_weight else a
+                if a.shape != tuple(p.shape):
+                    raise NeuralabError(f"optimizer state {slot}.{name} has shape {a.T.shape if is_weight else a.shape}, "
+                                        f"expected {tuple(p.shape)[::-1] if is_weight else tuple(p.shape)}")
+                state[key] = torch.as_tensor(np.ascontiguousarray(a), dtype=self.dtype, device=self.device)
+            if is_adam and {"exp_avg", "exp_avg_sq"} <= set(state):
+                state["step"] = torch.tensor(float(scalars.get("t", 0)))
+                self.optimizer.state[p] = state
+            elif not is_adam and "momentum_buffer" in state:
+                self.optimizer.state[p] = state
+
     def load_state_dict(self, state: dict[str, np.ndarray]) -> None:
         load_lecture_state(self.model, state)
 

@@ -1,0 +1,69 @@
+"""Feature standardisation, fitted on the training split only and stored with the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from neuralab import NeuralabError
+
+
+@dataclass
+class Standardizer:
+    """x -> (x - mean) / scale, per feature.
+
+    ``fit`` takes the training split's mean and standard deviation; a constant
+    feature gets scale 1 so that it maps to 0 instead of dividing by zero.
+    :meth:`identity` is the lecture's setting: no scaling at all.
+
+    Example:
+        >>> s = Standardizer.fit(np.array([[0.0, 5.0], [2.0, 5.0]]))
+        >>> s.mean.tolist(), s.scale.tolist()
+        ([1.0, 5.0], [1.0, 1.0])
+        >>> s.transform(np.array([[3.0, 5.0]])).tolist()
+        [[2.0, 0.0]]
+    """
+
+    mean: np.ndarray
+    scale: np.ndarray
+
+    @classmethod
+    def fit(cls, X: np.ndarray) -> Standardizer:
+        mean = X.mean(axis=0)
+        std = X.std(axis=0)
+        return cls(mean=mean, scale=np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0))
+
+    @classmethod
+    def identity(cls, n_features: int) -> Standardizer:
+        return cls(mean=np.zeros(n_features), scale=np.ones(n_features))
+
+    @classmethod
+    def from_meta(cls, meta: dict, n_features: int) -> Standardizer:
+        """Read ``model.json``'s ``preprocessing`` entry back."""
+        pre = meta.get("preprocessing") or {}
+        try:
+            mean = np.asarray(pre.get("mean", np.zeros(n_features)), dtype=float)
+            scale = np.asarray(pre.get("scale", np.ones(n_features)), dtype=float)
+        except (TypeError, ValueError):
+            raise NeuralabError("model.json: preprocessing mean and scale must be lists of numbers") from None
+        if mean.shape != (n_features,) or scale.shape != (n_features,) or not (
+            np.all(np.isfinite(mean)) and np.all(np.isfinite(scale)) and np.all(scale > 0)
+        ):
+            raise NeuralabError(
+                f"model.json: preprocessing needs {n_features} finite means and positive scales"
+            )
+        return cls(mean=mean, scale=scale)
+
+    @property
+    def is_identity(self) -> bool:
+        return bool(np.all(self.mean == 0) and np.all(self.scale == 1))
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        if self.is_identity:
+            return X
+        return (X - self.mean) / self.scale
+
+    def to_meta(self) -> dict:
+        return {"mean": self.mean.tolist(), "scale": self.scale.tolist(),
+                "method": "none" if self.is_identity else "standard"}
