@@ -379,7 +379,9 @@ def write_figures(figures: Path, run_name: str, history, metrics: dict, predicto
 
     classes = predictor.classes
     if history is not None:
-        plots.save_figure(plots.history_figure(history, title=run_name), figures / "loss.png")
+        held_out = "validation" if "val" in splits else "test"
+        plots.save_figure(plots.history_figure(history, title=run_name, val_label=held_out),
+                          figures / "loss.png")
     for key, m in metrics.items():
         cm = np.array(m["confusion_matrix"])
         plots.save_figure(plots.confusion_figure(cm, classes, title=f"confusion matrix ({key})"),

@@ -95,16 +95,19 @@ def comparison_figure(panels: Sequence[tuple[str, Callable]], X: np.ndarray, y: 
     return fig
 
 
-def history_figure(history, *, title: str = ""):
-    """Loss and accuracy against the step, training and (when logged) validation."""
+def history_figure(history, *, title: str = "", val_label: str = "validation"):
+    """Loss and accuracy against the step, training and (when logged) held-out data.
+
+    ``val_label`` names the held-out split the history's val columns measured.
+    """
     fig = _figure(figsize=(10, 4))
     ax_loss, ax_acc = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     steps = history.column("step")
     ax_loss.plot(steps, history.column("loss"), label="train")
     ax_acc.plot(steps, history.column("train_accuracy"), label="train")
     if "val_loss" in history.columns:
-        ax_loss.plot(steps, history.column("val_loss"), label="test")
-        ax_acc.plot(steps, history.column("val_accuracy"), label="test")
+        ax_loss.plot(steps, history.column("val_loss"), label=val_label)
+        ax_acc.plot(steps, history.column("val_accuracy"), label=val_label)
     ax_loss.set_xlabel("iteration")
     ax_loss.set_ylabel("loss (cross-entropy + 0.5 reg sum W^2)")
     ax_acc.set_xlabel("iteration")
