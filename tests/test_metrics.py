@@ -222,7 +222,7 @@ def test_roc_auc_lies_in_0_1_or_is_nan(data):
     auc = quiet(roc_auc, y, probs)
     assert np.isnan(auc) == (np.unique(y).size < 2)
     if not np.isnan(auc):
-        assert 0.0 <= auc <= 1.0
+        assert 0.0 <= auc <= 1.0 + 1e-12
 
 
 def test_roc_auc_of_perfect_and_reversed_scores():
@@ -504,7 +504,7 @@ def test_average_precision_matches_sklearn(data):
     for k, ap in per.items():
         if k in ks:
             assert ap == pytest.approx(skm.average_precision_score(y == k, probs[:, k]))
-            assert 0.0 <= ap <= 1.0
+            assert 0.0 <= ap <= 1.0 + 1e-12  # sklearn sums rounded steps
         else:
             assert math.isnan(ap)
     expected_macro = np.mean([per[k] for k in ks]) if ks else np.nan
