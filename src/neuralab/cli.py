@@ -111,6 +111,16 @@ def train(
     val_fraction: Annotated[Optional[float], typer.Option("--val-fraction", help="Hold out this share as a stratified validation split.")] = None,
     standardize: Annotated[bool, typer.Option("--standardize/--no-standardize", help="Scale features by the training split's mean and std (stored with the model).")] = True,
     max_fpr: Annotated[Optional[float], typer.Option("--max-fpr", help="Binary: pick the threshold that keeps the false positive rate under this.")] = None,
+    lr_schedule: Annotated[str, typer.Option("--lr-schedule", help="constant, step (x gamma every --lr-step steps) or cosine.")] = "constant",
+    lr_step: Annotated[Optional[int], typer.Option("--lr-step", help="Steps between drops of the step schedule (default: a third of the run).")] = None,
+    lr_gamma: Annotated[float, typer.Option("--lr-gamma", help="Factor of each drop of the step schedule.")] = 0.1,
+    early_stopping: Annotated[Optional[int], typer.Option("--early-stopping", help="Stop after N logged evaluations without a better validation loss; keep the best weights.")] = None,
+    clip_norm: Annotated[Optional[float], typer.Option("--clip-norm", help="Clip the gradients' joint L2 norm to this.")] = None,
+    class_weight: Annotated[Optional[str], typer.Option("--class-weight", help="balanced: weight each class's loss by n / (K n_k).")] = None,
+    oversample: Annotated[bool, typer.Option("--oversample", help="Repeat examples of the rarer classes up to the largest's count.")] = False,
+    augment: Annotated[bool, typer.Option("--augment", help="Augment training batches: Gaussian jitter, or random shifts for images.")] = False,
+    augment_noise: Annotated[float, typer.Option("--augment-noise", help="Jitter std, in standardised feature units.")] = 0.1,
+    augment_shift: Annotated[int, typer.Option("--augment-shift", help="Largest image shift, in pixels.")] = 2,
     log_every: Annotated[int, typer.Option("--log-every", help="History row every N steps (N epochs with --epochs and --batch-size).")] = 10,
     print_every: Annotated[int, typer.Option("--print-every", help="Print `iteration N: loss X` every N steps.")] = 1000,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue training the run in this directory (--iterations/--epochs: how many more).")] = None,
@@ -149,7 +159,10 @@ def train(
         momentum=momentum, weight_decay=weight_decay, iterations=iterations, epochs=epochs,
         batch_size=batch_size, seed=seed, backend=backend, dtype=dtype, device=device,
         log_every=log_every, test_fraction=test_fraction, val_fraction=val_fraction,
-        standardize=standardize, max_fpr=max_fpr,
+        standardize=standardize, max_fpr=max_fpr, lr_schedule=lr_schedule, lr_step=lr_step,
+        lr_gamma=lr_gamma, early_stopping=early_stopping, clip_norm=clip_norm,
+        class_weight=class_weight, oversample=oversample, augment=augment,
+        augment_noise=augment_noise, augment_shift=augment_shift,
     ).validate()
     if dataset:
         train_set = load(dataset, seed=seed)
@@ -169,6 +182,8 @@ def train(
 
 def _report_run(run, out: Path) -> None:
     parts = [f"final loss {run.final_loss:.4f}", f"train accuracy {_percent(run.train_accuracy)}"]
+    if run.fit.stopped_early:
+        parts.insert(0, f"early stopping restored the weights of step {run.fit.best_step}")
     for key in ("val", "test"):
         if key in run.metrics:
             parts.append(f"{key} accuracy {_percent(run.metrics[key]['accuracy'])}")
@@ -356,8 +371,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from neuralab.train import TrainingDiverged
 
+    import warnings
+
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    # a warning is one line on stderr, like an error, without the source line
+    warnings.showwarning = lambda message, category, *rest, **kw: typer.echo(
+        f"neuralab: warning: {message}", err=True)
     if not args:
         args = ["--help"]
     try:

@@ -31,7 +31,8 @@ from neuralab.runs import (
     versions,
     write_json,
 )
-from neuralab.train import FitResult, fit, make_engine_trainer
+from neuralab.data.augment import jitter, oversample_indices, shift_images
+from neuralab.train import FitResult, balanced_class_weights, fit, lr_schedule, make_engine_trainer
 
 MODELS = ("linear", "mlp")
 BACKENDS = ("numpy", "torch")
@@ -65,6 +66,16 @@ class TrainSettings:
     val_fraction: float | None = None
     standardize: bool = True
     max_fpr: float | None = None
+    lr_schedule: str = "constant"
+    lr_step: int | None = None
+    lr_gamma: float = 0.1
+    early_stopping: int | None = None
+    clip_norm: float | None = None
+    class_weight: str | None = None
+    oversample: bool = False
+    augment: bool = False
+    augment_noise: float = 0.1
+    augment_shift: int = 2
 
     def validate(self) -> TrainSettings:
         """Check every value; raise NeuralabError naming the first bad one."""
@@ -125,22 +136,46 @@ class TrainSettings:
                                 f"{self.test_fraction} + {self.val_fraction}")
         if self.max_fpr is not None and not (0 <= self.max_fpr <= 1):
             raise NeuralabError(f"max_fpr must lie between 0 and 1, got {self.max_fpr!r}")
+        if self.lr_schedule not in ("constant", "step", "cosine"):
+            raise NeuralabError(f"lr_schedule must be one of constant, step, cosine; "
+                                f"got {self.lr_schedule!r}")
+        if self.lr_step is not None and self.lr_step < 1:
+            raise NeuralabError(f"lr_step must be a positive integer, got {self.lr_step!r}")
+        if not (0 < self.lr_gamma <= 1):
+            raise NeuralabError(f"lr_gamma must lie in (0, 1], got {self.lr_gamma!r}")
+        if self.early_stopping is not None and self.early_stopping < 1:
+            raise NeuralabError(f"early_stopping patience must be a positive integer, "
+                                f"got {self.early_stopping!r}")
+        if self.early_stopping is not None and not (self.val_fraction or self.test_fraction):
+            pass  # a --test-data file can serve too; run_training checks once data is known
+        if self.clip_norm is not None and not (np.isfinite(self.clip_norm) and self.clip_norm > 0):
+            raise NeuralabError(f"clip_norm must be a finite number > 0, got {self.clip_norm!r}")
+        if self.class_weight not in (None, "balanced"):
+            raise NeuralabError(f"class_weight must be balanced (or left out), got {self.class_weight!r}")
+        if not (np.isfinite(self.augment_noise) and self.augment_noise > 0):
+            raise NeuralabError(f"augment_noise must be a finite number > 0, got {self.augment_noise!r}")
+        if self.augment_shift < 1:
+            raise NeuralabError(f"augment_shift must be a positive integer, got {self.augment_shift!r}")
         return self
 
     def sizes(self, n_features: int, n_classes: int) -> list[int]:
         return check_sizes([n_features, *(self.hidden if self.model == "mlp" else []), n_classes])
 
 
-def make_trainer(settings: TrainSettings, n_features: int, n_classes: int):
+def make_trainer(settings: TrainSettings, n_features: int, n_classes: int, *,
+                 class_weight=None):
     """The trainer of the settings' backend, model and optimiser.
 
     Both backends draw the starting weights with the engine's seeded
     initialiser, so the same settings start from the same numbers.
+    ``class_weight`` is the per-class weight array (``settings.class_weight``
+    names the rule; the caller computes it from the training labels).
     """
     common = dict(
         activation=settings.activation, init=settings.init, seed=settings.seed,
         dtype=settings.dtype, optimizer=settings.optimizer, lr=settings.lr, reg=settings.reg,
         momentum=settings.momentum, weight_decay=settings.weight_decay,
+        class_weight=class_weight, clip_norm=settings.clip_norm,
     )
     sizes = settings.sizes(n_features, n_classes)
     if settings.backend == "torch":
@@ -285,7 +320,15 @@ def run_training(
         scaler = Standardizer.identity(train.X.shape[1])
     dtype = np.dtype(settings.dtype)
     scaled = {k: scaler.transform(sp.X).astype(dtype) for k, sp in splits.items()}
-    trainer = make_trainer(settings, train.X.shape[1], data.n_classes)
+    warn_if_unbalanced(train.y, data.classes)
+    class_weight = (balanced_class_weights(train.y, data.n_classes)
+                    if settings.class_weight == "balanced" else None)
+    trainer = make_trainer(settings, train.X.shape[1], data.n_classes, class_weight=class_weight)
+    X_fit, y_fit = scaled["train"], train.y
+    if settings.oversample:
+        idx = oversample_indices(train.y, np.random.default_rng(settings.seed))
+        X_fit, y_fit = X_fit[idx], y_fit[idx]
+    augment = make_augment(settings, data, scaler)
     if resume is not None:
         trainer.load_state_dict(resume.state)
         trainer.load_optimizer_state(resume.optimizer_tensors, resume.optimizer_scalars)
@@ -294,12 +337,16 @@ def run_training(
     if print_every and echo is not None:
         callbacks.append(lambda step, loss, m: None if m.get("final") or step % print_every
                          else echo(f"iteration {step}: loss {loss:f}"))
-    result = fit(trainer, scaled["train"], train.y, iterations=settings.iterations,
+    total = steps_planned(settings, len(y_fit))
+    schedule = lr_schedule(settings.lr_schedule, settings.lr, total, step_size=settings.lr_step,
+                           gamma=settings.lr_gamma)
+    result = fit(trainer, X_fit, y_fit, iterations=settings.iterations,
                  epochs=settings.epochs, batch_size=settings.batch_size, seed=settings.seed,
                  log_every=settings.log_every, callbacks=callbacks,
                  X_val=scaled.get(monitor), y_val=None if monitor is None else splits[monitor].y,
                  progress=progress, description=name,
-                 start_step=0 if resume is None else resume.start_step)
+                 start_step=0 if resume is None else resume.start_step,
+                 schedule=schedule, early_stopping=settings.early_stopping, augment=augment)
     if resume is not None:
         earlier = [r for r in resume.history_rows if r["step"] < resume.start_step]
         result.history.rows[:0] = earlier
@@ -317,6 +364,42 @@ def run_training(
     if run_dir is not None:
         write_run(run, data, data_spec=data_spec, test_spec=test_spec)
     return run
+
+
+class ImbalanceWarning(UserWarning):
+    """The rarest class has under 10 % of the most common class's examples."""
+
+
+def warn_if_unbalanced(y: np.ndarray, classes: list[str], *, ratio: float = 0.1) -> None:
+    """Warn when the rarest class has fewer than ``ratio`` times the most common's examples."""
+    counts = np.bincount(y, minlength=len(classes))
+    rare, common = int(np.argmin(counts)), int(np.argmax(counts))
+    if counts[rare] < ratio * counts[common]:
+        warnings.warn(
+            f"class {classes[rare]!r} has {counts[rare]} training examples, under "
+            f"{ratio:.0%} of class {classes[common]!r}'s {counts[common]}; consider "
+            "--class-weight balanced or --oversample", ImbalanceWarning, stacklevel=3)
+
+
+def steps_planned(settings: TrainSettings, n: int) -> int:
+    """How many updates the settings ask for on n training examples."""
+    if settings.iterations is not None:
+        return settings.iterations
+    batch = settings.batch_size
+    per_epoch = 1 if batch is None or batch >= n else -(-n // batch)
+    return settings.epochs * per_epoch
+
+
+def make_augment(settings: TrainSettings, data: Dataset, scaler: Standardizer):
+    """The augmentation the settings switch on: image shifts for images, jitter otherwise."""
+    if not settings.augment:
+        return None
+    shape = getattr(data, "image_shape", None)
+    if shape is not None:
+        return shift_images(tuple(shape), max_shift=settings.augment_shift,
+                            mean=None if scaler.is_identity else scaler.mean,
+                            scale=None if scaler.is_identity else scaler.scale)
+    return jitter(settings.augment_noise)
 
 
 def add_operating_point(metrics: dict, splits: dict[str, Split], predictor: Predictor,
@@ -446,6 +529,8 @@ def write_run(run: RunResult, data: Dataset, *, data_spec: dict | None = None,
         "steps": run.fit.steps,
         "train_seconds": run.fit.seconds,
         "interrupted": run.fit.interrupted,
+        "stopped_early": run.fit.stopped_early,
+        "restored_best_step": run.fit.best_step,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     save_checkpoint(run_dir, trainer.state_dict(), run.predictor.meta)

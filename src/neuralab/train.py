@@ -55,17 +55,36 @@ class EngineTrainer:
     backend = "numpy"
 
     def __init__(self, model: MLP, optimizer: Optimizer, *, reg: float = 0.0,
-                 class_weight=None) -> None:
+                 class_weight=None, clip_norm: float | None = None) -> None:
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = SoftmaxCrossEntropy(class_weight=class_weight)
         self.penalty = L2Penalty(reg)
+        self.clip_norm = _check_clip(clip_norm)
         self._weights = model.weights()
         self._params = model.parameters()
 
     @property
     def lr(self) -> float:
         return self.optimizer.lr
+
+    def set_lr(self, lr: float) -> None:
+        """Change the step size (learning-rate schedules call this before a step)."""
+        self.optimizer.lr = float(lr)
+
+    def clip_gradients(self) -> float:
+        """Scale all gradients so that their joint L2 norm is at most ``clip_norm``.
+
+        The same rule as ``torch.nn.utils.clip_grad_norm_``: the factor is
+        ``clip_norm / (norm + 1e-6)``, applied only when it is below 1. Returns the
+        norm before clipping.
+        """
+        norm = float(np.sqrt(sum(np.vdot(p.grad, p.grad) for p in self._params)))
+        coef = self.clip_norm / (norm + 1e-6)
+        if coef < 1:
+            for p in self._params:
+                p.grad *= coef
+        return norm
 
     @property
     def n_classes(self) -> int:
@@ -79,6 +98,8 @@ class EngineTrainer:
         loss = float(self.loss_fn.forward(scores, y)) + self.penalty.forward(self._weights)
         self.model.backward(self.loss_fn.backward())
         self.penalty.backward(self._weights)
+        if self.clip_norm is not None:
+            self.clip_gradients()
         self.optimizer.step()
         return loss, scores
 
@@ -109,12 +130,64 @@ class EngineTrainer:
 def make_engine_trainer(sizes: Sequence[int], *, activation: str = "relu", init: str = "lecture",
                         seed: int = 0, dtype: str = "float64", optimizer: str = "sgd",
                         lr: float = 1.0, reg: float = 1e-3, momentum: float = 0.9,
-                        weight_decay: float = 0.0, class_weight=None) -> EngineTrainer:
+                        weight_decay: float = 0.0, class_weight=None,
+                        clip_norm: float | None = None) -> EngineTrainer:
     """Build model, optimiser and trainer from plain settings (what the CLI passes)."""
     model = MLP(sizes, activation=activation, init=init, seed=seed, dtype=dtype)
     opt = make_optimizer(optimizer, model.parameters(), lr=lr, momentum=momentum,
                          weight_decay=weight_decay)
-    return EngineTrainer(model, opt, reg=reg, class_weight=class_weight)
+    return EngineTrainer(model, opt, reg=reg, class_weight=class_weight, clip_norm=clip_norm)
+
+
+def _check_clip(clip_norm):
+    if clip_norm is None:
+        return None
+    if not isinstance(clip_norm, (int, float, np.floating)) or not np.isfinite(clip_norm) or clip_norm <= 0:
+        raise NeuralabError(f"clip_norm must be a finite number > 0, got {clip_norm!r}")
+    return float(clip_norm)
+
+
+def balanced_class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
+    """``n / (K * n_k)`` per class, scikit-learn's "balanced" weights.
+
+    >>> balanced_class_weights(np.array([0, 0, 0, 1]), 2).tolist()
+    [0.6666666666666666, 2.0]
+    """
+    counts = np.bincount(y, minlength=n_classes).astype(float)
+    if np.any(counts == 0):
+        raise NeuralabError(f"balanced class weights need every class in the training data; "
+                            f"counts are {counts.astype(int).tolist()}")
+    return len(y) / (n_classes * counts)
+
+
+def lr_schedule(kind: str, lr: float, total: int, *, step_size: int | None = None,
+                gamma: float = 0.1, min_lr: float = 0.0) -> Callable[[int], float] | None:
+    """The learning rate for each step (counted from 0 over ``total`` steps), or None.
+
+    ``constant``: lr throughout (returns None: nothing to change). ``step``: lr
+    times gamma every ``step_size`` steps (default: a third of the run).
+    ``cosine``: from lr down to min_lr along half a cosine.
+
+    >>> f = lr_schedule("step", 1.0, 90, gamma=0.5)
+    >>> f(0), f(29), f(30), f(89)
+    (1.0, 1.0, 0.5, 0.25)
+    >>> g = lr_schedule("cosine", 1.0, 101)
+    >>> g(0), round(g(50), 6), g(100)
+    (1.0, 0.5, 0.0)
+    """
+    if kind == "constant":
+        return None
+    if kind == "step":
+        size = step_size or max(1, total // 3)
+        if size < 1:
+            raise NeuralabError(f"lr step size must be a positive integer, got {size!r}")
+        if not (0 < gamma <= 1):
+            raise NeuralabError(f"lr gamma must lie in (0, 1], got {gamma!r}")
+        return lambda step: lr * gamma ** (step // size)
+    if kind == "cosine":
+        span = max(total - 1, 1)
+        return lambda step: min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * min(step, span) / span))
+    raise NeuralabError(f"lr schedule must be one of constant, step, cosine; got {kind!r}")
 
 
 @dataclass
@@ -155,7 +228,9 @@ class FitResult:
 
     ``steps`` counts every update the model has had, those of earlier runs it
     resumed from included; ``interrupted`` is True when a signal (Ctrl-C, SIGTERM)
-    stopped the loop early, after a completed step.
+    stopped the loop early, after a completed step. With early stopping,
+    ``stopped_early`` says whether patience ran out and ``best_step`` is the step
+    whose weights were restored (the final scores are measured at those weights).
     """
 
     history: History
@@ -166,6 +241,8 @@ class FitResult:
     final_val_loss: float | None = None
     final_val_accuracy: float | None = None
     interrupted: bool = False
+    stopped_early: bool = False
+    best_step: int | None = None
 
 
 class _StopOnSignal:
@@ -237,6 +314,9 @@ def fit(
     description: str = "training",
     start_step: int = 0,
     stop_on_signal: bool = True,
+    schedule: Callable[[int], float] | None = None,
+    early_stopping: int | None = None,
+    augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
 ) -> FitResult:
     """Train ``trainer`` on (X, y).
 
@@ -244,12 +324,13 @@ def fit(
         iterations: number of updates; or
         epochs: passes over the data (with ``batch_size``, shuffled each epoch).
         batch_size: None for full batch (the lecture's), else minibatches.
-        seed: seeds the minibatch shuffling.
+        seed: seeds the minibatch shuffling and the augmentation.
         log_every: a history row and a callback call every this many steps
             (epochs, when minibatch training counts epochs), and one at the end
             with ``metrics["final"] = True``. In full-batch mode the logged loss
-            and accuracy are those of the step's forward pass (before its update),
-            as the lecture prints them; with minibatches they are measured on the
+            and accuracy are those of the step's forward pass and the validation
+            scores are taken at the same weights, before the step's update, as
+            the lecture prints them; with minibatches they are measured on the
             whole training set after the logged update.
         callbacks: functions ``(step, loss, metrics)``.
         X_val, y_val: optional held-out data, scored at every logged step.
@@ -258,6 +339,12 @@ def fit(
             run is resumed); steps are numbered on from it.
         stop_on_signal: Ctrl-C or SIGTERM stops the loop after the current step
             and returns what was done, with ``interrupted=True``.
+        schedule: the learning rate for each step of this call, counted from 0
+            (see :func:`lr_schedule`); None keeps the trainer's.
+        early_stopping: stop when the validation loss has not improved for this
+            many logged evaluations, and restore the weights of its best one.
+        augment: ``augment(X_batch, rng)`` returns a changed copy of each batch
+            before its step (training data only).
 
     Raises:
         TrainingDiverged: when the loss becomes NaN or infinite.
@@ -284,16 +371,31 @@ def fit(
         total = _positive_int("iterations", iterations)
         per_epoch = None
     has_val = X_val is not None and y_val is not None and len(y_val) > 0
+    if early_stopping is not None:
+        early_stopping = _positive_int("early_stopping patience", early_stopping)
+        if not has_val:
+            raise NeuralabError("early stopping needs validation data; "
+                                "give --val-fraction (or --test-fraction, --test-data)")
     history = History()
     # a resumed run draws fresh batches rather than repeating its first epochs
     rng = as_generator(seed + start_step)
     full_batch = batch_size is None
+    best = {"loss": math.inf, "step": None, "state": None, "waited": 0}
 
-    def log(step: int, loss: float, train_acc: float, final: bool = False) -> None:
+    def observe_val(step: int) -> tuple[float, float]:
+        """Score the held-out data at the current weights; track the best for early stopping."""
+        val_loss, val_probs = trainer.evaluate(X_val, y_val)
+        if early_stopping is not None:
+            if val_loss < best["loss"]:
+                best.update(loss=val_loss, step=step, state=trainer.state_dict(), waited=0)
+            else:
+                best["waited"] += 1
+        return val_loss, _accuracy(val_probs, y_val)
+
+    def log(step: int, loss: float, train_acc: float, val=None, final: bool = False) -> None:
         row = {"step": step, "loss": loss, "train_accuracy": train_acc}
         if has_val:
-            val_loss, val_probs = trainer.evaluate(X_val, y_val)
-            row["val_loss"], row["val_accuracy"] = val_loss, _accuracy(val_probs, y_val)
+            row["val_loss"], row["val_accuracy"] = val if val is not None else observe_val(step)
         history.rows.append(row)
         metrics = {k: v for k, v in row.items() if k not in ("step", "loss")}
         if final:
@@ -312,24 +414,31 @@ def fit(
     batch_pos = n  # forces a shuffle at the first minibatch
     stopper = _StopOnSignal(stop_on_signal)
     done_steps = total
+    stopped_early = False
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), bar as task, stopper:
         for local in range(total):
             if stopper.requested:
                 done_steps = local
                 break
             step = start_step + local
+            if schedule is not None:
+                trainer.set_lr(schedule(local))
             if full_batch:
-                loss, scores = trainer.train_step(X, y)
+                logging = step % log_every == 0
+                val = observe_val(step) if logging and has_val else None
+                Xs = X if augment is None else augment(X, rng)
+                loss, scores = trainer.train_step(Xs, y)
                 check(step, loss)
-                if step % log_every == 0:
-                    log(step, loss, _accuracy(scores, y))
+                if logging:
+                    log(step, loss, _accuracy(scores, y), val)
             else:
                 if batch_pos >= n:
                     order = rng.permutation(n)
                     batch_pos = 0
                 idx = order[batch_pos:batch_pos + batch_size]
                 batch_pos += batch_size
-                loss, _ = trainer.train_step(X[idx], y[idx])
+                Xb = X[idx] if augment is None else augment(X[idx], rng)
+                loss, _ = trainer.train_step(Xb, y[idx])
                 check(step, loss)
                 # with minibatches a row is logged after every log_every epochs (or
                 # updates, without epochs), measured on the whole training set
@@ -344,21 +453,38 @@ def fit(
                     log(done, full_loss, _accuracy(probs, y))
             if task is not None and (local + 1) % update_every == 0:
                 task.update(local + 1, loss)
+            if early_stopping is not None and best["waited"] >= early_stopping:
+                done_steps = local + 1
+                stopped_early = True
+                break
         seconds = time.perf_counter() - start
         end = start_step + done_steps
+        restored = early_stopping is not None and best["state"] is not None
+        if restored:
+            trainer.load_state_dict(best["state"])
         final_loss, probs = trainer.evaluate(X, y)
         check(end, final_loss)
         final_acc = _accuracy(probs, y)
-        if not history.rows or history.rows[-1]["step"] != end:
+        if restored:
+            for cb in callbacks:
+                cb(end, final_loss, {"train_accuracy": final_acc, "final": True,
+                                     "restored_step": best["step"]})
+        elif not history.rows or history.rows[-1]["step"] != end:
             log(end, final_loss, final_acc, final=True)
         elif callbacks:
             for cb in callbacks:
                 cb(end, final_loss, {**history.rows[-1], "final": True})
     result = FitResult(history=history, steps=end, seconds=seconds, final_loss=final_loss,
-                       final_train_accuracy=final_acc, interrupted=stopper.requested)
+                       final_train_accuracy=final_acc, interrupted=stopper.requested,
+                       stopped_early=stopped_early,
+                       best_step=best["step"] if restored else None)
     if has_val:
-        result.final_val_loss = history.rows[-1]["val_loss"]
-        result.final_val_accuracy = history.rows[-1]["val_accuracy"]
+        if restored:
+            val_loss, val_probs = trainer.evaluate(X_val, y_val)
+            result.final_val_loss, result.final_val_accuracy = val_loss, _accuracy(val_probs, y_val)
+        else:
+            result.final_val_loss = history.rows[-1]["val_loss"]
+            result.final_val_accuracy = history.rows[-1]["val_accuracy"]
     return result
 
 

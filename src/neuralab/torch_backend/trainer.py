@@ -37,7 +37,9 @@ class TorchTrainer:
 
     def __init__(self, model: TorchMLP, *, optimizer: str = "sgd", lr: float = 1.0,
                  reg: float = 0.0, momentum: float = 0.9, weight_decay: float = 0.0,
-                 class_weight=None) -> None:
+                 class_weight=None, clip_norm: float | None = None) -> None:
+        from neuralab.train import _check_clip
+
         if optimizer not in TORCH_OPTIMIZERS:
             raise NeuralabError(
                 f"optimizer must be one of {', '.join(TORCH_OPTIMIZERS)}; got {optimizer!r}"
@@ -45,6 +47,7 @@ class TorchTrainer:
         if not np.isfinite(lr) or lr <= 0:
             raise NeuralabError(f"lr must be a finite number > 0, got {lr!r}")
         self.model = model
+        self.clip_norm = _check_clip(clip_norm)
         self.lr = float(lr)
         self.reg = float(reg)
         self.optimizer_name = optimizer
@@ -71,6 +74,13 @@ class TorchTrainer:
     def n_classes(self) -> int:
         return self.model.sizes[-1]
 
+    def set_lr(self, lr: float) -> None:
+        """Change the step size (learning-rate schedules call this before a step)."""
+        self.lr = float(lr)
+        if self.optimizer is not None:
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr
+
     def _tensor(self, X: np.ndarray) -> torch.Tensor:
         # full-batch training passes the same array every step: convert it once
         if self._cache is not None and self._cache[0] is X:
@@ -96,12 +106,16 @@ class TorchTrainer:
             scores = self.model(Xt)
             loss = self.loss(scores, yt)
             loss.backward()
+            if self.clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
             self.optimizer.step()
         else:
             self.model.zero_grad()
             scores = self.model(Xt)
             loss = self.loss(scores, yt)
             loss.backward()
+            if self.clip_norm is not None:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.clip_norm)
             with torch.no_grad():
                 for p in self.model.parameters():
                     p.data.sub_(p.grad * self.lr)  # the slides' by-hand update
@@ -173,7 +187,7 @@ def make_torch_trainer(sizes: Sequence[int], *, activation: str = "relu", init: 
                        seed: int = 0, dtype: str = "float64", device: str = "auto",
                        optimizer: str = "sgd", lr: float = 1.0, reg: float = 1e-3,
                        momentum: float = 0.9, weight_decay: float = 0.0,
-                       class_weight=None) -> TorchTrainer:
+                       class_weight=None, clip_norm: float | None = None) -> TorchTrainer:
     """The torch twin of :func:`neuralab.train.make_engine_trainer`.
 
     The starting weights are drawn by the engine's seeded initialiser and copied
@@ -184,4 +198,4 @@ def make_torch_trainer(sizes: Sequence[int], *, activation: str = "relu", init: 
     engine = MLP(sizes, activation=activation, init=init, seed=seed, dtype=dtype)
     model = from_engine(engine, device=resolve_device(device))
     return TorchTrainer(model, optimizer=optimizer, lr=lr, reg=reg, momentum=momentum,
-                        weight_decay=weight_decay, class_weight=class_weight)
+                        weight_decay=weight_decay, class_weight=class_weight, clip_norm=clip_norm)
