@@ -291,6 +291,130 @@ def _predict_point(predictor, point: str, label: str | None) -> None:
         typer.echo(f"loss for label {label}: -log p({label}) = {-math.log(max(probs[k], 1e-300)):.6f}")
 
 
+def _stamped(run_dir: Path, kind: str, label: str) -> Path:
+    import time
+
+    return run_dir / kind / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}"
+
+
+def _labelled_data(dataset: str | None, data: Path | None, target: str | None, split: str,
+                   data_dir: Path | None):
+    """A Dataset from --dataset NAME [--split] or --data FILE [--target]."""
+    from neuralab.data import load, load_file
+
+    if (dataset is None) == (data is None):
+        raise NeuralabError("give exactly one of --dataset NAME and --data FILE")
+    if data is not None:
+        return load_file(data, target=target)
+    loaded = load(dataset, seed=0, **({"data_dir": data_dir} if data_dir else {}))
+    if split == "test":
+        if getattr(loaded, "test", None) is None:
+            raise NeuralabError(f"data set {dataset} has no test part of its own; use --split train")
+        return loaded.test
+    if split != "train":
+        raise NeuralabError(f"split must be one of train, test; got {split!r}")
+    return loaded
+
+
+@app.command()
+def inspect(
+    run_dir: RunDir,
+    outliers: Annotated[int, typer.Option("--outliers", "-k", help="How many of the highest-loss training points to list.")] = 10,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for outliers.csv/json and, for 2-D data, outliers.png.")] = None,
+) -> None:
+    """Training points the model finds hardest (highest loss): outliers and label noise."""
+    from rich.table import Table
+
+    from neuralab.outliers import find_outliers, write_outliers
+    from neuralab.runs import load_model, prepare_run_dir
+
+    predictor = load_model(run_dir)
+    report = find_outliers(run_dir, outliers, predictor=predictor)
+    folder = prepare_run_dir(out or _stamped(run_dir, "inspections", f"outliers-{outliers}"),
+                             figures=False)
+    files = write_outliers(report, predictor, folder)
+    table = Table(title=f"the {report.k} highest-loss training points of {run_dir} "
+                        f"(mean loss {report.mean_loss:.4f} over {report.n_train})")
+    for col in ("rank", "row", "label", "predicted", "p(label)", "loss", "features"):
+        table.add_column(col, justify="left" if col in ("label", "predicted", "features") else "right")
+    for o in report.outliers:
+        feats = ", ".join(f"{v:.3g}" for v in list(o.features)[:6]) + (" ..." if len(o.features) > 6 else "")
+        table.add_row(str(o.rank), str(o.index), o.label, o.predicted, f"{o.p_true:.4f}",
+                      f"{o.loss:.4f}", feats)
+    _console().print(table)
+    figure = f"; marked on the boundary in {files['figure']}" if "figure" in files else ""
+    typer.echo(f"outliers written to {folder}{figure}")
+
+
+@app.command()
+def monitor(
+    run_dir: RunDir,
+    data: Annotated[Path, typer.Option("--data", help="New inputs (CSV with the model's feature columns, or NPZ with X).")],
+    alpha: Annotated[float, typer.Option("--alpha", help="Significance level of the per-feature KS tests (Bonferroni-corrected).")] = 0.01,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for monitor.json and monitor.png.")] = None,
+) -> None:
+    """Compare new data with the training data: drift per feature, range, class mix, confidence."""
+    from rich.table import Table
+
+    from neuralab.data.files import load_features
+    from neuralab.monitor import compare, write_monitor
+    from neuralab.runs import load_model, prepare_run_dir
+
+    predictor = load_model(run_dir)
+    X = load_features(data, predictor.feature_names)
+    report = compare(run_dir, X, alpha=alpha, predictor=predictor)
+    folder = prepare_run_dir(out or _stamped(run_dir, "monitoring", Path(data).stem), figures=False)
+    write_monitor(report, folder)
+    table = Table(title=f"new data {data} against the training data of {run_dir}")
+    for col in ("feature", "KS", "adjusted p", "mean shift (sd)", "outside range"):
+        table.add_column(col, justify="left" if col == "feature" else "right")
+    for f in sorted(report.features, key=lambda f: -f.ks_statistic)[:15]:
+        table.add_row(f.name, f"{f.ks_statistic:.3f}", f"{f.p_adjusted:.2g}",
+                      f"{f.mean_shift:+.2f}", f"{f.out_of_range:.1%}")
+    _console().print(table)
+    if report.drift:
+        typer.echo("DRIFT: " + "; ".join(report.reasons))
+    else:
+        typer.echo("no drift flagged")
+    typer.echo(f"report written to {folder}")
+
+
+@app.command()
+def retrieve(
+    run_dir: RunDir,
+    label: Annotated[str, typer.Option("--label", "-l", help="The class to find (a class name of the model).")],
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="A registered data set to search.")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="A labelled CSV or NPZ file to search.")] = None,
+    target: Annotated[Optional[str], typer.Option("--target", help="CSV label column (default: the last).")] = None,
+    split: Annotated[str, typer.Option("--split", help="With --dataset: train, or test (the set's own test part).")] = "test",
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Folder with IDX files (MNIST, Fashion-MNIST).")] = None,
+    k: Annotated[Optional[int], typer.Option("--k", help="Keep only the top k items.")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for retrieval.csv/json and the contact sheet.")] = None,
+) -> None:
+    """Find every item the model labels LABEL, ranked by probability, with precision at k."""
+    from rich.table import Table
+
+    from neuralab.retrieve import retrieve as do_retrieve
+    from neuralab.retrieve import write_retrieval
+    from neuralab.runs import prepare_run_dir
+
+    items = _labelled_data(dataset, data, target, split, data_dir)
+    result = do_retrieve(run_dir, label, items, k=k)
+    folder = prepare_run_dir(out or _stamped(run_dir, "retrievals", f"label-{label}"), figures=False)
+    files = write_retrieval(result, folder, items)
+    table = Table(title=f"items predicted as {label!r}: {len(result.hits)} of {result.n_items}")
+    for col in ("rank", "row", "p", "true label"):
+        table.add_column(col, justify="right")
+    for h in result.hits[:10]:
+        table.add_row(str(h.rank), str(h.index), f"{h.probability:.4f}",
+                      h.true_label if h.relevant else f"[red]{h.true_label}[/red]")
+    _console().print(table)
+    precision = ", ".join(f"P@{kk} {v:.3f}" for kk, v in result.precision_at.items())
+    typer.echo(f"{precision}; recall {result.recall:.3f}")
+    sheet = f"; contact sheet {files['figure']}" if "figure" in files else ""
+    typer.echo(f"ranking written to {folder}{sheet}")
+
+
 @app.command()
 def gradcheck(
     model: Annotated[str, typer.Option("--model", "-m", help="linear or mlp.")] = "mlp",

@@ -243,6 +243,9 @@ def make_splits(data: Dataset, test: Dataset | None, settings: TrainSettings) ->
         unseen = sorted(set(test.classes) - set(data.classes))
         if unseen:
             raise NeuralabError(f"--test-data has labels not seen in training: {unseen}")
+    builtin_test = getattr(data, "test", None)
+    if test is None and builtin_test is not None and not settings.test_fraction:
+        test = builtin_test  # the data set's own test part (Fashion-MNIST's 10,000)
     parts = three_way_split(data.X, data.y, val_fraction=settings.val_fraction,
                             test_fraction=settings.test_fraction, seed=settings.seed)
     splits = {}
@@ -250,7 +253,9 @@ def make_splits(data: Dataset, test: Dataset | None, settings: TrainSettings) ->
         if name in parts:
             idx = parts[name]
             how = "" if len(parts) == 1 else f", stratified, seed {settings.seed}"
-            splits[name] = Split(data.X[idx], data.y[idx], idx, f"{data.name}: {len(idx)} rows{how}")
+            whole = len(idx) == len(data.y)  # no copy of a large data set used whole
+            splits[name] = Split(data.X if whole else data.X[idx], data.y if whole else data.y[idx],
+                                 idx, f"{data.name}: {len(idx)} rows{how}")
     if test is not None:
         y = remap_labels(test, data.classes)
         splits["test"] = Split(test.X, y, np.arange(len(y)), test.source)
@@ -319,7 +324,7 @@ def run_training(
     else:
         scaler = Standardizer.identity(train.X.shape[1])
     dtype = np.dtype(settings.dtype)
-    scaled = {k: scaler.transform(sp.X).astype(dtype) for k, sp in splits.items()}
+    scaled = {k: scaler.transform(sp.X).astype(dtype, copy=False) for k, sp in splits.items()}
     warn_if_unbalanced(train.y, data.classes)
     class_weight = (balanced_class_weights(train.y, data.n_classes)
                     if settings.class_weight == "balanced" else None)

@@ -30,8 +30,9 @@ class Standardizer:
 
     @classmethod
     def fit(cls, X: np.ndarray) -> Standardizer:
-        mean = X.mean(axis=0)
-        std = X.std(axis=0)
+        # accumulate in float64 even for float32 data, column block by block
+        mean = X.mean(axis=0, dtype=np.float64)
+        std = X.std(axis=0, dtype=np.float64)
         return cls(mean=mean, scale=np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0))
 
     @classmethod
@@ -60,9 +61,13 @@ class Standardizer:
         return bool(np.all(self.mean == 0) and np.all(self.scale == 1))
 
     def transform(self, X: np.ndarray) -> np.ndarray:
+        """(X - mean) / scale in X's own dtype (float32 data stays float32: no big copies)."""
         if self.is_identity:
             return X
-        return (X - self.mean) / self.scale
+        dtype = X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64
+        out = np.subtract(X, self.mean.astype(dtype), dtype=dtype)
+        out /= self.scale.astype(dtype)
+        return out
 
     def to_meta(self) -> dict:
         return {"mean": self.mean.tolist(), "scale": self.scale.tolist(),

@@ -1,0 +1,262 @@
+"""Outliers and label noise: the training points the saved model finds hardest to believe.
+
+The lecture lists outliers among the pitfalls of data collection. A point whose
+label the trained model gives a low probability has a large cross-entropy loss,
+``-log p[y]``; the largest losses of the training split are where mislabelled
+examples (label noise) and genuine outliers collect. :func:`find_outliers` ranks
+them; :func:`write_outlier_figure` circles them on the decision boundary of 2-D data.
+
+The training split is rebuilt exactly as the run made it: the data from
+``config.json``'s ``data.spec`` (or a Dataset given explicitly), split by
+:func:`neuralab.experiments.make_splits` with the run's settings and seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from neuralab import NeuralabError
+from neuralab.data import Dataset
+from neuralab.experiments import Split
+from neuralab.runs import Predictor, atomic_write, load_model, read_json, write_json
+
+
+def run_training_split(run_dir: str | Path, *, data: Dataset | None = None,
+                       predictor: Predictor | None = None) -> tuple[Split, Predictor]:
+    """The training split a run was fitted on, with labels as indices into the model's classes.
+
+    Parameters
+    ----------
+    run_dir : path
+        A run directory (``config.json``, ``model.json``, ``model.safetensors``).
+    data : Dataset, optional
+        The data the run was trained on; by default it is loaded again from
+        ``config.json``'s ``data.spec``. It must give a training split of the size
+        the run recorded.
+    predictor : Predictor, optional
+        The run's model, when already loaded.
+
+    Returns
+    -------
+    (split, predictor) : the training split (raw features ``X``, labels ``y`` in the
+    model's class order, ``index`` = rows in the source data) and the loaded model.
+    """
+    from neuralab.experiments import (
+        _check_features,
+        _settings_from_config,
+        load_data_spec,
+        make_splits,
+        remap_labels,
+    )
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise NeuralabError(f"{run_dir} is not a run directory (no config.json)")
+    config = read_json(run_dir / "config.json")
+    if predictor is None:
+        predictor = load_model(run_dir)
+    if data is None:
+        data = load_data_spec(config.get("data", {}).get("spec"))
+    _check_features(data, predictor)
+    settings = _settings_from_config(config)
+    # the test file (if any) never changes the training split, so it is not needed here
+    split = make_splits(data, None, settings)["train"]
+    recorded = (config.get("data", {}).get("splits", {}).get("train", {}).get("shape")
+                or config.get("data", {}).get("train_shape"))
+    if recorded and int(recorded[0]) != len(split.y):
+        raise NeuralabError(
+            f"data {data.name} gives a training split of {len(split.y)} rows, but the run in "
+            f"{run_dir} trained on {int(recorded[0])}; give the data the run was trained on"
+        )
+    y = remap_labels(data, predictor.classes)[split.index]
+    return Split(split.X, y, split.index, split.source), predictor
+
+
+def cross_entropy(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Per-row loss ``-log p[y]``, shape (n,), for probabilities (n, K) and labels (n,).
+
+    >>> cross_entropy(np.array([[0.5, 0.5], [0.1, 0.9]]), np.array([0, 1])).round(4).tolist()
+    [0.6931, 0.1054]
+    """
+    # p can underflow to exactly 0 for a confidently wrong prediction; clipping at the
+    # smallest positive float keeps the loss finite (at most about 708) and the order intact
+    p = probs[np.arange(len(y)), y]
+    return -np.log(np.maximum(p, np.finfo(np.float64).tiny))
+
+
+@dataclass
+class Outlier:
+    """One suspicious training point.
+
+    Attributes:
+        rank: 1 for the largest loss.
+        index: the row in the source data (as in predictions.csv).
+        features: its raw features.
+        label: the class name it is labelled with.
+        predicted: the class name the model predicts.
+        p_true: the probability the model gives its label.
+        loss: ``-log p_true``.
+    """
+
+    rank: int
+    index: int
+    features: list[float]
+    label: str
+    predicted: str
+    p_true: float
+    loss: float
+
+    def to_dict(self) -> dict:
+        return {"rank": self.rank, "index": self.index, "features": list(self.features),
+                "label": self.label, "predicted": self.predicted, "p_true": self.p_true,
+                "loss": self.loss}
+
+
+@dataclass
+class OutlierReport:
+    """The k training points with the largest loss, largest first.
+
+    Attributes:
+        run_dir: the run examined.
+        k: how many points were asked for.
+        n_train: the size of the training split.
+        mean_loss: the mean cross-entropy over the training split (no L2 penalty).
+        outliers: k :class:`Outlier`, sorted by loss, descending.
+        feature_names, classes: the model's.
+        split: the training split itself (for figures; not in :meth:`to_dict`).
+    """
+
+    run_dir: Path
+    k: int
+    n_train: int
+    mean_loss: float
+    outliers: list[Outlier]
+    feature_names: list[str]
+    classes: list[str]
+    split: Split = field(repr=False)
+
+    @property
+    def indices(self) -> list[int]:
+        """The source rows of the outliers, in rank order."""
+        return [o.index for o in self.outliers]
+
+    def to_dict(self) -> dict:
+        return {
+            "run_dir": str(self.run_dir),
+            "k": self.k,
+            "n_train": self.n_train,
+            "mean_loss": self.mean_loss,
+            "feature_names": list(self.feature_names),
+            "classes": list(self.classes),
+            "outliers": [o.to_dict() for o in self.outliers],
+        }
+
+    def to_csv(self) -> str:
+        """``rank,index,label,predicted,p_true,loss,<feature names>``, one row per outlier."""
+        head = ["rank", "index", "label", "predicted", "p_true", "loss", *self.feature_names]
+        lines = [",".join(_csv_cell(h) for h in head)]
+        for o in self.outliers:
+            cells = [str(o.rank), str(o.index), _csv_cell(o.label), _csv_cell(o.predicted),
+                     f"{o.p_true:.10g}", f"{o.loss:.10g}", *(f"{v:.10g}" for v in o.features)]
+            lines.append(",".join(cells))
+        return "\n".join(lines) + "\n"
+
+
+def _csv_cell(text: str) -> str:
+    text = str(text)
+    if any(c in text for c in ',"\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def find_outliers(run_dir: str | Path, k: int, *, data: Dataset | None = None,
+                  predictor: Predictor | None = None) -> OutlierReport:
+    """The k training points with the largest cross-entropy loss under the saved model.
+
+    Parameters
+    ----------
+    run_dir : path
+        A run directory written by ``neuralab train``.
+    k : int
+        How many points to return, 1 <= k <= the size of the training split.
+    data : Dataset, optional
+        The data the run was trained on (by default reloaded from ``config.json``).
+    predictor : Predictor, optional
+        The run's model, when already loaded.
+
+    Returns
+    -------
+    OutlierReport, its ``outliers`` sorted by loss ``-log p[y]`` descending (ties by
+    source row).
+    """
+    split, predictor = run_training_split(run_dir, data=data, predictor=predictor)
+    n = len(split.y)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
+        raise NeuralabError(
+            f"k must be a positive integer at most the training split's size {n}, got {k!r}"
+        )
+    probs = predictor.predict_proba(split.X)
+    loss = cross_entropy(probs, split.y)
+    pred = probs.argmax(axis=1)
+    # stable sort on the negated loss: equal losses keep the order of the source rows
+    order = np.argsort(-loss, kind="stable")[: int(k)]
+    classes = predictor.classes
+    outliers = [
+        Outlier(rank=r, index=int(split.index[i]), features=[float(v) for v in split.X[i]],
+                label=classes[split.y[i]], predicted=classes[pred[i]],
+                p_true=float(probs[i, split.y[i]]), loss=float(loss[i]))
+        for r, i in enumerate(order, start=1)
+    ]
+    return OutlierReport(run_dir=Path(run_dir), k=int(k), n_train=n, mean_loss=float(loss.mean()),
+                         outliers=outliers, feature_names=list(predictor.feature_names),
+                         classes=list(classes), split=split)
+
+
+def outlier_figure(report: OutlierReport, predictor: Predictor, *, title: str | None = None):
+    """The decision boundary over the training split, the outliers circled and numbered by rank.
+
+    Only for 2-D data; anything else is a NeuralabError.
+    """
+    from neuralab.plots import _figure, draw_boundary
+
+    d = report.split.X.shape[1]
+    if d != 2:
+        raise NeuralabError(f"the outlier figure needs 2-D data; this run's data has {d} features")
+    fig = _figure(figsize=(6, 5.5))
+    ax = fig.add_subplot()
+    if title is None:
+        title = f"top {report.k} training losses of {report.n_train}"
+    draw_boundary(ax, predictor.predict_proba, report.split.X, report.split.y,
+                  class_names=report.classes, title=title)
+    pts = np.array([o.features for o in report.outliers])
+    ax.scatter(pts[:, 0], pts[:, 1], s=170, facecolors="none", edgecolors="k", linewidths=1.6,
+               label=f"top {report.k} loss")
+    for o in report.outliers:
+        ax.annotate(str(o.rank), (o.features[0], o.features[1]), xytext=(6, 6),
+                    textcoords="offset points", fontsize=8, fontweight="bold")
+    ax.legend(loc="upper right", fontsize=7, framealpha=0.8)
+    fig.tight_layout()
+    return fig
+
+
+def write_outlier_figure(report: OutlierReport, predictor: Predictor, path: str | Path) -> Path:
+    """Save :func:`outlier_figure` as PNG at ``path`` (atomically); 2-D data only."""
+    from neuralab.plots import save_figure
+
+    return save_figure(outlier_figure(report, predictor), path)
+
+
+def write_outliers(report: OutlierReport, predictor: Predictor, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``outliers.json``, ``outliers.csv`` and, for 2-D data, ``outliers.png`` to ``out_dir``.
+
+    Returns the paths written, by name (``json``, ``csv``, ``figure``).
+    """
+    out_dir = Path(out_dir)
+    paths = {"json": write_json(out_dir / "outliers.json", report.to_dict()),
+             "csv": atomic_write(out_dir / "outliers.csv", report.to_csv())}
+    if report.split.X.shape[1] == 2:
+        paths["figure"] = write_outlier_figure(report, predictor, out_dir / "outliers.png")
+    return paths

@@ -1,0 +1,77 @@
+"""The lab commands around a run: inspect, monitor and retrieve, from the command line."""
+
+import json
+
+import numpy as np
+import pytest
+
+from neuralab.cli import main
+from neuralab.data import Dataset, load
+
+
+def cli(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("lab")
+    data = load("gaussian", seed=0)
+    rng = np.random.default_rng(0)
+    flipped = rng.choice(len(data.y), 12, replace=False)
+    y = data.y.copy()
+    y[flipped] = (y[flipped] + 1) % 3  # label noise the inspection should find
+    lines = ["x1,x2,label"] + [f"{a},{b},{t}" for (a, b), t in zip(data.X, y)]
+    (root / "noisy.csv").write_text("\n".join(lines) + "\n")
+    assert main(["train", "--data", str(root / "noisy.csv"), "--hidden", "16", "--iterations",
+                 "400", "--lr", "0.5", "--quiet", "--out", str(root / "run")]) == 0
+    return root, set(flipped.tolist())
+
+
+def test_inspect_lists_the_flipped_labels_first(run, capsys):
+    root, flipped = run
+    code, out, err = cli(capsys, "inspect", root / "run", "--outliers", 24, "--out", root / "insp")
+    assert code == 0, err
+    report = json.loads((root / "insp" / "outliers.json").read_text())
+    top = {o["index"] for o in report["outliers"]}
+    assert len(top & flipped) >= 0.7 * len(flipped)
+    assert (root / "insp" / "outliers.png").stat().st_size > 5000
+    assert "highest-loss training points" in out
+
+
+def test_monitor_flags_a_shift_and_not_a_fresh_sample(run, capsys):
+    root, _ = run
+    fresh = load("gaussian", seed=7).X
+    np.savez(root / "fresh.npz", X=fresh)
+    np.savez(root / "shifted.npz", X=fresh + [0.0, 1.5])
+    code, out, _ = cli(capsys, "monitor", root / "run", "--data", root / "fresh.npz", "--out", root / "m1")
+    assert code == 0 and "no drift flagged" in out
+    code, out, _ = cli(capsys, "monitor", root / "run", "--data", root / "shifted.npz", "--out", root / "m2")
+    assert code == 0 and "DRIFT" in out and "feature x2 drifted" in out
+    assert json.loads((root / "m2" / "monitor.json").read_text())["drift"] is True
+
+
+def test_retrieve_ranks_a_class_with_precision_at_k(run, capsys):
+    root, _ = run
+    code, out, err = cli(capsys, "retrieve", root / "run", "--label", "1", "--dataset", "gaussian",
+                         "--split", "train", "--out", root / "r")
+    assert code == 0, err
+    assert "P@10 " in out
+    rows = (root / "r" / "retrieval.csv").read_text().splitlines()
+    probs = [float(r.split(",")[2]) for r in rows[1:]]
+    assert probs == sorted(probs, reverse=True) and len(probs) > 50
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["inspect", "{run}", "--outliers", "0"], "k must be a positive integer"),
+    (["monitor", "{run}", "--data", "{root}/nope.csv"], "does not exist"),
+    (["retrieve", "{run}", "--label", "cat", "--dataset", "gaussian", "--split", "train"], "label must be one of the model's classes"),
+    (["retrieve", "{run}", "--label", "1", "--dataset", "gaussian"], "has no test part of its own"),
+])
+def test_lab_command_errors(run, capsys, args, fragment):
+    root, _ = run
+    args = [a.format(run=root / "run", root=root) for a in args]
+    code, _, err = cli(capsys, *args)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and fragment in err, err
