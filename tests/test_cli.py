@@ -17,7 +17,7 @@ def run(capsys, *args):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["train", "--dataset", "mnist-typo"], "dataset must be one of spiral, moons, circles, xor, gaussian; got 'mnist-typo'"),
+    (["train", "--dataset", "mnist-typo"], "dataset must be one of spiral, moons, circles, xor, gaussian, digits, iris, wine, breast_cancer, fashion_mnist, mnist; got 'mnist-typo'"),
     (["train", "--dataset", "spiral", "--activation", "rellu"], "activation must be one of relu, tanh, sigmoid, leaky_relu, identity; got 'rellu'"),
     (["train", "--dataset", "spiral", "--hidden", "0"], "hidden sizes must be positive integers, got [0]"),
     (["train", "--dataset", "spiral", "--hidden", "100", "--hidden", "0"], "hidden sizes must be positive integers, got [100, 0]"),

@@ -75,3 +75,30 @@ def test_lab_command_errors(run, capsys, args, fragment):
     args = [a.format(run=root / "run", root=root) for a in args]
     code, _, err = cli(capsys, *args)
     assert code == 2 and len(err.strip().splitlines()) == 1 and fragment in err, err
+
+
+def test_sweep_command_ranks_trials_and_saves_the_best(tmp_path, capsys):
+    import csv
+
+    code, out, err = cli(capsys, "sweep", "-p", "lr=0.01,0.5", "-p", "hidden=4;32", "--dataset",
+                         "moons", "--iterations", "300", "--folds", "3", "--out", tmp_path / "sw")
+    assert code == 0, err
+    with open(tmp_path / "sw" / "sweep.csv") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 4 and [r["rank"] for r in rows] == ["1", "2", "3", "4"]
+    scores = [float(r["score"]) for r in rows]
+    assert scores == sorted(scores, reverse=True)
+    assert (tmp_path / "sw" / "best" / "report.html").is_file()
+    assert "3-fold cross-validation" in out
+
+
+def test_sweep_command_refuses_a_bad_spec(capsys, tmp_path):
+    code, _, err = cli(capsys, "sweep", "-p", "lr=abc", "--dataset", "moons", "--out", tmp_path / "x")
+    assert code == 2 and "lr values must be numbers, got 'abc'" in err
+
+
+def test_datasets_command_shows_real_sets_without_loading_them(capsys):
+    code, out, _ = cli(capsys, "datasets")
+    assert code == 0
+    for name in ("digits", "iris", "wine", "breast_cancer", "fashion_mnist", "mnist"):
+        assert name in out

@@ -34,9 +34,10 @@ def _root(
 
 
 def _console():
+    """A rich console; piped output gets a wide page instead of rich's 80 columns."""
     from rich.console import Console
 
-    return Console()
+    return Console() if sys.stdout.isatty() else Console(width=160)
 
 
 def _percent(x) -> str:
@@ -89,6 +90,7 @@ def demo(
 def train(
     dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="A registered data set (see `neuralab datasets`).")] = None,
     data: Annotated[Optional[Path], typer.Option("--data", help="Your own CSV (header row) or NPZ (X, y) file.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Folder of IDX files for fashion_mnist / mnist.")] = None,
     test_data: Annotated[Optional[Path], typer.Option("--test-data", help="A separate test file, same columns as --data.")] = None,
     target: Annotated[Optional[str], typer.Option("--target", help="CSV label column (default: the last).")] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="linear or mlp.")] = "mlp",
@@ -165,8 +167,9 @@ def train(
         augment_noise=augment_noise, augment_shift=augment_shift,
     ).validate()
     if dataset:
-        train_set = load(dataset, seed=seed)
-        spec = {"kind": "registry", "name": dataset, "seed": seed}
+        extra = {"data_dir": str(Path(data_dir).resolve())} if data_dir else {}
+        train_set = load(dataset, seed=seed, **extra)
+        spec = {"kind": "registry", "name": dataset, "seed": seed, "options": extra}
     else:
         train_set = load_file(data, target=target)
         spec = {"kind": "file", "path": str(Path(data).resolve()), "target": target}
@@ -306,7 +309,7 @@ def _labelled_data(dataset: str | None, data: Path | None, target: str | None, s
         raise NeuralabError("give exactly one of --dataset NAME and --data FILE")
     if data is not None:
         return load_file(data, target=target)
-    loaded = load(dataset, seed=0, **({"data_dir": data_dir} if data_dir else {}))
+    loaded = load(dataset, seed=0, **({"data_dir": str(data_dir)} if data_dir else {}))
     if split == "test":
         if getattr(loaded, "test", None) is None:
             raise NeuralabError(f"data set {dataset} has no test part of its own; use --split train")
@@ -416,6 +419,97 @@ def retrieve(
 
 
 @app.command()
+def sweep(
+    param: Annotated[list[str], typer.Option("--param", "-p", help="A searched setting, e.g. lr=0.01,0.1,1  hidden=32;100;64x32  reg=loguniform:1e-5:1e-2  batch_size=full,32  activation=relu,tanh. Repeat.")],
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="A registered data set.")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="Your own CSV or NPZ file.")] = None,
+    target: Annotated[Optional[str], typer.Option("--target", help="CSV label column (default: the last).")] = None,
+    data_dir: DataDir = None,
+    random: Annotated[Optional[int], typer.Option("--random", help="Draw this many random trials instead of the full grid.")] = None,
+    folds: Annotated[Optional[int], typer.Option("--folds", help="Score by stratified k-fold cross-validation.")] = None,
+    val_fraction: Annotated[Optional[float], typer.Option("--val-fraction", help="Score on a stratified validation split of this share (default 0.2).")] = None,
+    test_fraction: Annotated[Optional[float], typer.Option("--test-fraction", help="Keep this share out of the search, as the best run's test split.")] = None,
+    processes: Annotated[int, typer.Option("--processes", "-j", min=1, help="Trials in parallel processes.")] = 1,
+    model: Annotated[str, typer.Option("--model", "-m", help="linear or mlp (base setting).")] = "mlp",
+    hidden: Annotated[Optional[list[int]], typer.Option("--hidden", help="Base hidden widths when not searched.")] = None,
+    activation: Annotated[str, typer.Option("--activation", "-a", help="Base activation.")] = "relu",
+    lr: Annotated[float, typer.Option("--lr", help="Base learning rate.")] = 1.0,
+    reg: Annotated[float, typer.Option("--reg", help="Base L2 strength.")] = 1e-3,
+    optimizer: Annotated[str, typer.Option("--optimizer", help="Base optimiser.")] = "sgd",
+    iterations: Annotated[Optional[int], typer.Option("--iterations", "-n", help="Updates per trial.")] = None,
+    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Epochs per trial, instead of --iterations.")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Base minibatch size.")] = None,
+    seed: Seed = 0,
+    backend: Backend = "numpy",
+    dtype: Dtype = "float64",
+    out: Out = None,
+    overwrite: Overwrite = False,
+) -> None:
+    """Search hyperparameters: grid or random trials, scored on validation data, the best saved as a run."""
+    from rich.table import Table
+
+    from neuralab.data import load, load_file
+    from neuralab.experiments import TrainSettings
+    from neuralab.runs import new_run_dir
+    from neuralab.sweep import parse_space, run_sweep
+
+    if (dataset is None) == (data is None):
+        raise NeuralabError("give exactly one of --dataset NAME and --data FILE")
+    space = parse_space(param)
+    base = TrainSettings(
+        model=model, hidden=list(hidden) if hidden else ([100] if model == "mlp" else []),
+        activation=activation, lr=lr, reg=reg, optimizer=optimizer, iterations=iterations,
+        epochs=epochs, batch_size=batch_size, seed=seed, backend=backend, dtype=dtype,
+        test_fraction=test_fraction,
+    ).validate()
+    if dataset:
+        extra = {"data_dir": str(Path(data_dir).resolve())} if data_dir else {}
+        items = load(dataset, seed=seed, **extra)
+        spec = {"kind": "registry", "name": dataset, "seed": seed, "options": extra}
+    else:
+        items = load_file(data, target=target)
+        spec = {"kind": "file", "path": str(Path(data).resolve()), "target": target}
+    out = out if out is not None else new_run_dir("runs", "sweep")
+    console = _console()
+
+    def on_trial(done: int, total: int, trial) -> None:
+        score = "failed" if trial.score is None or trial.score != trial.score else f"{trial.score:.4f}"
+        console.print(f"[{done}/{total}] {', '.join(f'{k}={v}' for k, v in trial.params.items())}: {score}")
+
+    result = run_sweep(items, base, space, mode="random" if random else "grid", n_trials=random,
+                       folds=folds, val_fraction=val_fraction, processes=processes, out=out,
+                       overwrite=overwrite, on_trial=on_trial, data_spec=spec, progress=False)
+    sc = result.scoring
+    how = (f"{sc['folds']}-fold cross-validation" if sc.get("method") == "kfold"
+           else f"a validation split of {sc.get('val_fraction', 0.2):g}")
+    table = Table(title=f"sweep over {', '.join(result.varied)}: mean validation accuracy, {how}")
+    rows = result.table()
+    for col in ("rank", "score", *result.varied, "val_loss", "std", "seconds", "status"):
+        table.add_column(col, justify="right")
+
+    def cell(value) -> str:
+        try:
+            return f"{float(value):.4f}" if value not in ("", None) else "-"
+        except (TypeError, ValueError):
+            return str(value)
+
+    for row in rows[:15]:
+        table.add_row(str(row["rank"]), cell(row["score"]), *(str(row[c]) for c in result.varied),
+                      cell(row["val_loss"]), cell(row["std"]), cell(row["seconds"]), row["status"])
+    console.print(table)
+    typer.echo(f"all {len(rows)} trials in {out / 'sweep.csv'}")
+    if result.interrupted:
+        typer.echo("sweep interrupted: the trials done so far are saved; nothing was retrained", err=True)
+        raise typer.Exit(130)
+    if result.best_error:
+        raise NeuralabError(f"no best run: {result.best_error}")
+    best = result.best_run
+    test = "" if best.test_accuracy is None else f", test accuracy {_percent(best.test_accuracy)}"
+    typer.echo(f"best trial retrained on all training data: train accuracy "
+               f"{_percent(best.train_accuracy)}{test}; run written to {out / 'best'}")
+
+
+@app.command()
 def gradcheck(
     model: Annotated[str, typer.Option("--model", "-m", help="linear or mlp.")] = "mlp",
     hidden: Annotated[Optional[list[int]], typer.Option("--hidden", help="Hidden width; repeat for depth (default 16).")] = None,
@@ -459,20 +553,23 @@ def gradcheck(
     typer.echo(f"all {len(results)} parameters agree to better than {TOLERANCE:g}")
 
 
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Folder of IDX files for fashion_mnist / mnist.")]
+
+
 @app.command()
-def datasets() -> None:
-    """List the registered data sets with their shape, classes and source."""
+def datasets(data_dir: DataDir = None) -> None:
+    """List the registered data sets with their shape, classes, source and availability."""
     from rich.table import Table
 
-    from neuralab.data import REGISTRY
+    from neuralab.data import describe_all
 
     table = Table(title="neuralab data sets")
-    for col in ("name", "samples", "features", "classes", "source", "description"):
-        table.add_column(col)
-    for name, entry in REGISTRY.items():
-        d = entry.load(seed=0)
-        table.add_row(name, str(len(d.y)), str(d.X.shape[1]), str(d.n_classes), entry.source,
-                      entry.summary)
+    for col in ("name", "samples", "features", "classes", "source", "available", "description"):
+        table.add_column(col, no_wrap=col in ("name", "samples"))
+    for row in describe_all(data_dir):
+        samples = f"{row['n_samples']:,}" + (f" + {row['n_test']:,} test" if row["n_test"] else "")
+        table.add_row(row["name"], samples, str(row["n_features"]), str(row["n_classes"]),
+                      row["source"], row["status"], row["summary"])
     _console().print(table)
 
 

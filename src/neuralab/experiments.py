@@ -326,32 +326,24 @@ def run_training(
     dtype = np.dtype(settings.dtype)
     scaled = {k: scaler.transform(sp.X).astype(dtype, copy=False) for k, sp in splits.items()}
     warn_if_unbalanced(train.y, data.classes)
-    class_weight = (balanced_class_weights(train.y, data.n_classes)
-                    if settings.class_weight == "balanced" else None)
-    trainer = make_trainer(settings, train.X.shape[1], data.n_classes, class_weight=class_weight)
-    X_fit, y_fit = scaled["train"], train.y
-    if settings.oversample:
-        idx = oversample_indices(train.y, np.random.default_rng(settings.seed))
-        X_fit, y_fit = X_fit[idx], y_fit[idx]
-    augment = make_augment(settings, data, scaler)
-    if resume is not None:
-        trainer.load_state_dict(resume.state)
-        trainer.load_optimizer_state(resume.optimizer_tensors, resume.optimizer_scalars)
     monitor = "val" if "val" in splits else ("test" if "test" in splits else None)
     callbacks = []
     if print_every and echo is not None:
         callbacks.append(lambda step, loss, m: None if m.get("final") or step % print_every
                          else echo(f"iteration {step}: loss {loss:f}"))
-    total = steps_planned(settings, len(y_fit))
-    schedule = lr_schedule(settings.lr_schedule, settings.lr, total, step_size=settings.lr_step,
-                           gamma=settings.lr_gamma)
-    result = fit(trainer, X_fit, y_fit, iterations=settings.iterations,
-                 epochs=settings.epochs, batch_size=settings.batch_size, seed=settings.seed,
-                 log_every=settings.log_every, callbacks=callbacks,
-                 X_val=scaled.get(monitor), y_val=None if monitor is None else splits[monitor].y,
-                 progress=progress, description=name,
-                 start_step=0 if resume is None else resume.start_step,
-                 schedule=schedule, early_stopping=settings.early_stopping, augment=augment)
+
+    def restore(trainer) -> None:
+        trainer.load_state_dict(resume.state)
+        trainer.load_optimizer_state(resume.optimizer_tensors, resume.optimizer_scalars)
+
+    trainer, result = train_model(
+        settings, scaled["train"], train.y, data.n_classes, scaler=scaler,
+        image_shape=getattr(data, "image_shape", None),
+        before_fit=None if resume is None else restore,
+        log_every=settings.log_every, callbacks=callbacks,
+        X_val=scaled.get(monitor), y_val=None if monitor is None else splits[monitor].y,
+        progress=progress, description=name,
+        start_step=0 if resume is None else resume.start_step)
     if resume is not None:
         earlier = [r for r in resume.history_rows if r["step"] < resume.start_step]
         result.history.rows[:0] = earlier
@@ -395,16 +387,44 @@ def steps_planned(settings: TrainSettings, n: int) -> int:
     return settings.epochs * per_epoch
 
 
-def make_augment(settings: TrainSettings, data: Dataset, scaler: Standardizer):
+def make_augment(settings: TrainSettings, image_shape, scaler: Standardizer):
     """The augmentation the settings switch on: image shifts for images, jitter otherwise."""
     if not settings.augment:
         return None
-    shape = getattr(data, "image_shape", None)
+    shape = image_shape
     if shape is not None:
         return shift_images(tuple(shape), max_shift=settings.augment_shift,
                             mean=None if scaler.is_identity else scaler.mean,
                             scale=None if scaler.is_identity else scaler.scale)
     return jitter(settings.augment_noise)
+
+
+def train_model(settings: TrainSettings, X: np.ndarray, y: np.ndarray, n_classes: int, *,
+                scaler: Standardizer, image_shape=None, before_fit=None, **fit_kwargs):
+    """Build the settings' trainer and train it on scaled inputs X: one recipe for every caller.
+
+    Applies what the settings ask around :func:`neuralab.train.fit`: balanced
+    class weights and oversampling (from y), the learning-rate schedule,
+    augmentation and early stopping. ``before_fit(trainer)`` runs once the trainer
+    exists (a resumed run loads its weights there). ``fit_kwargs`` go to ``fit``
+    (validation data, logging, callbacks). Returns (trainer, FitResult).
+    """
+    class_weight = (balanced_class_weights(y, n_classes)
+                    if settings.class_weight == "balanced" else None)
+    trainer = make_trainer(settings, X.shape[1], n_classes, class_weight=class_weight)
+    if before_fit is not None:
+        before_fit(trainer)
+    X_fit, y_fit = X, y
+    if settings.oversample:
+        idx = oversample_indices(y, np.random.default_rng(settings.seed))
+        X_fit, y_fit = X[idx], y[idx]
+    schedule = lr_schedule(settings.lr_schedule, settings.lr, steps_planned(settings, len(y_fit)),
+                           step_size=settings.lr_step, gamma=settings.lr_gamma)
+    result = fit(trainer, X_fit, y_fit, iterations=settings.iterations, epochs=settings.epochs,
+                 batch_size=settings.batch_size, seed=settings.seed, schedule=schedule,
+                 early_stopping=settings.early_stopping,
+                 augment=make_augment(settings, image_shape, scaler), **fit_kwargs)
+    return trainer, result
 
 
 def add_operating_point(metrics: dict, splits: dict[str, Split], predictor: Predictor,

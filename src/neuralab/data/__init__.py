@@ -1,7 +1,9 @@
-"""Data: seeded 2-D toys, the user's CSV and NPZ files, splits, and a registry of names."""
+"""Data: seeded 2-D toys, scikit-learn's bundled sets, IDX image sets (Fashion-MNIST,
+MNIST), the user's CSV and NPZ files, splits, and a registry of names."""
 
 from neuralab.data.files import load_csv, load_file, load_npz
-from neuralab.data.registry import REGISTRY, Dataset, load, names
+from neuralab.data.idx import read_idx, write_idx
+from neuralab.data.registry import REGISTRY, Dataset, describe_all, load, names
 from neuralab.data.splits import train_test_split
 from neuralab.data.toys import circles, gaussian, moons, spiral, xor
 
@@ -9,6 +11,7 @@ __all__ = [
     "REGISTRY",
     "Dataset",
     "circles",
+    "describe_all",
     "gaussian",
     "load",
     "load_csv",
@@ -16,7 +19,9 @@ __all__ = [
     "load_npz",
     "moons",
     "names",
+    "read_idx",
     "spiral",
     "train_test_split",
+    "write_idx",
     "xor",
 ]

@@ -1,0 +1,243 @@
+"""Real data sets, all offline: scikit-learn's bundled sets and MNIST-style IDX folders.
+
+- ``digits``, ``iris``, ``wine``, ``breast_cancer`` ship inside scikit-learn
+  (``sklearn.datasets.load_*``): nothing is downloaded. Their features are
+  scikit-learn's values in float64 (the digits' pixels are counts 0..16, unscaled).
+- ``fashion_mnist`` and ``mnist`` read the four IDX files of a folder
+  (:data:`IDX_FILES`, each raw or gzip). Fashion-MNIST's default folder is where
+  Debian's package ``dataset-fashion-mnist`` puts it (:data:`FASHION_MNIST_DIR`);
+  MNIST has no default folder. The pixels, unsigned bytes 0..255 in the files, are
+  divided by 255 into **float32** values in [0, 1]: 70,000 x 784 float32 values take
+  220 MB, float64 would take twice that. The data set's own split is kept: the
+  returned :class:`~neuralab.data.registry.Dataset` holds the 60,000 training images
+  and its ``test`` attribute the 10,000 test images.
+
+The functions here only read; the registry (:mod:`neuralab.data.registry`) lists them
+with their shapes, so that listing never loads anything.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from neuralab import NeuralabError
+from neuralab.data.idx import read_idx
+
+if TYPE_CHECKING:
+    from neuralab.data.registry import Dataset
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+FASHION_MNIST_PACKAGE = "dataset-fashion-mnist"
+FASHION_MNIST_CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                         "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+MNIST_CLASSES = [str(k) for k in range(10)]
+
+#: part -> (images file, labels file), each looked for as it is and with ``.gz``
+IDX_FILES = {
+    "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
+    "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
+}
+IDX_NAMES = [stem for pair in IDX_FILES.values() for stem in pair]
+
+
+# --------------------------------------------------------------------------- scikit-learn
+
+
+SKLEARN_SETS = {  # registry name -> sklearn.datasets function
+    "digits": "load_digits",
+    "iris": "load_iris",
+    "wine": "load_wine",
+    "breast_cancer": "load_breast_cancer",
+}
+
+
+def sklearn_status() -> str | None:
+    """None when scikit-learn can be imported, else what to do about it."""
+    if importlib.util.find_spec("sklearn") is None:
+        return "not installed: pip install scikit-learn"
+    return None
+
+
+def load_sklearn(name: str) -> Dataset:
+    """One of scikit-learn's bundled sets, named as in :data:`SKLEARN_SETS`.
+
+    Class names are scikit-learn's ``target_names`` as strings; feature names are its
+    ``feature_names`` (the digits' are ``pixel_r_c``, row and column in the 8 x 8 image).
+
+    >>> d = load_sklearn("iris")
+    >>> d.X.shape, d.classes
+    ((150, 4), ['setosa', 'versicolor', 'virginica'])
+    """
+    from neuralab.data.registry import Dataset
+
+    if name not in SKLEARN_SETS:
+        raise NeuralabError(f"scikit-learn set must be one of {', '.join(SKLEARN_SETS)}; got {name!r}")
+    if (reason := sklearn_status()) is not None:
+        raise NeuralabError(f"data set {name}: scikit-learn is {reason}")
+    import sklearn
+    from sklearn import datasets
+
+    bunch = getattr(datasets, SKLEARN_SETS[name])()
+    X = np.asarray(bunch.data, dtype=np.float64)
+    y = np.asarray(bunch.target, dtype=np.int64)
+    return Dataset(
+        X=X, y=y, classes=[str(c) for c in bunch.target_names], name=name,
+        source=f"scikit-learn {sklearn.__version__}, sklearn.datasets.{SKLEARN_SETS[name]}() (bundled)",
+        feature_names=[str(f) for f in bunch.feature_names],
+        image_shape=(8, 8) if name == "digits" else None,
+    )
+
+
+def digits() -> Dataset:
+    """scikit-learn's 8 x 8 handwritten digits: 1,797 images, 64 pixels 0..16, 10 classes."""
+    return load_sklearn("digits")
+
+
+def iris() -> Dataset:
+    """Fisher's iris: 150 flowers, 4 measurements in cm, 3 species."""
+    return load_sklearn("iris")
+
+
+def wine() -> Dataset:
+    """The UCI wine recognition set: 178 wines, 13 chemical measurements, 3 cultivars."""
+    return load_sklearn("wine")
+
+
+def breast_cancer() -> Dataset:
+    """The Wisconsin diagnostic breast cancer set: 569 tumours, 30 features, malignant/benign."""
+    return load_sklearn("breast_cancer")
+
+
+# --------------------------------------------------------------------------- IDX folders
+
+
+def _find(folder: Path, stem: str) -> Path | None:
+    """``stem`` or ``stem.gz`` in ``folder`` (the raw file first: it reads faster)."""
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _files_hint() -> str:
+    return ", ".join(f"{stem}[.gz]" for stem in IDX_NAMES)
+
+
+def idx_status(name: str, data_dir: str | Path | None) -> str | None:
+    """None when the IDX folder of ``name`` holds its four files, else why not and what to do.
+
+    Only looks at file names: nothing is read.
+    """
+    if data_dir is None:
+        if name == "mnist":
+            return f"no default folder: pass --data-dir DIR holding {_files_hint()}"
+        data_dir = FASHION_MNIST_DIR
+        if not data_dir.is_dir():
+            return f"not installed: apt-get install {FASHION_MNIST_PACKAGE} or pass --data-dir"
+    folder = Path(data_dir)
+    if not folder.is_dir():
+        return f"--data-dir {folder} is not a folder"
+    missing = [stem for stem in IDX_NAMES if _find(folder, stem) is None]
+    if missing:
+        return f"{folder} lacks {', '.join(f'{m}[.gz]' for m in missing)}"
+    return None
+
+
+def _read_part(folder: Path, part: str, classes: list[str], where: str):
+    """Images as float32 (n, rows * cols) in [0, 1], labels as int64, and (rows, cols)."""
+    images_stem, labels_stem = IDX_FILES[part]
+    images_path, labels_path = _find(folder, images_stem), _find(folder, labels_stem)
+    for stem, found in ((images_stem, images_path), (labels_stem, labels_path)):
+        if found is None:
+            raise NeuralabError(f"{where}: {folder} has no {stem} or {stem}.gz")
+    images = read_idx(images_path, ndim=3, dtype=np.uint8)
+    labels = read_idx(labels_path, ndim=1, dtype=np.uint8)
+    n = images.shape[0]
+    if n == 0:
+        raise NeuralabError(f"{where}: IDX file {images_path} holds no images")
+    if labels.shape[0] != n:
+        raise NeuralabError(
+            f"{where}: IDX file {labels_path} has {labels.shape[0]} labels but "
+            f"{images_path} has {n} images"
+        )
+    K = len(classes)
+    bad = np.flatnonzero(labels >= K)
+    if bad.size:
+        raise NeuralabError(
+            f"{where}: IDX file {labels_path}: label {int(labels[bad[0]])} at index {int(bad[0])} "
+            f"is outside 0..{K - 1} ({K} classes)"
+        )
+    # divide by 255 straight into float32: [0, 255] -> [0, 1], with no float64 copy in between
+    X = np.empty((n, images.shape[1] * images.shape[2]), dtype=np.float32)
+    np.divide(images.reshape(n, -1), np.float32(255), out=X)
+    return X, labels.astype(np.int64), images.shape[1:]
+
+
+def load_idx_folder(data_dir: str | Path, *, name: str, classes: list[str], source: str) -> Dataset:
+    """The training and test parts of an MNIST-style folder (:data:`IDX_FILES`).
+
+    Returns the training part with the test part as its ``test`` attribute; X is
+    float32 of shape (n, rows * cols), the pixels divided by 255, and ``image_shape``
+    is (rows, cols). Labels must lie in 0..len(classes) - 1, at least two of them present.
+    """
+    from neuralab.data.registry import Dataset
+
+    folder = Path(data_dir)
+    where = f"data set {name}"
+    if not folder.is_dir():
+        raise NeuralabError(f"{where}: --data-dir {folder} is not a folder")
+    parts = {part: _read_part(folder, part, classes, where) for part in IDX_FILES}
+    shapes = {part: parts[part][2] for part in IDX_FILES}
+    if shapes["train"] != shapes["test"]:
+        raise NeuralabError(
+            f"{where}: training images are {shapes['train'][0]} x {shapes['train'][1]} but test "
+            f"images are {shapes['test'][0]} x {shapes['test'][1]}"
+        )
+    y_train = parts["train"][1]
+    present = np.unique(y_train)
+    if present.size < 2:
+        raise NeuralabError(
+            f"{where}: needs at least two classes, the training labels hold only "
+            f"{[classes[k] for k in present]}"
+        )
+    rows, cols = shapes["train"]
+    feature_names = [f"px_{r}_{c}" for r in range(rows) for c in range(cols)]
+    test = Dataset(X=parts["test"][0], y=parts["test"][1], classes=list(classes), name=name,
+                   source=f"{source}, test part", feature_names=feature_names,
+                   image_shape=(rows, cols))
+    return Dataset(X=parts["train"][0], y=y_train, classes=list(classes), name=name,
+                   source=f"{source}, training part", feature_names=feature_names,
+                   image_shape=(rows, cols), test=test)
+
+
+def fashion_mnist(*, data_dir: str | Path | None = None) -> Dataset:
+    """Zalando's Fashion-MNIST: 60,000 + 10,000 grey 28 x 28 images of 10 kinds of clothing.
+
+    ``data_dir`` defaults to :data:`FASHION_MNIST_DIR`, where Debian's
+    ``dataset-fashion-mnist`` installs it. Pixels are float32 in [0, 1] (divided by 255).
+    """
+    if data_dir is None:
+        if not FASHION_MNIST_DIR.is_dir():
+            raise NeuralabError(
+                f"data set fashion_mnist is not installed: {FASHION_MNIST_DIR} is missing; "
+                f"apt-get install {FASHION_MNIST_PACKAGE} or pass --data-dir DIR holding {_files_hint()}"
+            )
+        data_dir = FASHION_MNIST_DIR
+    return load_idx_folder(data_dir, name="fashion_mnist", classes=FASHION_MNIST_CLASSES,
+                           source=f"Fashion-MNIST IDX files in {data_dir}")
+
+
+def mnist(*, data_dir: str | Path | None = None) -> Dataset:
+    """LeCun's MNIST digits: 60,000 + 10,000 grey 28 x 28 images, classes "0".."9".
+
+    There is no default folder: pass the folder that holds the four IDX files.
+    Pixels are float32 in [0, 1] (divided by 255).
+    """
+    if data_dir is None:
+        raise NeuralabError(f"data set mnist needs --data-dir DIR holding {_files_hint()}")
+    return load_idx_folder(data_dir, name="mnist", classes=MNIST_CLASSES,
+                           source=f"MNIST IDX files in {data_dir}")

@@ -1,0 +1,290 @@
+"""neuralab.sweep: search spaces, scoring splits, parallel trials, the sweep's files."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+
+from neuralab import NeuralabError
+from neuralab.data import Dataset, load
+from neuralab.data.preprocess import Standardizer
+from neuralab.experiments import TrainSettings
+from neuralab.sweep import (
+    LogUniform,
+    grid,
+    make_configs,
+    parse_space,
+    random_draws,
+    run_sweep,
+    selection_splits,
+)
+
+FAST = TrainSettings(iterations=150, seed=0)
+
+
+def _moons(n_per_class: int = 100) -> Dataset:
+    return load("moons", seed=0, n_per_class=n_per_class)
+
+
+# --- parse_space ---------------------------------------------------------------------------
+
+def test_parse_space_reads_every_form():
+    space = parse_space([
+        "lr=0.01,0.1,1", "hidden=32;100;64x32", "reg=1e-4,1e-3", "batch_size=full,32",
+        "activation=relu,tanh", "standardize=true,false", "epochs = none, 5",
+    ])
+    assert space == {
+        "lr": [0.01, 0.1, 1.0],
+        "hidden": [[32], [100], [64, 32]],
+        "reg": [1e-4, 1e-3],
+        "batch_size": [None, 32],
+        "activation": ["relu", "tanh"],
+        "standardize": [True, False],
+        "epochs": [None, 5],
+    }
+    assert all(type(h) is int for hs in space["hidden"] for h in hs)
+    assert parse_space(["lr=loguniform:1e-3:1"]) == {"lr": LogUniform(1e-3, 1.0)}
+    assert parse_space(["batch-size=16"]) == {"batch_size": [16]}
+    assert parse_space([]) == {}
+
+
+@pytest.mark.parametrize("spec, fragment", [
+    ("lrate=0.1", "unknown setting 'lrate'"),
+    ("lr=abc", "lr values must be numbers, got 'abc'"),
+    ("lr=nan", "finite"),
+    ("hidden=32xa", "hidden sizes are widths joined by x"),
+    ("hidden=0", "hidden sizes must be positive integers"),
+    ("batch_size=big", "batch_size values must be integers or full"),
+    ("standardize=maybe", "standardize values must be true or false"),
+    ("lr=", "empty list of values for lr"),
+    ("reg=,;", "empty list of values for reg"),
+    ("lr", "expected SETTING=VALUES"),
+    ("lr=loguniform:1", "loguniform:LOW:HIGH"),
+    ("lr=loguniform:0:1", "0 < low < high"),
+    ("reg=loguniform:1:0.1", "0 < low < high"),
+    ("lr=loguniform:a:1", "must be numbers"),
+    ("hidden=loguniform:1:10", "loguniform ranges are for number settings"),
+    ("test_fraction=0.2", "test_fraction cannot be searched"),
+])
+def test_parse_space_rejects_bad_specs_in_one_line_naming_them(spec, fragment):
+    with pytest.raises(NeuralabError) as info:
+        parse_space(["lr=0.1", spec] if not spec.startswith("lr") else [spec])
+    message = str(info.value)
+    assert f"sweep spec {spec!r}" in message
+    assert fragment in message
+    assert "\n" not in message
+
+
+def test_parse_space_rejects_a_setting_given_twice():
+    with pytest.raises(NeuralabError, match="lr is given twice"):
+        parse_space(["lr=0.1", "lr=1"])
+
+
+# --- grid and random ------------------------------------------------------------------------
+
+def test_grid_has_every_combination_in_order():
+    space = parse_space(["lr=0.01,0.1,1", "hidden=32;100;64x32", "reg=1e-4,1e-3",
+                         "activation=relu,tanh"])
+    configs = make_configs(space, mode="grid")
+    assert len(configs) == 3 * 3 * 2 * 2
+    assert len({json.dumps(c, sort_keys=True) for c in configs}) == len(configs)
+    assert configs[0] == {"lr": 0.01, "hidden": [32], "reg": 1e-4, "activation": "relu"}
+    assert configs[1]["activation"] == "tanh" and configs[1]["lr"] == 0.01  # last varies fastest
+    with pytest.raises(NeuralabError, match="grid search needs a list of values for lr"):
+        grid(parse_space(["lr=loguniform:1e-3:1"]))
+    with pytest.raises(NeuralabError, match="n_trials is for random search"):
+        make_configs(space, mode="grid", n_trials=5)
+    with pytest.raises(NeuralabError, match="random search needs n_trials"):
+        make_configs(space, mode="random")
+
+
+def test_random_draws_are_seeded_and_stay_in_range():
+    space = parse_space(["lr=loguniform:1e-3:1", "reg=loguniform:1e-5:1e-2",
+                         "hidden=32;64x32", "batch_size=full,32"])
+    draws = random_draws(space, 200, seed=7)
+    assert draws == random_draws(space, 200, seed=7)
+    assert draws != random_draws(space, 200, seed=8)
+    lrs = np.array([d["lr"] for d in draws])
+    regs = np.array([d["reg"] for d in draws])
+    assert np.all((lrs >= 1e-3) & (lrs <= 1)) and np.all((regs >= 1e-5) & (regs <= 1e-2))
+    # log-uniform: about half the draws below the geometric middle, not almost none
+    assert 0.35 < np.mean(lrs < math.sqrt(1e-3)) < 0.65
+    assert {tuple(d["hidden"]) for d in draws} == {(32,), (64, 32)}
+    assert {d["batch_size"] for d in draws} == {None, 32}
+    assert all(type(d["lr"]) is float for d in draws)
+    # the Python form of a range works too
+    assert random_draws({"lr": ("loguniform", 0.1, 0.2)}, 3, seed=0) == \
+        random_draws({"lr": LogUniform(0.1, 0.2)}, 3, seed=0)
+
+
+def test_every_trial_is_validated_before_any_runs():
+    calls = []
+    with pytest.raises(NeuralabError, match=r"sweep value activation=rellu: activation must be"):
+        run_sweep(_moons(), FAST, parse_space(["lr=0.1,1", "activation=relu,rellu"]),
+                  retrain=False, on_trial=lambda *a: calls.append(a))
+    with pytest.raises(NeuralabError, match=r"sweep value lr=-1.0: lr must be a finite number > 0"):
+        run_sweep(_moons(), FAST, {"lr": [0.1, -1.0]}, retrain=False,
+                  on_trial=lambda *a: calls.append(a))
+    assert calls == []
+
+
+# --- scoring ---------------------------------------------------------------------------------
+
+def test_the_obviously_better_config_ranks_first():
+    result = run_sweep(_moons(), FAST, parse_space(["lr=0.01,0.5", "hidden=4;32"]),
+                       folds=5, retrain=False)
+    assert [t.rank for t in result.trials] == [1, 2, 3, 4]
+    scores = [t.score for t in result.trials]
+    assert scores == sorted(scores, reverse=True)
+    best, worst = result.trials[0], result.trials[-1]
+    assert best.params["lr"] == 0.5 and best.score > 0.85
+    assert worst.params == {"lr": 0.01, "hidden": [4]} and worst.score < 0.6
+    assert best.train_accuracy > 0.85 and best.val_loss < worst.val_loss
+    assert len(best.fold_accuracies) == 5
+    assert best.std == pytest.approx(np.std(best.fold_accuracies))
+    assert best.seconds > 0
+
+
+def test_kfold_uses_every_row_once_as_validation_and_never_the_test_rows():
+    y = _moons().y
+    pairs = selection_splits(y, folds=5, test_fraction=0.2, seed=3)
+    test_rows = np.setdiff1d(np.arange(len(y)), np.concatenate(pairs[0]))
+    assert len(test_rows) == 40
+    val = np.concatenate([va for _, va in pairs])
+    assert len(val) == len(np.unique(val)) == len(y) - len(test_rows)
+    assert np.intersect1d(val, test_rows).size == 0
+    for tr, va in pairs:
+        assert np.intersect1d(tr, va).size == 0
+        assert np.array_equal(np.sort(np.concatenate([tr, va, test_rows])), np.arange(len(y)))
+        assert np.bincount(y[va]).tolist() == [16, 16]  # stratified
+    assert all(np.array_equal(a[1], b[1]) for a, b in
+               zip(pairs, selection_splits(y, folds=5, test_fraction=0.2, seed=3)))
+    with pytest.raises(NeuralabError, match="folds must be an integer >= 2"):
+        selection_splits(y, folds=1)
+
+
+def test_scaler_is_fitted_on_each_training_fold_only(monkeypatch):
+    data = _moons(30)
+    data.X = data.X + 1e6  # a huge offset: a scaler that saw other rows would differ visibly
+    seen = []
+    original = Standardizer.fit.__func__
+
+    def spy(cls, X):
+        seen.append(X.copy())
+        return original(cls, X)
+
+    monkeypatch.setattr(Standardizer, "fit", classmethod(spy))
+    result = run_sweep(data, FAST, {"lr": [0.5]}, folds=3, retrain=False)
+    assert len(seen) == 3
+    for X_fit, (tr, va) in zip(seen, result.folds):
+        assert np.array_equal(X_fit, data.X[tr])
+
+
+def test_validation_rows_do_not_move_the_scaler():
+    # shift only the validation rows far away: a scaler fitted on train + val would squash
+    # the training rows to one point and the net could not learn them
+    data = _moons()
+    (tr, va), = selection_splits(data.y, val_fraction=0.25, seed=0)
+    data.X[va] += 1e6
+    result = run_sweep(data, FAST, {"lr": [0.5]}, val_fraction=0.25, retrain=False)
+    trial = result.trials[0]
+    assert np.array_equal(result.folds[0][1], va)
+    assert trial.train_accuracy > 0.85
+    assert trial.score < 0.75  # the moved rows are out of reach, as they should be
+    assert trial.std == 0.0
+
+
+def test_failed_trials_are_reported_not_raised():
+    result = run_sweep(_moons(50), FAST, {"lr": [1e6, 0.5]}, retrain=False)
+    good, bad = result.trials
+    assert good.ok and good.params == {"lr": 0.5} and good.rank == 1
+    assert bad.status == "failed" and bad.rank is None and math.isnan(bad.score)
+    assert "diverged" in bad.message and "\n" not in bad.message
+    assert result.best is good and result.n_failed == 1
+    rows = list(csv.DictReader(io.StringIO(result.to_csv())))
+    assert rows[1]["status"] == "failed" and rows[1]["rank"] == "" and rows[1]["score"] == ""
+    # nothing to retrain when every trial fails: said, not raised
+    all_bad = run_sweep(_moons(50), FAST, {"lr": [1e6]})
+    assert all_bad.best is None and all_bad.best_run is None
+    assert "every trial failed" in all_bad.best_error
+
+
+def test_two_processes_give_the_same_scores_as_one():
+    space = parse_space(["lr=0.05,0.5", "hidden=4;16"])
+    data = load("gaussian", seed=0, n_per_class=40)
+    progress = []
+    one = run_sweep(data, FAST, space, folds=3, retrain=False, processes=1)
+    two = run_sweep(data, FAST, space, folds=3, retrain=False, processes=2,
+                    on_trial=lambda done, total, t: progress.append((done, total, t.number)))
+    assert [d for d, _, _ in progress] == [1, 2, 3, 4] and {t for _, t, _ in progress} == {4}
+    assert sorted(n for _, _, n in progress) == [0, 1, 2, 3]
+    by_number = {t.number: t for t in two.trials}
+    for t in one.trials:
+        other = by_number[t.number]
+        assert other.params == t.params
+        assert other.fold_accuracies == t.fold_accuracies
+        assert other.val_loss == pytest.approx(t.val_loss, rel=1e-12)
+    assert [t.number for t in one.trials] == [t.number for t in two.trials]
+
+
+def test_ctrl_c_keeps_the_finished_trials():
+    def stop(done, total, trial):
+        raise KeyboardInterrupt
+
+    result = run_sweep(_moons(30), FAST, {"lr": [0.1, 0.5, 1.0]}, on_trial=stop)
+    assert result.interrupted and len(result.trials) == 1 and result.total == 3
+    assert result.best_run is None
+
+
+# --- files -----------------------------------------------------------------------------------
+
+def test_sweep_writes_a_ranked_csv_and_the_best_run(tmp_path):
+    data = _moons()
+    base = TrainSettings(iterations=150, seed=1, test_fraction=0.2)
+    out = tmp_path / "sweep"
+    result = run_sweep(data, base, parse_space(["lr=0.01,0.5", "hidden=4;32x8"]), out=out,
+                       data_spec={"kind": "registry", "name": "moons", "seed": 0})
+    with (out / "sweep.csv").open(newline="") as fh:
+        reader = csv.DictReader(fh)
+        rows = list(reader)
+    assert reader.fieldnames == ["rank", "score", "lr", "hidden", "val_loss", "train_accuracy",
+                                 "std", "seconds", "status", "message"]
+    assert [r["rank"] for r in rows] == ["1", "2", "3", "4"]
+    scores = [float(r["score"]) for r in rows]
+    assert scores == sorted(scores, reverse=True)
+    assert {r["hidden"] for r in rows} == {"4", "32x8"}
+    summary = json.loads((out / "sweep.json").read_text())
+    assert summary["best"]["params"] == result.best.params
+    assert summary["scoring"]["method"] == "holdout"
+
+    best_dir = out / "best"
+    for name in ("config.json", "model.safetensors", "report.html"):
+        assert (best_dir / name).is_file(), name
+    config = json.loads((best_dir / "config.json").read_text())
+    assert config["settings"]["lr"] == result.best.params["lr"]
+    assert config["settings"]["hidden"] == result.best.params["hidden"]
+    assert config["settings"]["val_fraction"] is None
+    # retrained on train + val; the test rows are the ones no trial saw
+    run = result.best_run
+    (tr, va), = result.folds
+    assert np.array_equal(run.splits["train"].index, np.sort(np.concatenate([tr, va])))
+    assert np.intersect1d(run.splits["test"].index, np.concatenate([tr, va])).size == 0
+    assert len(run.splits["test"].index) == 40
+    assert summary["best_run"]["test_accuracy"] == run.test_accuracy
+    with pytest.raises(NeuralabError, match="already exists and is not empty"):
+        run_sweep(data, base, {"lr": [0.5]}, out=out)
+
+
+def test_random_search_runs_the_seeded_draws():
+    space = parse_space(["lr=loguniform:0.05:2", "hidden=4;16"])
+    runs = [run_sweep(_moons(30), FAST, space, mode="random", n_trials=3, retrain=False)
+            for _ in range(2)]
+    first, again = ([t.params for t in sorted(r.trials, key=lambda t: t.number)] for r in runs)
+    assert first == again == random_draws(space, 3, seed=FAST.seed)
+    assert all(0.05 <= p["lr"] <= 2 for p in first)
+    assert runs[0].to_csv().splitlines()[0].startswith("rank,score,lr,hidden,")
