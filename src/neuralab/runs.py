@@ -202,7 +202,9 @@ class Predictor:
         return len(self.feature_names)
 
     def check_width(self, X: np.ndarray, where: str = "input") -> np.ndarray:
-        X = np.asarray(X, dtype=np.float64)
+        X = np.asarray(X)
+        if not np.issubdtype(X.dtype, np.floating):
+            X = X.astype(np.float64)  # float32 stays float32: no copy of a large image set
         if X.ndim != 2 or X.shape[1] != self.n_features:
             got = X.shape[1] if X.ndim == 2 else f"shape {X.shape}"
             raise NeuralabError(
@@ -214,7 +216,11 @@ class Predictor:
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """Softmax probabilities, (n, K), for raw (unscaled) inputs (n, d)."""
         X = self.check_width(X)
-        return np.asarray(self._proba_fn(self.scaler.transform(X)), dtype=np.float64)
+        # in blocks, so that a large data set never has a second full-size copy
+        block = 8192
+        parts = [self._proba_fn(self.scaler.transform(X[i:i + block]))
+                 for i in range(0, len(X), block)] or [self._proba_fn(self.scaler.transform(X))]
+        return np.concatenate([np.asarray(p, dtype=np.float64) for p in parts])
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.predict_proba(X).argmax(axis=1)

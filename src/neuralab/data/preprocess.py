@@ -9,6 +9,24 @@ import numpy as np
 from neuralab import NeuralabError
 
 
+def _column_moments(X: np.ndarray, block: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+    """Per-column mean and standard deviation in float64, a block of rows at a time.
+
+    ``X.std()`` would hold a float64 copy of all of X (376 MB for Fashion-MNIST);
+    two passes over row blocks need only one block's worth.
+    """
+    n = X.shape[0]
+    total = np.zeros(X.shape[1])
+    for i in range(0, n, block):
+        total += X[i:i + block].sum(axis=0, dtype=np.float64)
+    mean = total / n
+    sq = np.zeros(X.shape[1])
+    for i in range(0, n, block):
+        d = X[i:i + block].astype(np.float64) - mean
+        sq += np.einsum("ij,ij->j", d, d)
+    return mean, np.sqrt(sq / n)
+
+
 @dataclass
 class Standardizer:
     """x -> (x - mean) / scale, per feature.
@@ -30,9 +48,7 @@ class Standardizer:
 
     @classmethod
     def fit(cls, X: np.ndarray) -> Standardizer:
-        # accumulate in float64 even for float32 data, column block by block
-        mean = X.mean(axis=0, dtype=np.float64)
-        std = X.std(axis=0, dtype=np.float64)
+        mean, std = _column_moments(X)
         return cls(mean=mean, scale=np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0))
 
     @classmethod
