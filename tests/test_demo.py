@@ -53,7 +53,8 @@ def test_demo_writes_both_run_directories(demo):
         assert set(train["per_class"]["0"]) >= {"precision", "recall", "f1", "fpr", "tpr", "support"}
         with open(run / "history.csv") as fh:
             rows = list(csv.DictReader(fh))
-        assert list(rows[0]) == ["step", "loss", "train_accuracy", "val_loss", "val_accuracy"]
+        assert list(rows[0]) == ["step", "loss", "train_accuracy", "val_loss", "val_accuracy",
+                                 *(f"grad_norm_{k}{i}" for i in range(1, len(sizes)) for k in "Wb")]
         with open(run / "predictions.csv") as fh:
             preds = list(csv.DictReader(fh))
         assert list(preds[0]) == ["split", "index", "y_true", "y_pred", "p_0", "p_1", "p_2"]

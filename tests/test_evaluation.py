@@ -61,7 +61,8 @@ def test_metrics_and_history_cover_every_split(blob_run):
         assert {"accuracy", "loss", "confusion_matrix", "per_class", "roc_auc"} <= set(m)
         assert m["accuracy"] > 0.9
     header = (out / "history.csv").read_text().splitlines()[0]
-    assert header == "step,loss,train_accuracy,val_loss,val_accuracy"
+    assert header == ("step,loss,train_accuracy,val_loss,val_accuracy,"
+                      "grad_norm_W1,grad_norm_b1,grad_norm_W2,grad_norm_b2")
     preds = (out / "predictions.csv").read_text().splitlines()
     assert {line.split(",")[0] for line in preds[1:]} == {"train", "val", "test"}
 

@@ -42,7 +42,7 @@ def test_full_batch_history_logs_the_loss_before_each_update(data):
     assert steps.tolist() == list(range(0, 200, 10)) + [200]
     assert result.history.column("loss")[0] == pytest.approx(np.log(3), abs=0.01)
     assert result.history.rows[-1]["loss"] == result.final_loss
-    assert result.history.columns == ["step", "loss", "train_accuracy"]
+    assert result.history.columns == ["step", "loss", "train_accuracy", "grad_norm_W1", "grad_norm_b1"]
 
 
 def test_print_logger_prints_the_slides_lines(data, capsys):
@@ -64,7 +64,7 @@ def test_callbacks_receive_step_loss_and_metrics_including_validation(data):
     assert [s for s, _, _ in seen] == [0, 5, 10, 15, 20, 25]
     assert seen[-1][2]["final"] is True
     assert {"train_accuracy", "val_loss", "val_accuracy"} <= set(seen[0][2])
-    assert result.history.columns == ["step", "loss", "train_accuracy", "val_loss", "val_accuracy"]
+    assert result.history.columns[:5] == ["step", "loss", "train_accuracy", "val_loss", "val_accuracy"]
     assert result.final_val_accuracy == seen[-1][2]["val_accuracy"]
 
 
@@ -121,3 +121,19 @@ def test_bad_loop_settings(data, kwargs, message):
     X, y = data
     with pytest.raises(NeuralabError, match=message):
         fit(make_engine_trainer([2, 3]), X, y, **kwargs)
+
+
+def test_history_logs_each_parameters_gradient_norm(data):
+    X, y = data
+    trainer = make_engine_trainer([2, 10, 3], seed=0, lr=1.0, reg=1e-3)
+    result = fit(trainer, X, y, iterations=1, log_every=1)
+    row = result.history.rows[0]
+    # a fresh trainer's first step: recompute the gradients by hand and compare
+    fresh = make_engine_trainer([2, 10, 3], seed=0, lr=1.0, reg=1e-3)
+    fresh.model.zero_grad()
+    scores = fresh.model.forward(X)
+    fresh.loss_fn.forward(scores, y)
+    fresh.model.backward(fresh.loss_fn.backward())
+    fresh.penalty.backward(fresh.model.weights())
+    for p in fresh.model.parameters():
+        assert row[f"grad_norm_{p.name}"] == pytest.approx(np.linalg.norm(p.grad), rel=1e-12)

@@ -72,6 +72,10 @@ class EngineTrainer:
         """Change the step size (learning-rate schedules call this before a step)."""
         self.optimizer.lr = float(lr)
 
+    def grad_norms(self) -> dict[str, float]:
+        """The L2 norm of each parameter's gradient from the latest step, by name."""
+        return {p.name: float(np.sqrt(np.vdot(p.grad, p.grad))) for p in self._params}
+
     def clip_gradients(self) -> float:
         """Scale all gradients so that their joint L2 norm is at most ``clip_norm``.
 
@@ -198,10 +202,15 @@ class History:
 
     @property
     def columns(self) -> list[str]:
+        """step, loss, train_accuracy, then val_loss, val_accuracy when logged, then the
+        per-parameter gradient norms ``grad_norm_W1, grad_norm_b1, ...``."""
         cols = ["step", "loss", "train_accuracy"]
         if self.rows and "val_loss" in self.rows[-1]:
             cols += ["val_loss", "val_accuracy"]
-        return cols
+        extra = []
+        for row in self.rows[:1] + self.rows[-1:]:
+            extra += [k for k in row if k not in cols and k not in extra]
+        return cols + extra
 
     def column(self, name: str) -> np.ndarray:
         return np.array([row.get(name, np.nan) for row in self.rows], dtype=float)
@@ -392,10 +401,15 @@ def fit(
                 best["waited"] += 1
         return val_loss, _accuracy(val_probs, y_val)
 
+    grad_norms = getattr(trainer, "grad_norms", None)
+
     def log(step: int, loss: float, train_acc: float, val=None, final: bool = False) -> None:
         row = {"step": step, "loss": loss, "train_accuracy": train_acc}
         if has_val:
             row["val_loss"], row["val_accuracy"] = val if val is not None else observe_val(step)
+        if grad_norms is not None:
+            # the gradients of the latest step (its batch), per parameter
+            row.update({f"grad_norm_{k}": v for k, v in grad_norms().items()})
         history.rows.append(row)
         metrics = {k: v for k, v in row.items() if k not in ("step", "loss")}
         if final:

@@ -74,6 +74,13 @@ class TorchTrainer:
     def n_classes(self) -> int:
         return self.model.sizes[-1]
 
+    def grad_norms(self) -> dict[str, float]:
+        """The L2 norm of each parameter's gradient from the latest step, by the lecture's names."""
+        out = {}
+        for name, p, _ in self._named_params():
+            out[name] = 0.0 if p.grad is None else float(torch.linalg.vector_norm(p.grad))
+        return out
+
     def set_lr(self, lr: float) -> None:
         """Change the step size (learning-rate schedules call this before a step)."""
         self.lr = float(lr)
