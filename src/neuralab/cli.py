@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
+import numpy as np
 import typer
 
 from neuralab import NeuralabError
@@ -507,6 +508,112 @@ def sweep(
     test = "" if best.test_accuracy is None else f", test accuracy {_percent(best.test_accuracy)}"
     typer.echo(f"best trial retrained on all training data: train accuracy "
                f"{_percent(best.train_accuracy)}{test}; run written to {out / 'best'}")
+
+
+def _print_backprop(run_dir: Path | None, samples: int, seed: int, hidden: list[int] | None,
+                    activation: str, reg: float | None) -> None:
+    """Every intermediate of one iteration, in the slides' names, checked against autograd."""
+    from rich.table import Table
+
+    from neuralab.explain.backprop import backprop_trace, format_values
+    from neuralab.gradcheck import check_batch
+    from neuralab.nn import MLP
+
+    if run_dir is not None:
+        from neuralab.outliers import run_training_split
+        from neuralab.runs import load_model, read_json
+
+        predictor = load_model(run_dir)
+        split, _ = run_training_split(run_dir, predictor=predictor)
+        meta = predictor.meta
+        model = MLP(meta["sizes"], activation=meta.get("activation") or "relu", dtype="float64")
+        from neuralab.runs import load_checkpoint
+
+        model.load_state_dict(load_checkpoint(run_dir)[0])
+        pick = np.sort(np.random.default_rng(seed).choice(len(split.y), min(samples, len(split.y)),
+                                                          replace=False))
+        X, y = predictor.scaler.transform(split.X[pick].astype(np.float64)), split.y[pick]
+        reg = float(read_json(Path(run_dir) / "config.json")["settings"].get("reg", 0.0)) if reg is None else reg
+        what = f"the model of {run_dir} on {len(y)} of its training examples"
+    else:
+        X, y = check_batch("spiral", samples, seed=seed)
+        widths = hidden if hidden else [100]
+        model = MLP([2, *widths, 3], activation=activation, seed=seed)
+        reg = 1e-3 if reg is None else reg
+        what = f"{model!r} with the lecture's initial weights on {len(y)} spiral points"
+    entries = backprop_trace(model, X, y, reg=reg)
+    table = Table(title=f"one iteration of {what}, reg {reg:g}: engine against torch autograd")
+    for col in ("name", "shape", "first values", "meaning", "max |engine - autograd|", ""):
+        table.add_column(col, justify="right" if col.startswith("max") else "left")
+    for e in entries:
+        table.add_row(e.name, "x".join(map(str, e.shape)) or "scalar", format_values(e.engine),
+                      e.meaning, f"{e.max_abs_diff:.1e}", "ok" if e.agrees() else "DIFFERS")
+    _console().print(table)
+    bad = [e.name for e in entries if not e.agrees()]
+    if bad:
+        typer.echo(f"the engine and autograd differ in {', '.join(bad)}")
+        raise typer.Exit(1)
+    typer.echo(f"all {len(entries)} intermediates agree with torch autograd (to 1e-10 relative)")
+
+
+@app.command()
+def explain(
+    run_dir: Annotated[Optional[Path], typer.Argument(help="A run directory (optional with --backprop).")] = None,
+    backprop: Annotated[bool, typer.Option("--backprop", help="Print every intermediate of one iteration, checked against torch autograd.")] = False,
+    index: Annotated[Optional[int], typer.Option("--index", help="Explain this row of --split (default 0).")] = None,
+    point: Annotated[Optional[str], typer.Option("--point", help="Explain this input: comma-separated raw feature values.")] = None,
+    target: Annotated[Optional[str], typer.Option("--class", help="The class to explain (default: the predicted one).")] = None,
+    split: Annotated[Optional[str], typer.Option("--split", help="train, val or test (default: test when the run has one).")] = None,
+    feature: Annotated[Optional[str], typer.Option("--feature", help="Feature for the partial-dependence plot (default: the most attributed).")] = None,
+    samples: Annotated[int, typer.Option("--samples", min=1, help="With --backprop: examples in the batch.")] = 5,
+    hidden: Annotated[Optional[list[int]], typer.Option("--hidden", help="With --backprop and no RUN_DIR: hidden widths (default 100).")] = None,
+    activation: Annotated[str, typer.Option("--activation", "-a", help="With --backprop and no RUN_DIR: the activation.")] = "relu",
+    reg: Annotated[Optional[float], typer.Option("--reg", help="With --backprop: L2 strength (default: the run's, or 1e-3).")] = None,
+    seed: Seed = 0,
+) -> None:
+    """Why the model answers as it does: attributions, what would flip it, weights, hidden units."""
+    if backprop:
+        if any(v is not None for v in (index, point, target, split, feature)):
+            raise NeuralabError("--backprop prints one training iteration; it takes no "
+                                "--index, --point, --class, --split or --feature")
+        _print_backprop(run_dir, samples, seed, hidden, activation, reg)
+        return
+    if run_dir is None:
+        raise NeuralabError("give a RUN_DIR to explain, or --backprop for one iteration step by step")
+    if point is not None and (index is not None or split is not None):
+        raise NeuralabError("give --point or --index/--split, not both")
+    values = None
+    if point is not None:
+        try:
+            values = [float(v) for v in point.split(",")]
+        except ValueError:
+            raise NeuralabError(f"--point must be comma-separated numbers, got {point!r}") from None
+    from neuralab.explain import explain_run
+
+    result = explain_run(run_dir, index=index, point=values, target=target, split=split,
+                         feature=feature)
+    typer.echo(f"input: {result.input_source}")
+    typer.echo("softmax: " + "  ".join(f"p({c}) = {p:.4f}" for c, p in result.probabilities.items()))
+    typer.echo(f"predicted {result.predicted}; explaining class {result.target}")
+    ig = result.attributions["integrated gradients"]
+    top = np.argsort(-np.abs(ig))[:5]
+    typer.echo("largest integrated-gradients attributions: " + ", ".join(
+        f"{result.feature_names[j]} {ig[j]:+.4g}" for j in top)
+        + f" (completeness gap {result.ig_gap:.2%})")
+    f = result.flip
+    if f["found"]:
+        typer.echo(f"smallest step along the gradient that changes the answer: distance "
+                   f"{f['distance']:.4g}, to class {f['new_class']}")
+    else:
+        typer.echo("no step along the gradient changes the answer within the search range")
+    if result.weights:
+        typer.echo("largest weights (raw units): " + ", ".join(
+            f"{w['feature']}->{w['class']} {w['weight_raw']:+.3g}" for w in result.weights[:5]))
+    dead = [row for row in result.layers if row.get("dead_units")]
+    for row in dead:
+        typer.echo(f"layer {row['layer']}: {row['dead_units']} dead ReLU units")
+    typer.echo(f"{len(result.figures)} figures in {Path(run_dir) / 'figures'} (explain_*.png); "
+               f"explain.json and report.html updated")
 
 
 @app.command()

@@ -139,8 +139,12 @@ class MLP(Module):
         """
         grad = dscores
         layers = self._layers
-        for layer in reversed(layers[1:]):
-            grad = layer.backward(grad)
+        dz = {}
+        for k in range(len(layers) - 1, 0, -1):
+            grad = layers[k].backward(grad)
+            if k % 2:  # an activation: grad is now dL/dz of hidden layer (k + 1) // 2
+                dz[(k + 1) // 2] = grad
+        self._dz = dz
         return layers[0].backward(grad, input_grad=input_grad)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
@@ -182,8 +186,8 @@ class MLP(Module):
                 out[f"dhidden{i}"] = self.linears[i]._buffers["dx"]
                 if isinstance(act, ReLU) and "mask" in act._buffers:
                     out[f"mask{i}"] = act.mask
-                if "dz" in act._buffers:
-                    out[f"dz{i}"] = act._buffers["dz"]
+                if i in getattr(self, "_dz", {}):
+                    out[f"dz{i}"] = self._dz[i]
             if "dW" in linear._buffers:
                 out[f"dW{i}"] = linear.W.grad
                 out[f"db{i}"] = linear.b.grad

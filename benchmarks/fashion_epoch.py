@@ -1,0 +1,629 @@
+"""Seconds per epoch of the 784-100-10 net on Fashion-MNIST: engine, PyTorch, scikit-learn, matmuls.
+
+What is measured
+----------------
+One epoch is one pass over Fashion-MNIST's 60,000 training images (pixels in
+[0, 1], float32, 784 per image) in shuffled minibatches of 128 (468 of 128 and one
+of 96), training the lecture's 784-100-10 ReLU net with mean softmax cross-entropy,
+the L2 penalty ``0.5 * reg * sum W^2`` (reg 1e-4) and plain SGD with step 0.1, all in
+float32. Every implementation shuffles its data each epoch and gathers each batch
+from the shuffled order, as a training loop does:
+
+- **engine fit()**: ``make_engine_trainer([784, 100, 10], dtype="float32",
+  optimizer="sgd", lr=0.1, reg=1e-4)`` and one call of ``fit(trainer, X, y, epochs=1,
+  batch_size=128, log_every=10**9, progress=False)``, what ``neuralab train`` runs.
+  Two numbers come from it: the **fit() call**, its wall time, which includes the
+  single evaluation that fit makes at its end (loss and accuracy over all 60,000
+  training images: a forward pass of the whole set); and the **fit() epoch**, fit's
+  own timer (``FitResult.seconds``), which covers its loop only: shuffling, gathering
+  the batches, the training steps and the NaN checks.
+- **engine train_step loop**: the same trainer driven bare: ``rng.permutation``,
+  then ``trainer.train_step(X[idx], y[idx])`` for each batch.
+- **PyTorch**: the loop as the lecture writes it, eager on the CPU:
+  ``nn.Sequential(nn.Linear(784, 100), nn.ReLU(), nn.Linear(100, 10))``,
+  ``torch.optim.SGD(net.parameters(), lr=0.1)``, tensors ``Xt``, ``yt`` made once;
+  each epoch ``perm = torch.randperm(n)``, and for each batch ``xb, yb = Xt[idx],
+  yt[idx]``, ``optimizer.zero_grad()``, ``loss = F.cross_entropy(net(xb), yb) +
+  0.5*reg*(W1**2).sum() + 0.5*reg*(W2**2).sum()``, ``loss.backward()``,
+  ``optimizer.step()``, ``loss.item()`` (the engine reads its loss as a float too).
+- **scikit-learn**: ``MLPClassifier(hidden_layer_sizes=(100,), solver="sgd",
+  batch_size=128, max_iter=1, learning_rate_init=0.1, alpha=1e-4)`` and one
+  ``partial_fit(X, y, classes)`` per epoch, on the float32 array. Its defaults add
+  Nesterov momentum 0.9; scikit-learn keeps float32 input in float32 (its weights take
+  the input's dtype), and the table's note says which dtype its weights had.
+- **matmul bound**: the five matrix products of a training step and nothing else,
+  in float32, over all 469 batches (contiguous slices of X, preallocated outputs):
+  forward ``X_b @ W1`` and ``hidden @ W2``; backward ``dscores @ W2.T``,
+  ``hidden.T @ dscores`` and ``X_b.T @ dz1``. No implementation can beat this with
+  the same BLAS; the engine should stay within 2.5 times of it.
+
+The implementations run in one process, interleaved: after a warm-up epoch each,
+``--repeats`` rounds (default 7) each time one epoch of every implementation,
+their order rotated from round to round so that drifts of the machine touch all
+alike. The table shows the median seconds per epoch, and each one's ratio to
+PyTorch and to the matmul bound. The targets: engine / PyTorch <= 0.7 (aiming at
+0.5) and engine / bound <= 2.5, judged on the engine's fit() epoch; the fit() call
+is judged too, to show what its closing evaluation costs when an epoch is all a
+call trains.
+
+After the timing, the engine's train_step is taken apart (its own modules
+called one by one, as ``EngineTrainer.train_step`` calls them, with a timer
+between the parts) for ``--repeats`` epochs; the table gives the median
+milliseconds per epoch of each part: the batch gather, zeroing the gradients,
+each layer's forward and backward, the loss, the L2 penalty and the update,
+next to the matmul bound's time for each product.
+
+Last, the peak resident memory of a whole ``neuralab train --dataset
+fashion_mnist --hidden 100 --epochs 1 --batch-size 128 --dtype float32 --lr 0.1
+--reg 0.0001 --quiet`` run (the step and reg of the timing runs: with the command
+line's default step, 1.0, this net diverges in its first epoch and the run stops
+before it writes its files), in a child process: loading, training, evaluating
+and writing the run directory, report and figures included; from ``os.wait4``'s
+``ru_maxrss``,
+against the 1 GB target (10^9 bytes). ``--no-memory`` skips it.
+
+How to run
+----------
+From the repository root::
+
+    .venv/bin/python benchmarks/fashion_epoch.py              # the full measurement, about a minute
+    .venv/bin/python benchmarks/fashion_epoch.py --quick      # 3 rounds on the first 12,000 images
+    .venv/bin/python benchmarks/fashion_epoch.py --repeats 9 --json epoch.json
+
+Timings depend on the machine, on the BLAS and its thread count
+(``OPENBLAS_NUM_THREADS``; the header prints what threadpoolctl reports) and on
+torch's thread count (``--torch-threads N``); compare ratios across machines, not
+raw seconds, and run on an otherwise idle machine (the script notes a load average
+at or above the CPU count). Needs /usr/share/datasets/fashion-mnist (Debian's
+package ``dataset-fashion-mnist``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import neuralab
+from neuralab.train import fit, make_engine_trainer
+
+SIZES = [784, 100, 10]
+BATCH = 128
+LR = 0.1
+REG = 1e-4
+DTYPE = "float32"
+QUICK_IMAGES = 12_000
+MEMORY_TARGET_BYTES = 10**9
+IMPLEMENTATIONS = ("engine_fit", "engine_step", "torch", "sklearn", "bound")
+LABELS = {
+    "engine_fit": "engine fit() call",
+    "engine_fit_epoch": "engine fit() epoch",
+    "engine_step": "engine train_step loop",
+    "torch": "PyTorch eager",
+    "sklearn": "scikit-learn partial_fit",
+    "bound": "matmul bound",
+}
+ROWS = ("engine_fit_epoch", "engine_fit", "engine_step", "torch", "sklearn", "bound")
+# the command line's default step (1.0) makes this net diverge within the first
+# epoch, which would end the run before it writes its run directory: the same
+# step and reg as the timing runs, which change nothing in the memory
+MEMORY_COMMAND = ["train", "--dataset", "fashion_mnist", "--hidden", "100", "--epochs", "1",
+                  "--batch-size", "128", "--dtype", "float32", "--lr", str(LR), "--reg", str(REG),
+                  "--quiet"]
+
+
+def load_fashion(limit: int | None):
+    from neuralab.data import load
+    from neuralab.data.real import FASHION_MNIST_DIR, FASHION_MNIST_PACKAGE
+
+    if not FASHION_MNIST_DIR.is_dir():
+        sys.exit(f"error: {FASHION_MNIST_DIR} is missing; install Debian's package "
+                 f"{FASHION_MNIST_PACKAGE}")
+    data = load("fashion_mnist")
+    X = np.ascontiguousarray(data.X[:limit], dtype=np.float32)
+    y = np.ascontiguousarray(data.y[:limit], dtype=np.int64)
+    return X, y
+
+
+def batch_starts(n: int) -> list[tuple[int, int]]:
+    return [(i, min(i + BATCH, n)) for i in range(0, n, BATCH)]
+
+
+# ---------------------------------------------------------------------- implementations
+
+
+class EngineFit:
+    """One ``fit(epochs=1)`` call per epoch; remembers fit's own loop time."""
+
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+        self.trainer = make_engine_trainer(SIZES, dtype=DTYPE, optimizer="sgd", lr=LR, reg=REG)
+        self.epoch = 0
+        self.loop_seconds: list[float] = []
+
+    def __call__(self) -> None:
+        result = fit(self.trainer, self.X, self.y, epochs=1, batch_size=BATCH,
+                     log_every=10**9, progress=False, seed=self.epoch)
+        self.epoch += 1
+        self.loop_seconds.append(result.seconds)
+
+
+class EngineStep:
+    """The engine's train_step in a bare loop over shuffled batches."""
+
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+        self.trainer = make_engine_trainer(SIZES, dtype=DTYPE, optimizer="sgd", lr=LR, reg=REG)
+        self.rng = np.random.default_rng(0)
+
+    def __call__(self) -> None:
+        X, y, step = self.X, self.y, self.trainer.train_step
+        n = len(y)
+        order = self.rng.permutation(n)
+        for i in range(0, n, BATCH):
+            idx = order[i:i + BATCH]
+            step(X[idx], y[idx])
+
+
+class TorchLoop:
+    """The lecture's eager PyTorch loop, batches gathered from tensors made once."""
+
+    def __init__(self, X, y):
+        torch.manual_seed(0)
+        self.net = nn.Sequential(nn.Linear(SIZES[0], SIZES[1]), nn.ReLU(),
+                                 nn.Linear(SIZES[1], SIZES[2]))
+        self.optimizer = torch.optim.SGD(self.net.parameters(), lr=LR)
+        self.Xt = torch.from_numpy(X)
+        self.yt = torch.from_numpy(y)
+
+    def __call__(self) -> None:
+        net, optimizer, Xt, yt = self.net, self.optimizer, self.Xt, self.yt
+        W1, W2 = net[0].weight, net[2].weight
+        n = len(yt)
+        perm = torch.randperm(n)
+        for i in range(0, n, BATCH):
+            idx = perm[i:i + BATCH]
+            xb, yb = Xt[idx], yt[idx]
+            optimizer.zero_grad()
+            scores = net(xb)
+            loss = (F.cross_entropy(scores, yb) + 0.5 * REG * (W1**2).sum()
+                    + 0.5 * REG * (W2**2).sum())
+            loss.backward()
+            optimizer.step()
+            loss.item()
+
+
+class SklearnEpoch:
+    """One ``MLPClassifier.partial_fit`` (one epoch of its minibatch SGD) per call."""
+
+    def __init__(self, X, y):
+        from sklearn.neural_network import MLPClassifier
+
+        self.X, self.y = X, y
+        self.classes = np.arange(SIZES[-1])
+        self.clf = MLPClassifier(hidden_layer_sizes=(SIZES[1],), solver="sgd", batch_size=BATCH,
+                                 max_iter=1, learning_rate_init=LR, alpha=REG, random_state=0)
+
+    def __call__(self) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.clf.partial_fit(self.X, self.y, classes=self.classes)
+
+    @property
+    def dtype(self) -> str:
+        coefs = getattr(self.clf, "coefs_", None)
+        return "?" if coefs is None else str(coefs[0].dtype)
+
+
+class MatmulBound:
+    """The five matrix products of each batch's training step, and nothing else."""
+
+    def __init__(self, X, y):
+        rng = np.random.default_rng(0)
+        d, h, k = SIZES
+        f32 = np.float32
+        self.X = X
+        self.batches = batch_starts(len(y))
+        self.W1 = (0.01 * rng.standard_normal((d, h))).astype(f32)
+        self.W2 = (0.01 * rng.standard_normal((h, k))).astype(f32)
+        self.hidden = rng.random((BATCH, h), dtype=f32)
+        self.scores = np.empty((BATCH, k), f32)
+        self.dscores = (0.01 * rng.standard_normal((BATCH, k))).astype(f32)
+        self.dhidden = np.empty((BATCH, h), f32)
+        self.dz1 = (0.01 * rng.standard_normal((BATCH, h))).astype(f32)
+        self.dW1 = np.empty((d, h), f32)
+        self.dW2 = np.empty((h, k), f32)
+
+    def __call__(self) -> None:
+        X, W1, W2, dW1, dW2 = self.X, self.W1, self.W2, self.dW1, self.dW2
+        hidden, scores, dscores, dhidden, dz1 = (self.hidden, self.scores, self.dscores,
+                                                 self.dhidden, self.dz1)
+        mm = np.matmul
+        for a, b in self.batches:
+            m = b - a
+            xb = X[a:b]
+            mm(xb, W1, out=hidden[:m])
+            mm(hidden[:m], W2, out=scores[:m])
+            mm(dscores[:m], W2.T, out=dhidden[:m])
+            mm(hidden[:m].T, dscores[:m], out=dW2)
+            mm(xb.T, dz1[:m], out=dW1)
+
+    def parts(self) -> dict[str, float]:
+        """Seconds of one epoch of each product, each timed on its own."""
+        X, W1, W2 = self.X, self.W1, self.W2
+        h, s, ds, dh, dz1 = self.hidden, self.scores, self.dscores, self.dhidden, self.dz1
+        out = dict.fromkeys(MATMUL_PARTS, 0.0)
+        pc = time.perf_counter
+        for a, b in self.batches:
+            m = b - a
+            xb = X[a:b]
+            t0 = pc(); np.matmul(xb, W1, out=h[:m])
+            t1 = pc(); np.matmul(h[:m], W2, out=s[:m])
+            t2 = pc(); np.matmul(ds[:m], W2.T, out=dh[:m])
+            t3 = pc(); np.matmul(h[:m].T, ds[:m], out=self.dW2)
+            t4 = pc(); np.matmul(xb.T, dz1[:m], out=self.dW1)
+            t5 = pc()
+            for key, dt in zip(MATMUL_PARTS, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+                out[key] += dt
+        return out
+
+
+MATMUL_PARTS = ("X@W1", "hidden@W2", "dscores@W2.T", "hidden.T@dscores", "X.T@dz1")
+
+
+# ---------------------------------------------------------------------- profile
+
+
+def profile_engine_epoch(X, y, trainer) -> dict[str, float]:
+    """Seconds of one epoch of each part of the engine's train_step, the parts called one by one.
+
+    Mirrors ``EngineTrainer.train_step``: zero the gradients, forward through each
+    layer, the loss and the L2 penalty, backward through each layer (the first one
+    without its input's gradient), the penalty's gradient, the optimiser's step.
+    """
+    model = trainer.model
+    layers = getattr(model, "_layers", None)
+    if layers is None:  # build the same order from the public attributes
+        layers = []
+        for lin, act in zip(model.linears, list(model.activations) + [None]):
+            layers += [lin] + ([act] if act is not None else [])
+    params, weights = model.parameters(), model.weights()
+    loss_fn, penalty, optimizer = trainer.loss_fn, trainer.penalty, trainer.optimizer
+    names_fwd = [_layer_name(layer, layers) for layer in layers]
+    times: dict[str, float] = {}
+
+    def add(key, dt):
+        times[key] = times.get(key, 0.0) + dt
+
+    pc = time.perf_counter
+    n = len(y)
+    rng = np.random.default_rng(1)
+    t = pc()
+    order = rng.permutation(n)
+    add("shuffle (permutation)", pc() - t)
+    for i in range(0, n, BATCH):
+        t = pc()
+        idx = order[i:i + BATCH]
+        xb, yb = X[idx], y[idx]
+        add("gather X[idx], y[idx]", pc() - t)
+        t = pc()
+        for p in params:
+            p.grad.fill(0)
+        add("zero grads", pc() - t)
+        out = xb
+        for layer, name in zip(layers, names_fwd):
+            t = pc()
+            out = layer.forward(out)
+            add(f"forward {name}", pc() - t)
+        t = pc()
+        loss = float(loss_fn.forward(out, yb))
+        add("loss forward (softmax, CE)", pc() - t)
+        t = pc()
+        loss += penalty.forward(weights)
+        add("L2 penalty forward", pc() - t)
+        t = pc()
+        grad = loss_fn.backward()
+        add("loss backward (dscores)", pc() - t)
+        for layer, name in zip(reversed(layers), reversed(names_fwd)):
+            t = pc()
+            if layer is layers[0]:
+                grad = layer.backward(grad, input_grad=False)
+            else:
+                grad = layer.backward(grad)
+            add(f"backward {name}", pc() - t)
+        t = pc()
+        penalty.backward(weights)
+        add("L2 penalty backward (reg*W)", pc() - t)
+        t = pc()
+        optimizer.step()
+        add("optimizer step", pc() - t)
+    return times
+
+
+def _layer_name(layer, layers) -> str:
+    same = [l for l in layers if type(l) is type(layer)]
+    kind = type(layer).__name__
+    return f"{kind}{same.index(layer) + 1}" if len(same) > 1 else kind
+
+
+# ---------------------------------------------------------------------- memory
+
+
+def neuralab_command() -> list[str]:
+    script = Path(sys.executable).with_name("neuralab")
+    if script.exists():
+        return [str(script)]
+    return [sys.executable, "-c", "import sys; from neuralab.cli import main; sys.exit(main())"]
+
+
+def measure_memory() -> dict:
+    """Peak RSS of a whole ``neuralab train`` run on Fashion-MNIST, one epoch (a child process)."""
+    out_dir = Path(tempfile.mkdtemp(prefix="neuralab-mem-"))
+    cmd = neuralab_command() + MEMORY_COMMAND + ["--out", str(out_dir / "run")]
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # os.wait4 gives this child's own rusage (RUSAGE_CHILDREN would be the largest of all
+    # children so far); read its pipes in threads so that a full pipe cannot block it
+    import threading
+
+    captured = {}
+    readers = [threading.Thread(target=lambda k=k, f=f: captured.__setitem__(k, f.read()))
+               for k, f in (("stdout", proc.stdout), ("stderr", proc.stderr))]
+    for r in readers:
+        r.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    for r in readers:
+        r.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    peak = int(usage.ru_maxrss) * 1024  # Linux: KiB
+    return {
+        "command": " ".join(["neuralab"] + MEMORY_COMMAND + ["--out", "DIR"]),
+        "returncode": proc.returncode,
+        "peak_rss_bytes": peak,
+        "peak_rss_mb": peak / 1e6,
+        "target_bytes": MEMORY_TARGET_BYTES,
+        "met": proc.returncode == 0 and peak <= MEMORY_TARGET_BYTES,
+        "seconds": seconds,
+        "stdout_tail": captured.get("stdout", "")[-500:],
+        "stderr_tail": captured.get("stderr", "")[-2000:],
+    }
+
+
+# ---------------------------------------------------------------------- measurement
+
+
+def measure(X, y, *, repeats: int) -> tuple[dict, dict]:
+    runners = {
+        "engine_fit": EngineFit(X, y),
+        "engine_step": EngineStep(X, y),
+        "torch": TorchLoop(X, y),
+        "sklearn": SklearnEpoch(X, y),
+        "bound": MatmulBound(X, y),
+    }
+    for run in runners.values():  # warm-up: buffers, allocator, BLAS and OpenMP threads
+        run()
+    runners["engine_fit"].loop_seconds.clear()
+    samples = {name: [] for name in IMPLEMENTATIONS}
+    k = len(IMPLEMENTATIONS)
+    for r in range(repeats):
+        order = IMPLEMENTATIONS[r % k:] + IMPLEMENTATIONS[:r % k]
+        for name in order:
+            start = time.perf_counter()
+            runners[name]()
+            samples[name].append(time.perf_counter() - start)
+    samples["engine_fit_epoch"] = list(runners["engine_fit"].loop_seconds)
+    return samples, runners
+
+
+def summarise(samples: dict) -> dict:
+    med = {name: statistics.median(v) for name, v in samples.items()}
+    out = {}
+    for name in ROWS:
+        out[name] = {
+            "seconds": med[name],
+            "over_torch": med[name] / med["torch"],
+            "over_bound": med[name] / med["bound"],
+            "samples": samples[name],
+        }
+    return out
+
+
+def format_table(results: dict, n: int, torch_threads: int) -> str:
+    title = (f"median seconds per epoch, {n:,} images, batches of {BATCH}, float32; "
+             f"torch {torch.__version__} eager on the CPU, {torch_threads} threads")
+    header = f"{'implementation':<26} {'s/epoch':>9} {'/PyTorch':>9} {'/bound':>8}"
+    lines = [title, header, "-" * len(header)]
+    for name in ROWS:
+        r = results[name]
+        lines.append(f"{LABELS[name]:<26} {r['seconds']:>9.4f} {r['over_torch']:>9.3f} "
+                     f"{r['over_bound']:>8.3f}")
+    return "\n".join(lines)
+
+
+def format_targets(results: dict) -> tuple[str, dict]:
+    verdicts = {}
+    lines = []
+    for name in ("engine_fit_epoch", "engine_fit"):
+        r = results[name]
+        torch_ok = r["over_torch"] <= 0.7
+        bound_ok = r["over_bound"] <= 2.5
+        verdicts[name] = {"over_torch_met": torch_ok, "over_bound_met": bound_ok,
+                          "over_torch_aim_met": r["over_torch"] <= 0.5}
+        lines.append(
+            f"target {LABELS[name]}: engine/PyTorch {r['over_torch']:.3f} <= 0.7 "
+            f"{'met' if torch_ok else 'MISSED'} (aim 0.5: "
+            f"{'met' if r['over_torch'] <= 0.5 else 'not yet'}); engine/bound "
+            f"{r['over_bound']:.3f} <= 2.5 {'met' if bound_ok else 'MISSED'}")
+    return "\n".join(lines), verdicts
+
+
+def format_profile(parts: dict, bound_parts: dict, step_seconds: float, bound_seconds: float) -> str:
+    total = sum(parts.values())
+    lines = [f"where the engine's train_step loop spends an epoch (median ms per epoch of "
+             f"each part, called one by one):",
+             f"  {'part':<34} {'ms/epoch':>9} {'share':>7}"]
+    for key, v in sorted(parts.items(), key=lambda kv: -kv[1]):
+        lines.append(f"  {key:<34} {1e3 * v:>9.2f} {100 * v / total:>6.1f}%")
+    lines.append(f"  {'sum of the parts':<34} {1e3 * total:>9.2f}  (the train_step loop "
+                 f"measured whole: {1e3 * step_seconds:.2f})")
+    lines.append("matmul bound, each product timed on its own (ms per epoch):")
+    for key, v in bound_parts.items():
+        lines.append(f"  {key:<34} {1e3 * v:>9.2f}")
+    lines.append(f"  {'sum':<34} {1e3 * sum(bound_parts.values()):>9.2f}  (timed as one "
+                 f"loop: {1e3 * bound_seconds:.2f})")
+    return "\n".join(lines)
+
+
+def blas_info() -> str:
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "threadpoolctl not installed"
+    return "; ".join(f"{i.get('internal_api')} {i.get('version')} "
+                     f"({i.get('num_threads')} threads, {i.get('architecture')}, "
+                     f"{Path(i.get('filepath', '')).name})" for i in threadpool_info())
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Seconds per epoch of the 784-100-10 net on Fashion-MNIST (float32, "
+        "batches of 128): the neuralab engine against eager PyTorch, scikit-learn and the "
+        "matmul bound; and the peak memory of a one-epoch `neuralab train`.")
+    parser.add_argument("--repeats", type=int, default=7,
+                        help="timed epochs per implementation, interleaved (default 7, at least 3)")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"3 rounds on the first {QUICK_IMAGES:,} images, for smoke tests "
+                        "(the memory run still trains on all 60,000)")
+    parser.add_argument("--torch-threads", type=int, default=None, metavar="N",
+                        help="torch.set_num_threads(N) first (default: torch's own choice)")
+    parser.add_argument("--no-memory", action="store_true",
+                        help="skip the peak-memory run of `neuralab train`")
+    parser.add_argument("--no-profile", action="store_true",
+                        help="skip taking the engine's train_step apart")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats = 3
+    if args.repeats < 3:
+        parser.error(f"--repeats must be at least 3 (medians of >= 3 epochs), got {args.repeats}")
+    if args.torch_threads is not None and args.torch_threads < 1:
+        parser.error(f"--torch-threads must be a positive integer, got {args.torch_threads}")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.torch_threads is not None:
+        torch.set_num_threads(args.torch_threads)
+    torch_threads = torch.get_num_threads()
+    X, y = load_fashion(QUICK_IMAGES if args.quick else None)
+    n = len(y)
+    print(f"Fashion-MNIST {n:,} x {X.shape[1]} float32 -> {SIZES[1]} ReLU -> {SIZES[2]}, "
+          f"batches of {BATCH} ({len(batch_starts(n))} per epoch), SGD lr {LR}, reg {REG}")
+    print(f"numpy {np.__version__}, torch {torch.__version__} ({torch_threads} threads), "
+          f"neuralab {neuralab.__version__}, python {platform.python_version()}, "
+          f"{os.cpu_count()} CPUs")
+    print(f"BLAS: {blas_info()}")
+    load_before = os.getloadavg()
+    if load_before[0] >= (os.cpu_count() or 1):
+        print(f"note: 1-minute load average {load_before[0]:.2f} before timing, >= the CPU "
+              f"count: other processes share the CPUs and the timings suffer")
+    print(f"timing: {args.repeats} interleaved rounds of one epoch each (after one warm-up "
+          f"epoch each), medians", flush=True)
+    samples, runners = measure(X, y, repeats=args.repeats)
+    load_after = os.getloadavg()
+    results = summarise(samples)
+    print(format_table(results, n, torch_threads))
+    print(f"scikit-learn's weights are {runners['sklearn'].dtype} (float32 input kept as float32)"
+          if runners["sklearn"].dtype == "float32" else
+          f"scikit-learn's weights are {runners['sklearn'].dtype}: it converted the float32 input")
+    targets_text, verdicts = format_targets(results)
+    print(targets_text)
+
+    profile = None
+    if not args.no_profile:
+        trainer = make_engine_trainer(SIZES, dtype=DTYPE, optimizer="sgd", lr=LR, reg=REG)
+        profile_engine_epoch(X, y, trainer)  # warm-up
+        runs = [profile_engine_epoch(X, y, trainer) for _ in range(args.repeats)]
+        parts = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+        bound = runners["bound"]
+        bound_runs = [bound.parts() for _ in range(args.repeats)]
+        bound_parts = {k: statistics.median(r[k] for r in bound_runs) for k in MATMUL_PARTS}
+        print(format_profile(parts, bound_parts, results["engine_step"]["seconds"],
+                             results["bound"]["seconds"]))
+        fit_extra = results["engine_fit"]["seconds"] - results["engine_fit_epoch"]["seconds"]
+        loop_extra = results["engine_fit_epoch"]["seconds"] - results["engine_step"]["seconds"]
+        print(f"fit() over the bare train_step loop: {1e3 * loop_extra:+.2f} ms per epoch in its "
+              f"loop; {1e3 * fit_extra:+.2f} ms more for its closing evaluation of all "
+              f"{n:,} training images")
+        profile = {"parts_seconds": parts, "bound_parts_seconds": bound_parts,
+                   "fit_loop_over_step_loop_seconds": loop_extra,
+                   "fit_closing_evaluation_seconds": fit_extra}
+
+    memory = None
+    if not args.no_memory:
+        print("peak memory: running `neuralab train` on Fashion-MNIST, one epoch ...", flush=True)
+        memory = measure_memory()
+        if memory["returncode"] != 0:
+            print(f"peak memory: the run failed with status {memory['returncode']}:\n"
+                  f"{memory['stderr_tail']}")
+        print(f"peak memory of `{memory['command']}`: {memory['peak_rss_mb']:.0f} MB "
+              f"(ru_maxrss; {memory['seconds']:.1f} s); target <= 1000 MB "
+              f"{'met' if memory['met'] else 'MISSED'}")
+
+    if args.json:
+        payload = {
+            "benchmark": "fashion_epoch",
+            "model": SIZES,
+            "batch_size": BATCH,
+            "lr": LR,
+            "reg": REG,
+            "dtype": DTYPE,
+            "images": n,
+            "quick": args.quick,
+            "repeats": args.repeats,
+            "numpy": np.__version__,
+            "torch": torch.__version__,
+            "torch_num_threads": torch_threads,
+            "blas": blas_info(),
+            "sklearn_weights_dtype": runners["sklearn"].dtype,
+            "neuralab": neuralab.__version__,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpu_count": os.cpu_count(),
+            "loadavg_before": list(load_before),
+            "loadavg_after": list(load_after),
+            "env": {k: v for k, v in os.environ.items()
+                    if k.startswith(("MALLOC_", "OPENBLAS_")) or k.endswith("_NUM_THREADS")},
+            "results": results,
+            "targets": verdicts,
+            "profile": profile,
+            "memory": memory,
+        }
+        tmp = f"{args.json}.tmp"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(payload, fh, indent=2)
+            fh.write("\n")
+        os.replace(tmp, args.json)
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
