@@ -3,12 +3,12 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# Fashion-MNIST for the tests that read it, from Debian's package (installed as root when missing)
-FASHION_MNIST_DIR ?= /usr/share/datasets/fashion-mnist
-FASHION_MNIST_PKG ?= dataset-fashion-mnist
-APT_GET           ?= apt-get
+# Debian packages some tests need, as PATH:PACKAGE: Fashion-MNIST's files and the
+# browser of the playground's end-to-end tests. Installed as root when missing.
+DEBIAN_NEEDS ?= /usr/share/datasets/fashion-mnist:dataset-fashion-mnist /usr/bin/chromium:chromium
+APT_GET      ?= apt-get
 
-.PHONY: demo test bench clean fashion-mnist
+.PHONY: demo test bench clean debian-packages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,25 +18,26 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/neuralab demo
 
-test: $(STAMP) fashion-mnist
+test: $(STAMP) debian-packages
 	$(BIN)/python -m pytest -q -n 2 --dist loadgroup
 
-# Never fails: without root or apt-get (or when the install fails) it prints a note, and the
-# tests that need the files skip naming the package. The first install may fail only for want
-# of package lists, so a failure is retried once after `apt-get update`.
-fashion-mnist:
-	@if [ -d "$(FASHION_MNIST_DIR)" ]; then \
-	    :; \
-	elif [ "$$(id -u)" != 0 ] || ! command -v $(APT_GET) >/dev/null 2>&1; then \
-	    echo "note: $(FASHION_MNIST_DIR) is missing; install Debian's $(FASHION_MNIST_PKG) as root" \
-	         "to run the Fashion-MNIST tests (they skip without it)"; \
-	else \
-	    echo "installing Debian's $(FASHION_MNIST_PKG) for the Fashion-MNIST tests"; \
+# Never fails: without root or apt-get (or when an install fails) it prints a note, and the
+# tests that need the package skip naming it. A first install may fail only for want of
+# package lists, so a failure is retried once after `apt-get update`.
+debian-packages:
+	@for need in $(DEBIAN_NEEDS); do \
+	    path=$${need%%:*}; pkg=$${need##*:}; \
+	    if [ -e "$$path" ]; then continue; fi; \
+	    if [ "$$(id -u)" != 0 ] || ! command -v $(APT_GET) >/dev/null 2>&1; then \
+	        echo "note: $$path is missing; install Debian's $$pkg as root to run the tests that need it (they skip without it)"; \
+	        continue; \
+	    fi; \
+	    echo "installing Debian's $$pkg"; \
 	    export DEBIAN_FRONTEND=noninteractive; \
-	    $(APT_GET) install -y -q $(FASHION_MNIST_PKG) >/dev/null 2>&1 \
-	    || { $(APT_GET) update -q && $(APT_GET) install -y -q $(FASHION_MNIST_PKG); } \
-	    || echo "note: could not install $(FASHION_MNIST_PKG); the Fashion-MNIST tests will skip"; \
-	fi
+	    $(APT_GET) install -y -q $$pkg >/dev/null 2>&1 \
+	    || { $(APT_GET) update -q >/dev/null && $(APT_GET) install -y -q $$pkg >/dev/null; } \
+	    || echo "note: could not install $$pkg; the tests that need it will skip"; \
+	done
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/spiral_step.py
