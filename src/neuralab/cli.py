@@ -167,13 +167,7 @@ def train(
         class_weight=class_weight, oversample=oversample, augment=augment,
         augment_noise=augment_noise, augment_shift=augment_shift,
     ).validate()
-    if dataset:
-        extra = {"data_dir": str(Path(data_dir).resolve())} if data_dir else {}
-        train_set = load(dataset, seed=seed, **extra)
-        spec = {"kind": "registry", "name": dataset, "seed": seed, "options": extra}
-    else:
-        train_set = load_file(data, target=target)
-        spec = {"kind": "file", "path": str(Path(data).resolve()), "target": target}
+    train_set, spec = _training_data(dataset, data, target, data_dir, seed)
     test_set = load_file(test_data, target=target) if test_data else None
     test_spec = ({"kind": "file", "path": str(Path(test_data).resolve()), "target": target}
                  if test_data else None)
@@ -182,6 +176,21 @@ def train(
                        print_every=print_every_or_none, echo=typer.echo, progress=progress,
                        name=train_set.name, data_spec=spec, test_spec=test_spec)
     _report_run(run, out)
+
+
+def _training_data(dataset: str | None, data: Path | None, target: str | None,
+                   data_dir: Path | None, seed: int):
+    """The data of --dataset NAME or --data FILE, and the spec config.json records for it."""
+    from neuralab.data import load, load_file
+
+    if (dataset is None) == (data is None):
+        raise NeuralabError("give exactly one of --dataset NAME and --data FILE")
+    if dataset:
+        extra = {"data_dir": str(Path(data_dir).resolve())} if data_dir else {}
+        return (load(dataset, seed=seed, **extra),
+                {"kind": "registry", "name": dataset, "seed": seed, "options": extra})
+    return (load_file(data, target=target),
+            {"kind": "file", "path": str(Path(data).resolve()), "target": target})
 
 
 def _report_run(run, out: Path) -> None:
@@ -463,13 +472,7 @@ def sweep(
         epochs=epochs, batch_size=batch_size, seed=seed, backend=backend, dtype=dtype,
         test_fraction=test_fraction,
     ).validate()
-    if dataset:
-        extra = {"data_dir": str(Path(data_dir).resolve())} if data_dir else {}
-        items = load(dataset, seed=seed, **extra)
-        spec = {"kind": "registry", "name": dataset, "seed": seed, "options": extra}
-    else:
-        items = load_file(data, target=target)
-        spec = {"kind": "file", "path": str(Path(data).resolve()), "target": target}
+    items, spec = _training_data(dataset, data, target, data_dir, seed)
     out = out if out is not None else new_run_dir("runs", "sweep")
     console = _console()
 
