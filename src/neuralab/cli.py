@@ -620,6 +620,18 @@ def explain(
 
 
 @app.command()
+def playground(
+    port: Annotated[int, typer.Option("--port", "-p", help="TCP port on 127.0.0.1 (0: any free port).")] = 8000,
+    no_browser: Annotated[bool, typer.Option("--no-browser", help="Do not open the page in a browser.")] = False,
+    runs_dir: Annotated[Path, typer.Option("--runs-dir", help="Where Save writes run directories.")] = Path("runs"),
+) -> None:
+    """Train a network in the browser and watch it learn (a local web app on 127.0.0.1)."""
+    from neuralab.playground.server import serve
+
+    serve(host="127.0.0.1", port=port, runs_dir=runs_dir, open_browser=not no_browser, echo=typer.echo)
+
+
+@app.command()
 def gradcheck(
     model: Annotated[str, typer.Option("--model", "-m", help="linear or mlp.")] = "mlp",
     hidden: Annotated[Optional[list[int]], typer.Option("--hidden", help="Hidden width; repeat for depth (default 16).")] = None,

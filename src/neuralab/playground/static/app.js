@@ -1,0 +1,890 @@
+// neuralab playground: the page. Plain JavaScript, no libraries, nothing from the network.
+//
+// The server owns the experiment; this page holds the settings (mirrored in the URL),
+// sends them over one WebSocket per tab, and draws what the frames carry: the decision
+// boundary image, the points, the loss curves, the confusion matrix, the hidden-unit maps
+// and the generated code. Values are sent as typed, never clamped: the server checks them
+// and its refusal is shown in #error.
+"use strict";
+
+(function () {
+  const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];
+  const INT_FIELDS = ["n_points", "classes", "seed", "batch_size", "steps_per_frame"];
+  const FLOAT_FIELDS = ["noise", "test_ratio", "lr", "reg"];
+  const CHOICE_FIELDS = ["dataset", "model", "activation", "optimizer", "backend"];
+  const FIELDS = ["dataset", "n_points", "classes", "noise", "test_ratio", "seed", "model",
+    "hidden", "activation", "lr", "reg", "batch_size", "optimizer", "backend",
+    "steps_per_frame", "standardize"];
+  // used until GET /api/defaults answers (and if it cannot)
+  const FALLBACK_DEFAULTS = {
+    dataset: "spiral", n_points: 100, classes: 3, noise: 0.2, test_ratio: 0.2, seed: 0,
+    model: "mlp", hidden: [100], activation: "relu", lr: 1.0, reg: 1e-3, batch_size: 0,
+    optimizer: "sgd", backend: "numpy", steps_per_frame: 10, standardize: false,
+  };
+  // each toy generator's own noise and class count, offered when the dataset changes
+  const DATASET_DEFAULTS = {
+    spiral: { noise: 0.2, classes: 3 }, moons: { noise: 0.1, classes: 2 },
+    circles: { noise: 0.05, classes: 2 }, xor: { noise: 0.05, classes: 2 },
+    gaussian: { noise: 0.5, classes: 3 },
+  };
+  const MAX_LAYERS_FALLBACK = 6;
+
+  const $ = (id) => document.getElementById(id);
+
+  const state = {
+    defaults: Object.assign({}, FALLBACK_DEFAULTS),
+    ranges: {},
+    datasetDefaults: DATASET_DEFAULTS,
+    ws: null,
+    connected: false,
+    lastSent: null,        // JSON of the last config sent
+    playing: false,
+    awaitingState: 0,      // play/pause requests sent whose `state` reply has not come yet
+    configured: false,     // whether the server has accepted a config on this connection
+    extent: null,          // [xmin, xmax, ymin, ymax] of the latest boundary image
+    boundaryImage: null,   // an offscreen canvas holding the server's RGBA image
+    points: { train: [], test: [] },
+    history: { step: [], train_loss: [], test_loss: [], train_accuracy: [], test_accuracy: [] },
+    lastStep: -1,
+    classes: 3,
+    classNames: null,
+    codeTab: "torch",
+    reconnectDelay: 500,
+  };
+
+  // ------------------------------------------------------------------ messages
+
+  function showError(message, field) {
+    const box = $("error");
+    box.textContent = message;
+    box.hidden = false;
+    document.querySelectorAll(".invalid").forEach((el) => el.classList.remove("invalid"));
+    if (field === "hidden") {
+      // the layer inputs outside the documented range, else the whole list
+      const bad = layerInputs().filter((el) => !el.validity.valid);
+      (bad.length ? bad : [$("hidden")]).forEach((el) => el.classList.add("invalid"));
+    } else if (field) {
+      const el = $(field);
+      if (el) el.classList.add("invalid");
+    }
+    if (!state.boundaryImage) drawBoundary();
+  }
+
+  function clearError() {
+    const box = $("error");
+    box.textContent = "";
+    box.hidden = true;
+    document.querySelectorAll(".invalid").forEach((el) => el.classList.remove("invalid"));
+  }
+
+  function setMessage(text) {
+    $("message").textContent = text || "";
+  }
+
+  function setConnection(text, ok) {
+    const el = $("connection");
+    el.textContent = text;
+    el.classList.toggle("ok", !!ok);
+  }
+
+  // ------------------------------------------------------------------ hidden layers
+
+  function maxLayers() {
+    const r = state.ranges.hidden;
+    return r && Number.isFinite(r.max_length) ? r.max_length : MAX_LAYERS_FALLBACK;
+  }
+
+  function layerInputs() {
+    return Array.from($("hidden").querySelectorAll("input"));
+  }
+
+  function setLayers(sizes) {
+    const box = $("hidden");
+    box.textContent = "";
+    sizes.forEach((n) => addLayerRow(n));
+    updateLayerButtons();
+  }
+
+  function addLayerRow(units) {
+    const box = $("hidden");
+    const i = box.children.length + 1;
+    const row = document.createElement("div");
+    row.className = "layer-row";
+    const label = document.createElement("label");
+    const input = document.createElement("input");
+    input.type = "number";
+    input.step = "1";
+    input.id = "hidden_" + i;
+    input.className = "layer-units";
+    input.setAttribute("aria-label", "units in hidden layer " + i);
+    const r = state.ranges.hidden;
+    if (r) { input.min = r.min; input.max = r.max; }
+    input.value = String(units);
+    label.htmlFor = input.id;
+    label.textContent = "layer " + i;
+    row.append(label, input);
+    box.append(row);
+    bindInput(input);
+  }
+
+  function updateLayerButtons() {
+    const n = layerInputs().length;
+    const linear = $("model").value === "linear";
+    $("add_layer").disabled = linear || n >= maxLayers();
+    $("remove_layer").disabled = linear || n === 0;
+    $("hidden").classList.toggle("disabled", linear);
+    layerInputs().forEach((el) => { el.disabled = linear; });
+  }
+
+  // ------------------------------------------------------------------ controls <-> config
+
+  function setSelect(el, value) {
+    value = String(value);
+    if (!Array.from(el.options).some((o) => o.value === value)) {
+      // a value from a link or the server that the page does not list: show it as it is,
+      // so that it is sent and the server can accept or refuse it
+      const opt = document.createElement("option");
+      opt.value = value;
+      opt.textContent = value === "upload" ? "uploaded CSV" : value;
+      el.append(opt);
+    }
+    el.value = value;
+  }
+
+  function applyConfig(cfg, { keepFocused = false } = {}) {
+    const focused = keepFocused ? document.activeElement : null;
+    for (const name of FIELDS) {
+      if (!(name in cfg)) continue;
+      const value = cfg[name];
+      if (name === "hidden") {
+        const sizes = Array.isArray(value) ? value : String(value).split(",").filter((s) => s.trim() !== "");
+        // a linear model has no hidden layers; keep the rows so that mlp gets them back
+        if (sizes.length === 0 && (cfg.model || $("model").value) === "linear") continue;
+        if (focused && $("hidden").contains(focused)) continue;
+        setLayers(sizes.map((s) => String(s).trim()));
+        continue;
+      }
+      const el = $(name);
+      if (!el || el === focused) continue;
+      if (name === "standardize") el.checked = value === true || value === "true" || value === "1";
+      else if (el.tagName === "SELECT") setSelect(el, value);
+      else el.value = String(value);
+    }
+    updateLayerButtons();
+    updateClassPicker();
+  }
+
+  function parseNumber(name, el) {
+    const raw = el.value.trim();
+    if (raw === "" || el.validity.badInput) {
+      return { error: `${name} must be a number; the field is empty or not a number` };
+    }
+    const v = Number(raw);
+    if (!Number.isFinite(v)) return { error: `${name} must be a finite number; got ${raw}` };
+    return { value: v };
+  }
+
+  // the config as the controls hold it; { error } when a field holds no number at all
+  function readConfig() {
+    const cfg = {};
+    for (const name of CHOICE_FIELDS) cfg[name] = $(name).value;
+    for (const name of INT_FIELDS.concat(FLOAT_FIELDS)) {
+      const r = parseNumber(name, $(name));
+      if (r.error) return { error: r.error, field: name };
+      cfg[name] = r.value;
+    }
+    const sizes = [];
+    for (const [i, el] of layerInputs().entries()) {
+      const r = parseNumber(`hidden layer ${i + 1}`, el);
+      if (r.error) return { error: r.error, field: "hidden" };
+      sizes.push(r.value);
+    }
+    cfg.hidden = cfg.model === "linear" ? [] : sizes;
+    cfg.standardize = $("standardize").checked;
+    return { config: cfg, layers: sizes };
+  }
+
+  // ------------------------------------------------------------------ URL
+
+  function configFromURL() {
+    const params = new URLSearchParams(window.location.search);
+    const cfg = {};
+    for (const name of FIELDS) {
+      if (params.has(name)) cfg[name] = params.get(name);
+    }
+    return cfg;
+  }
+
+  function writeURL(cfg, layers) {
+    const params = new URLSearchParams();
+    for (const name of FIELDS) {
+      if (name === "hidden") params.set("hidden", layers.join(","));
+      else params.set(name, String(cfg[name]));
+    }
+    const url = window.location.pathname + "?" + params.toString().replace(/%2C/g, ",");
+    window.history.replaceState(null, "", url);
+  }
+
+  // ------------------------------------------------------------------ socket
+
+  function send(msg) {
+    if (!state.ws || state.ws.readyState !== WebSocket.OPEN) {
+      showError("Not connected to the playground server; is `neuralab playground` still running?");
+      return false;
+    }
+    state.ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  function sendConfig(force = false) {
+    const r = readConfig();
+    if (r.error) {
+      showError(r.error, r.field);
+      return;
+    }
+    writeURL(r.config, r.layers);
+    const json = JSON.stringify(r.config);
+    if (!force && json === state.lastSent) return;
+    clearError();
+    if (send({ type: "config", config: r.config })) {
+      state.lastSent = json;
+      setMessage("applying settings…");
+    }
+  }
+
+  function connect() {
+    const proto = window.location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(`${proto}//${window.location.host}/ws`);
+    state.ws = ws;
+    setConnection("connecting…", false);
+    ws.addEventListener("open", () => {
+      state.connected = true;
+      state.reconnectDelay = 500;
+      setConnection("connected", true);
+      if (!$("error").dataset.sticky) clearError();
+      sendConfig(true);
+    });
+    ws.addEventListener("message", (ev) => {
+      let msg;
+      try {
+        msg = JSON.parse(ev.data);
+      } catch (e) {
+        showError("The server sent a message that is not JSON.");
+        return;
+      }
+      handle(msg);
+    });
+    ws.addEventListener("close", () => {
+      state.connected = false;
+      state.configured = false;
+      setTransportEnabled(false);
+      state.awaitingState = 0;
+      setPlaying(false);
+      setConnection("disconnected; retrying…", false);
+      setTimeout(connect, state.reconnectDelay);
+      state.reconnectDelay = Math.min(state.reconnectDelay * 2, 8000);
+    });
+  }
+
+  function handle(msg) {
+    switch (msg.type) {
+      case "config_ok":
+        state.configured = true;
+        setTransportEnabled(true);
+        clearError();
+        setMessage("settings applied");
+        applyConfig(msg.config, { keepFocused: true });
+        // the server's normalised config is what a link should reproduce
+        { const r = readConfig(); if (!r.error) { writeURL(r.config, r.layers); state.lastSent = JSON.stringify(r.config); } }
+        state.classes = msg.config.classes || state.classes;
+        updateClassPicker();
+        resetHistory();
+        if (msg.code) showCode(msg.code);
+        break;
+      case "frame":
+        onFrame(msg);
+        break;
+      case "state":
+        // while a play or pause is unanswered, only its reply may change the button
+        state.awaitingState = Math.max(0, state.awaitingState - 1);
+        if (state.awaitingState === 0) setPlaying(!!msg.playing);
+        break;
+      case "error":
+        showError(msg.message || "The server refused the request.", msg.field);
+        setMessage((FIELDS.includes(msg.field) || msg.field === "config") && state.configured
+          ? "settings refused; the model keeps the last accepted ones" : "");
+        state.awaitingState = 0;
+        // a refused config leaves the server on its previous one: let the same values be resent
+        state.lastSent = null;
+        break;
+      case "saved":
+        showSaved(msg.path);
+        break;
+      default:
+        break;
+    }
+  }
+
+  function showSaved(path) {
+    const el = $("saved");
+    el.hidden = false;
+    el.textContent = "";
+    el.append("Saved run: ");
+    const code = document.createElement("code");
+    code.textContent = path;
+    el.append(code);
+    setMessage("saved");
+  }
+
+  // Play, Step, Reset and Save act on the server's accepted settings: none before the first
+  // config_ok (else a refused first config would leave the server training its defaults
+  // while the controls show the refused values)
+  function setTransportEnabled(on) {
+    for (const id of ["play", "step", "reset", "save"]) $(id).disabled = !on;
+  }
+
+  function setPlaying(playing) {
+    state.playing = playing;
+    const b = $("play");
+    b.textContent = playing ? "Pause" : "Play";
+    b.setAttribute("aria-pressed", playing ? "true" : "false");
+    b.classList.toggle("playing", playing);
+    if (state.awaitingState > 0) b.dataset.pending = "1"; else delete b.dataset.pending;
+  }
+
+  // ------------------------------------------------------------------ frames
+
+  function resetHistory() {
+    for (const k of Object.keys(state.history)) state.history[k] = [];
+    state.lastStep = -1;
+  }
+
+  function appendHistory(h) {
+    if (!h || !Array.isArray(h.step) || h.step.length === 0) return;
+    // rows at or before a step we already hold replace ours from there on (a reset)
+    const first = h.step[0];
+    const keep = state.history.step.findIndex((s) => s >= first);
+    if (keep >= 0) for (const k of Object.keys(state.history)) state.history[k].length = keep;
+    for (const k of Object.keys(state.history)) {
+      const col = h[k] || [];
+      for (let i = 0; i < h.step.length; i++) state.history[k].push(col[i] === undefined ? null : col[i]);
+    }
+  }
+
+  function fmtPercent(v) {
+    return v === null || v === undefined ? "–" : (100 * v).toFixed(1) + " %";
+  }
+
+  function fmtLoss(v) {
+    return v === null || v === undefined ? "–" : Number(v).toFixed(4);
+  }
+
+  function onFrame(f) {
+    if (f.history_reset || (typeof f.step === "number" && f.step < state.lastStep)) resetHistory();
+    state.lastStep = f.step;
+    $("step_count").textContent = String(f.step);
+    // a frame computed before a pause was handled still says playing: the `state` reply decides
+    if (state.awaitingState === 0) setPlaying(!!f.playing);
+    $("train_accuracy").textContent = fmtPercent(f.train_accuracy);
+    $("test_accuracy").textContent = fmtPercent(f.test_accuracy);
+    $("train_loss").textContent = fmtLoss(f.train_loss);
+    $("test_loss").textContent = fmtLoss(f.test_loss);
+    appendHistory(f.history);
+    if (f.points) {
+      state.points = f.points;
+      $("n_train").textContent = String(f.points.train.length);
+      $("n_test").textContent = String((f.points.test || []).length);
+    }
+    if (f.class_names) state.classNames = f.class_names;
+    if (f.boundary) setBoundary(f.boundary);
+    if (f.confusion) {
+      state.classes = f.confusion.length;
+      drawConfusion(f.confusion, f.confusion_split);
+    }
+    updateClassPicker();
+    if (f.hidden) drawHiddenMaps(f.hidden);
+    else if (f.points && $("model").value === "linear") drawHiddenMaps(null);
+    if (f.code) showCode(f.code);
+    if (f.diverged) showError(f.diverged + " (press Reset or change the settings)");
+    drawBoundary();
+    drawLoss();
+  }
+
+  function decodeBase64(b64) {
+    const bin = atob(b64);
+    const out = new Uint8ClampedArray(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out;
+  }
+
+  function setBoundary(b) {
+    const bytes = decodeBase64(b.rgba);
+    if (bytes.length !== b.width * b.height * 4) {
+      showError(`The boundary image has ${bytes.length} bytes, expected ${b.width * b.height * 4}.`);
+      return;
+    }
+    let img = state.boundaryImage;
+    if (!img || img.width !== b.width || img.height !== b.height) {
+      img = document.createElement("canvas");
+      img.width = b.width;
+      img.height = b.height;
+      state.boundaryImage = img;
+    }
+    img.getContext("2d").putImageData(new ImageData(bytes, b.width, b.height), 0, 0);
+    state.extent = b.extent;
+  }
+
+  // ------------------------------------------------------------------ drawing
+
+  function fitCanvas(canvas) {
+    // the drawing buffer follows the displayed size, in device pixels
+    const rect = canvas.getBoundingClientRect();
+    const dpr = window.devicePixelRatio || 1;
+    const w = Math.max(1, Math.round(rect.width * dpr));
+    const h = Math.max(1, Math.round(rect.height * dpr));
+    if (canvas.width !== w || canvas.height !== h) {
+      canvas.width = w;
+      canvas.height = h;
+    }
+    return { w, h, dpr };
+  }
+
+  function drawBoundary() {
+    const canvas = $("boundary");
+    const { w, h, dpr } = fitCanvas(canvas);
+    const ctx = canvas.getContext("2d");
+    ctx.fillStyle = "#fbfbfb";
+    ctx.fillRect(0, 0, w, h);
+    if (!state.boundaryImage || !state.extent) {
+      ctx.fillStyle = "#888";
+      ctx.font = `${14 * dpr}px system-ui, sans-serif`;
+      ctx.textAlign = "center";
+      ctx.fillText($("error").hidden ? "waiting for the server…" : "no model yet: see the message above",
+        w / 2, h / 2);
+      return;
+    }
+    ctx.imageSmoothingEnabled = true;
+    ctx.imageSmoothingQuality = "high";
+    ctx.drawImage(state.boundaryImage, 0, 0, w, h);
+    const [x0, x1, y0, y1] = state.extent;
+    const px = (x) => ((x - x0) / (x1 - x0)) * w;
+    const py = (y) => ((y1 - y) / (y1 - y0)) * h;
+    drawAxes(ctx, w, h, dpr, state.extent);
+    const r = 4.2 * dpr;
+    ctx.lineWidth = 1 * dpr;
+    for (const [x, y, k] of state.points.train || []) {
+      ctx.beginPath();
+      ctx.arc(px(x), py(y), r, 0, 2 * Math.PI);
+      ctx.fillStyle = COLOURS[k % COLOURS.length];
+      ctx.fill();
+      ctx.strokeStyle = "#1b1b1b";
+      ctx.stroke();
+    }
+    const s = 4.2 * dpr;
+    for (const [x, y, k] of state.points.test || []) {
+      const cx = px(x), cy = py(y);
+      ctx.beginPath();
+      ctx.moveTo(cx - s, cy - s); ctx.lineTo(cx + s, cy + s);
+      ctx.moveTo(cx - s, cy + s); ctx.lineTo(cx + s, cy - s);
+      ctx.strokeStyle = "#1b1b1b";   // a dark edge under the colour keeps it visible on its tint
+      ctx.lineWidth = 3.6 * dpr;
+      ctx.stroke();
+      ctx.strokeStyle = COLOURS[k % COLOURS.length];
+      ctx.lineWidth = 2 * dpr;
+      ctx.stroke();
+    }
+  }
+
+  function niceTicks(lo, hi, count) {
+    const span = hi - lo;
+    if (!(span > 0)) return [lo];
+    const raw = span / count;
+    const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => span / s <= count) || 10 * mag;
+    const ticks = [];
+    for (let t = Math.ceil(lo / step) * step; t <= hi + 1e-12; t += step) ticks.push(Math.round(t / step) * step);
+    return ticks;
+  }
+
+  function fmtTick(t) {
+    const a = Math.abs(t);
+    if (a === 0) return "0";
+    if (a >= 1e6) return t.toExponential(1);
+    return String(Number(t.toPrecision(a >= 1000 ? 6 : 3)));
+  }
+
+  function drawAxes(ctx, w, h, dpr, extent) {
+    const [x0, x1, y0, y1] = extent;
+    ctx.save();
+    ctx.font = `${10 * dpr}px system-ui, sans-serif`;
+    ctx.fillStyle = "rgba(40,40,40,0.75)";
+    ctx.strokeStyle = "rgba(0,0,0,0.08)";
+    ctx.lineWidth = 1;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "bottom";
+    for (const t of niceTicks(x0, x1, 6)) {
+      const x = ((t - x0) / (x1 - x0)) * w;
+      ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, h); ctx.stroke();
+      ctx.fillText(fmtTick(t), x, h - 2 * dpr);
+    }
+    ctx.textAlign = "left";
+    ctx.textBaseline = "middle";
+    for (const t of niceTicks(y0, y1, 6)) {
+      const y = ((y1 - t) / (y1 - y0)) * h;
+      ctx.beginPath(); ctx.moveTo(0, y); ctx.lineTo(w, y); ctx.stroke();
+      ctx.fillText(fmtTick(t), 3 * dpr, y);
+    }
+    ctx.restore();
+  }
+
+  function drawLoss() {
+    const canvas = $("loss");
+    const { w, h, dpr } = fitCanvas(canvas);
+    const ctx = canvas.getContext("2d");
+    ctx.clearRect(0, 0, w, h);
+    const H = state.history;
+    const pad = { l: 38 * dpr, r: 8 * dpr, t: 8 * dpr, b: 18 * dpr };
+    const pw = w - pad.l - pad.r, ph = h - pad.t - pad.b;
+    const values = H.train_loss.concat(H.test_loss).filter((v) => v !== null && Number.isFinite(v));
+    ctx.font = `${10 * dpr}px system-ui, sans-serif`;
+    ctx.fillStyle = "#666";
+    if (H.step.length === 0 || values.length === 0) {
+      ctx.textAlign = "center";
+      ctx.fillText("no steps yet", w / 2, h / 2);
+      return;
+    }
+    const sMin = H.step[0], sMax = Math.max(H.step[H.step.length - 1], sMin + 1);
+    const yMax = Math.max(...values) * 1.05 || 1;
+    const X = (s) => pad.l + ((s - sMin) / (sMax - sMin)) * pw;
+    const Y = (v) => pad.t + ph - (v / yMax) * ph;
+    // axes and ticks
+    ctx.strokeStyle = "#ddd";
+    ctx.lineWidth = 1;
+    ctx.textAlign = "right";
+    ctx.textBaseline = "middle";
+    for (const t of niceTicks(0, yMax, 4)) {
+      ctx.beginPath(); ctx.moveTo(pad.l, Y(t)); ctx.lineTo(w - pad.r, Y(t)); ctx.stroke();
+      ctx.fillText(fmtTick(t), pad.l - 4 * dpr, Y(t));
+    }
+    ctx.textAlign = "center";
+    ctx.textBaseline = "top";
+    for (const t of niceTicks(sMin, sMax, 5)) ctx.fillText(fmtTick(t), X(t), pad.t + ph + 4 * dpr);
+    const line = (key, colour, dash) => {
+      ctx.beginPath();
+      let pen = false;
+      for (let i = 0; i < H.step.length; i++) {
+        const v = H[key][i];
+        if (v === null || !Number.isFinite(v)) { pen = false; continue; }
+        if (pen) ctx.lineTo(X(H.step[i]), Y(v)); else ctx.moveTo(X(H.step[i]), Y(v));
+        pen = true;
+      }
+      ctx.setLineDash(dash.map((d) => d * dpr));
+      ctx.strokeStyle = colour;
+      ctx.lineWidth = 2 * dpr;
+      ctx.stroke();
+      ctx.setLineDash([]);
+    };
+    line("test_loss", "#e6550d", [5, 4]);
+    line("train_loss", "#3182bd", []);
+    // legend
+    ctx.textAlign = "left";
+    ctx.textBaseline = "middle";
+    const lx = w - pad.r - 110 * dpr, ly = pad.t + 8 * dpr;
+    [["train", "#3182bd", []], ["test", "#e6550d", [5, 4]]].forEach(([name, colour, dash], i) => {
+      const x = lx + i * 55 * dpr;
+      ctx.beginPath(); ctx.moveTo(x, ly); ctx.lineTo(x + 18 * dpr, ly);
+      ctx.setLineDash(dash.map((d) => d * dpr));
+      ctx.strokeStyle = colour; ctx.lineWidth = 2 * dpr; ctx.stroke(); ctx.setLineDash([]);
+      ctx.fillStyle = "#444";
+      ctx.fillText(name, x + 22 * dpr, ly);
+    });
+  }
+
+  function className(k) {
+    const names = state.classNames;
+    return names && names[k] !== undefined && String(names[k]) !== String(k) ? `${k} (${names[k]})` : String(k);
+  }
+
+  function drawConfusion(m, split) {
+    const table = $("confusion");
+    table.textContent = "";
+    const K = m.length;
+    const caption = document.createElement("caption");
+    caption.textContent = "rows: true class, columns: predicted";
+    table.append(caption);
+    const head = document.createElement("tr");
+    const corner = document.createElement("th");
+    corner.textContent = "true \\ pred";
+    corner.className = "corner";
+    head.append(corner);
+    for (let j = 0; j < K; j++) {
+      const th = document.createElement("th");
+      th.scope = "col";
+      th.innerHTML = `<span class="swatch" style="background:${COLOURS[j % COLOURS.length]}"></span>`;
+      th.append(String(j));
+      head.append(th);
+    }
+    const thead = document.createElement("thead");
+    thead.append(head);
+    const tbody = document.createElement("tbody");
+    for (let i = 0; i < K; i++) {
+      const tr = document.createElement("tr");
+      const th = document.createElement("th");
+      th.scope = "row";
+      th.innerHTML = `<span class="swatch" style="background:${COLOURS[i % COLOURS.length]}"></span>`;
+      th.append(String(i));
+      tr.append(th);
+      const total = m[i].reduce((a, b) => a + b, 0) || 1;
+      for (let j = 0; j < K; j++) {
+        const td = document.createElement("td");
+        td.textContent = String(m[i][j]);
+        const share = m[i][j] / total;
+        td.style.background = i === j
+          ? `rgba(44,160,44,${(0.08 + 0.5 * share).toFixed(3)})`
+          : (m[i][j] > 0 ? `rgba(214,39,40,${(0.08 + 0.5 * share).toFixed(3)})` : "");
+        tr.append(td);
+      }
+      tbody.append(tr);
+    }
+    table.append(thead, tbody);
+    $("confusion_split").textContent = split ? `(${split} set)` : "";
+  }
+
+  function drawHiddenMaps(hidden) {
+    const box = $("hidden_maps");
+    box.textContent = "";
+    if (!hidden || !hidden.units || hidden.units.length === 0) {
+      $("hidden_caption").textContent = "";
+      const p = document.createElement("p");
+      p.className = "muted";
+      p.textContent = $("model").value === "linear" ? "a linear model has no hidden units" : "shown while training";
+      box.append(p);
+      return;
+    }
+    const total = hidden.units_total || hidden.units.length;
+    $("hidden_caption").textContent = `(layer ${hidden.layer}${hidden.activation ? ", " + hidden.activation : ""}; ` +
+      `${hidden.units.length} of ${total})`;
+    for (const u of hidden.units) {
+      const fig = document.createElement("figure");
+      const c = document.createElement("canvas");
+      c.width = u.width;
+      c.height = u.height;
+      c.className = "unit-map";
+      const g = decodeBase64(u.gray);
+      const rgba = new Uint8ClampedArray(u.width * u.height * 4);
+      for (let i = 0; i < g.length; i++) {
+        rgba[4 * i] = rgba[4 * i + 1] = rgba[4 * i + 2] = g[i];
+        rgba[4 * i + 3] = 255;
+      }
+      c.getContext("2d").putImageData(new ImageData(rgba, u.width, u.height), 0, 0);
+      const cap = document.createElement("figcaption");
+      cap.textContent = "u" + u.unit;
+      if (u.min !== undefined && u.max !== undefined && u.min !== null && u.max !== null) {
+        fig.title = `unit ${u.unit}: ${Number(u.min).toPrecision(3)} (black) to ${Number(u.max).toPrecision(3)} (white)`;
+      }
+      fig.append(c, cap);
+      box.append(fig);
+    }
+  }
+
+  function updateClassPicker() {
+    const sel = $("point_class");
+    const fromInput = parseInt($("classes").value, 10);
+    let K = state.classes || (Number.isFinite(fromInput) ? fromInput : 2);
+    K = Math.max(1, Math.min(K, COLOURS.length));
+    if (sel.options.length !== K || (state.classNames && sel.dataset.names !== String(state.classNames))) {
+      const current = sel.value;
+      sel.textContent = "";
+      for (let k = 0; k < K; k++) {
+        const opt = document.createElement("option");
+        opt.value = String(k);
+        opt.textContent = "class " + className(k);
+        opt.style.color = COLOURS[k];
+        sel.append(opt);
+      }
+      sel.dataset.names = String(state.classNames || "");
+      sel.value = current !== "" && Number(current) < K ? current : "0";
+    }
+    $("point_swatch").style.background = COLOURS[Number(sel.value) % COLOURS.length] || COLOURS[0];
+  }
+
+  function showCode(code) {
+    $("code_torch").textContent = code.torch || "";
+    $("code_numpy").textContent = code.numpy || "";
+  }
+
+  function selectTab(tab) {
+    state.codeTab = tab;
+    for (const t of ["torch", "numpy"]) {
+      $("tab_" + t).setAttribute("aria-selected", t === tab ? "true" : "false");
+      $("code_" + t).hidden = t !== tab;
+    }
+  }
+
+  async function copyCode() {
+    const text = $("code_" + state.codeTab).textContent;
+    const button = $("copy_code");
+    try {
+      await navigator.clipboard.writeText(text);
+    } catch (e) {
+      // no clipboard permission: select the text and copy it the old way
+      const range = document.createRange();
+      range.selectNodeContents($("code_" + state.codeTab));
+      const sel = window.getSelection();
+      sel.removeAllRanges();
+      sel.addRange(range);
+      try { document.execCommand("copy"); } catch (e2) { /* selected, at least */ }
+    }
+    button.textContent = "Copied";
+    setTimeout(() => { button.textContent = "Copy"; }, 1200);
+  }
+
+  // ------------------------------------------------------------------ events
+
+  function bindInput(el) {
+    el.addEventListener("change", () => sendConfig());
+    el.addEventListener("keydown", (ev) => { if (ev.key === "Enter") sendConfig(); });
+  }
+
+  function onDatasetChange() {
+    const d = state.datasetDefaults[$("dataset").value];
+    if (d) {
+      // each generator's own noise and class count, visible in the controls before sending
+      if (d.noise !== undefined) $("noise").value = String(d.noise);
+      if (d.classes !== undefined) $("classes").value = String(d.classes);
+    }
+    sendConfig();
+  }
+
+  function onBoundaryClick(ev) {
+    if (!state.extent) return;
+    const canvas = $("boundary");
+    const rect = canvas.getBoundingClientRect();
+    const [x0, x1, y0, y1] = state.extent;
+    const x = x0 + ((ev.clientX - rect.left) / rect.width) * (x1 - x0);
+    const y = y1 - ((ev.clientY - rect.top) / rect.height) * (y1 - y0);
+    const label = Number($("point_class").value);
+    clearError();
+    if (send({ type: "add_point", x: x, y: y, label: label })) {
+      setMessage(`added a class ${label} point at (${x.toFixed(2)}, ${y.toFixed(2)})`);
+    }
+  }
+
+  function onCSV(ev) {
+    const file = ev.target.files && ev.target.files[0];
+    if (!file) return;
+    const reader = new FileReader();
+    reader.onload = () => {
+      clearError();
+      if (send({ type: "upload_csv", text: String(reader.result) })) setMessage(`uploading ${file.name}…`);
+      ev.target.value = "";  // the same file may be chosen again
+    };
+    reader.onerror = () => showError(`Could not read ${file.name}.`);
+    reader.readAsText(file);
+  }
+
+  function bindEvents() {
+    for (const name of ["n_points", "classes", "noise", "test_ratio", "seed", "lr", "reg",
+      "batch_size", "steps_per_frame"]) bindInput($(name));
+    for (const name of ["model", "activation", "optimizer", "backend", "standardize"]) {
+      $(name).addEventListener("change", () => { updateLayerButtons(); sendConfig(); });
+    }
+    $("dataset").addEventListener("change", onDatasetChange);
+    $("add_layer").addEventListener("click", () => {
+      const inputs = layerInputs();
+      addLayerRow(inputs.length ? inputs[inputs.length - 1].value : 8);
+      updateLayerButtons();
+      sendConfig();
+    });
+    $("remove_layer").addEventListener("click", () => {
+      const box = $("hidden");
+      if (box.lastElementChild) box.lastElementChild.remove();
+      updateLayerButtons();
+      sendConfig();
+    });
+    $("play").addEventListener("click", () => {
+      clearError();
+      const next = !state.playing;
+      if (send({ type: next ? "play" : "pause" })) {
+        state.awaitingState += 1;
+        setPlaying(next);  // at once; the server's `state` reply confirms it
+      }
+    });
+    $("step").addEventListener("click", () => { clearError(); send({ type: "step" }); });
+    $("reset").addEventListener("click", () => { clearError(); send({ type: "reset" }); });
+    $("save").addEventListener("click", () => {
+      clearError();
+      if (send({ type: "save" })) setMessage("saving…");
+    });
+    $("boundary").addEventListener("click", onBoundaryClick);
+    $("point_class").addEventListener("change", updateClassPicker);
+    $("csv").addEventListener("change", onCSV);
+    $("tab_torch").addEventListener("click", () => selectTab("torch"));
+    $("tab_numpy").addEventListener("click", () => selectTab("numpy"));
+    $("copy_code").addEventListener("click", copyCode);
+    window.addEventListener("resize", () => { drawBoundary(); drawLoss(); });
+  }
+
+  // ------------------------------------------------------------------ start
+
+  function applyRanges(ranges) {
+    for (const [name, r] of Object.entries(ranges || {})) {
+      const el = $(name);
+      if (!el) continue;
+      if (r.type === "choice" && el.tagName === "SELECT" && Array.isArray(r.choices)) {
+        const current = el.value;
+        el.textContent = "";
+        for (const c of r.choices) {
+          const opt = document.createElement("option");
+          opt.value = c;
+          opt.textContent = c;
+          el.append(opt);
+        }
+        if (r.choices.includes(current)) el.value = current;
+      } else if (r.type === "int" || r.type === "float") {
+        // min and max only tell the browser (and the reader) the range; values are not clamped
+        if (r.min !== undefined) el.min = String(r.min);
+        if (r.max !== undefined) el.max = String(r.max);
+      }
+      const note = r.note ? ` (${r.note})` : "";
+      if (r.type === "int" || r.type === "float") {
+        el.title = `${name}: ${r.min} to ${r.max}${note}`;
+      } else if (r.note) {
+        el.title = `${name}${note}`;
+      }
+    }
+  }
+
+  async function loadDefaults() {
+    try {
+      const resp = await fetch("/api/defaults", { cache: "no-store" });
+      if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
+      const data = await resp.json();
+      const config = data.config || data.defaults || data;
+      state.defaults = Object.assign({}, FALLBACK_DEFAULTS, config);
+      state.ranges = data.ranges || data.allowed || {};
+      if (data.dataset_defaults) state.datasetDefaults = data.dataset_defaults;
+    } catch (e) {
+      setMessage("could not load /api/defaults; using the built-in defaults");
+    }
+  }
+
+  async function start() {
+    setTransportEnabled(false);
+    bindEvents();
+    await loadDefaults();
+    applyRanges(state.ranges);
+    applyConfig(state.defaults);
+    const fromURL = configFromURL();
+    // a linked dataset brings its own noise and class count unless the link gives them
+    const own = state.datasetDefaults[fromURL.dataset];
+    if (own) applyConfig(own);
+    applyConfig(fromURL);
+    drawBoundary();
+    drawLoss();
+    drawHiddenMaps(null);
+    connect();
+  }
+
+  start();
+})();

@@ -1,0 +1,328 @@
+"""End-to-end tests of the playground page in a real browser (Debian's Chromium via playwright).
+
+The app runs in-process under uvicorn on a free 127.0.0.1 port, with its run
+directory in a temporary folder; each test opens the page in a fresh browser
+context and drives it as a person would: URL settings, the controls, Play and
+Pause, clicks on the boundary canvas, Save, a CSV upload.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip("the playground's browser tests need Chromium at /usr/bin/chromium: "
+                "install the Debian package `chromium`", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+uvicorn = pytest.importorskip("uvicorn")
+
+from neuralab.playground import create_app  # noqa: E402
+
+# one worker runs the whole module under `pytest -n 2 --dist loadgroup`: one server, one browser
+pytestmark = pytest.mark.xdist_group(name="playground_e2e")
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+LECTURE = "?dataset=spiral&model=mlp&hidden=100&lr=1&reg=0.001&activation=relu&optimizer=sgd"
+
+
+# --------------------------------------------------------------------------- fixtures
+
+
+class _Server:
+    def __init__(self, runs_dir: Path) -> None:
+        self.runs_dir = runs_dir
+        self.app = create_app(runs_dir=runs_dir)
+        # port 0: the OS picks a free port, read back once the server listens
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=0,
+                                                    log_level="warning", lifespan="off"))
+        self.thread = threading.Thread(target=self.server.run, name="playground-e2e", daemon=True)
+
+    def start(self) -> str:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the playground server did not start")
+            time.sleep(0.02)
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    srv = _Server(tmp_path_factory.mktemp("playground_runs"))
+    srv.base = srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+class _Tab:
+    """A page plus what it logged: console errors, uncaught exceptions, every request URL."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        page.on("console", lambda m: self.errors.append(f"console {m.type}: {m.text}")
+                if m.type == "error" else None)
+        page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
+        page.on("request", lambda r: self.requests.append(r.url))
+
+
+@pytest.fixture
+def context(browser):
+    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+    ctx.set_default_timeout(20_000)
+    yield ctx
+    ctx.close()
+
+
+@pytest.fixture
+def open_tab(context, server):
+    """open_tab(query) -> a _Tab showing the page, once its first frame (with points) is drawn."""
+
+    def _open(query: str = "", *, loaded: bool = True) -> _Tab:
+        tab = _Tab(context.new_page())
+        tab.page.goto(server.base + "/" + query)
+        if loaded:
+            wait_loaded(tab.page)
+        return tab
+
+    return _open
+
+
+def wait_loaded(page) -> None:
+    page.wait_for_function("document.getElementById('n_train').textContent !== '0'")
+
+
+def text(page, selector: str) -> str:
+    return page.inner_text(selector).strip()
+
+
+def step_count(page) -> int:
+    return int(text(page, "#step_count"))
+
+
+def percent(page, selector: str) -> float:
+    return float(text(page, selector).replace("%", "").strip())
+
+
+def canvas_hash(page, selector: str = "#boundary") -> str:
+    data = page.evaluate(f"document.querySelector({selector!r}).toDataURL('image/png')")
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+def settled(label: str) -> str:
+    """JS: the play button reads ``label`` and no play/pause awaits the server's reply."""
+    return ("(() => { const b = document.getElementById('play'); "
+            f"return b.textContent.trim() === '{label}' && !b.dataset.pending; }})()")
+
+
+def play_until(page, condition_js: str, timeout_ms: int = 60_000) -> None:
+    """Play, wait for the condition, Pause, and wait for the server to confirm the pause."""
+    page.click("#play")
+    page.wait_for_function(settled("Pause"))
+    page.wait_for_function(condition_js, timeout=timeout_ms)
+    page.click("#play")
+    page.wait_for_function(settled("Play"))
+    time.sleep(0.3)  # the frame that follows the pause
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_page_loads_clean_and_stays_on_this_machine(open_tab, server):
+    tab = open_tab()
+    page = tab.page
+    assert text(page, "#step_count") == "0"
+    assert int(text(page, "#n_train")) == 240 and int(text(page, "#n_test")) == 60
+    assert page.locator("#confusion td").count() == 9  # 3 x 3 counts
+    assert page.locator("#hidden_maps canvas").count() > 0
+    assert page.is_hidden("#error")
+    # the generated code, in two tabs
+    assert "torch" in page.inner_text("#code_torch")
+    assert page.is_hidden("#code_numpy")
+    page.click("#tab_numpy")
+    assert page.is_visible("#code_numpy") and page.is_hidden("#code_torch")
+    assert "neuralab" in page.inner_text("#code_numpy")
+    # the controls show the server's defaults (the lecture's experiment)
+    assert page.input_value("#dataset") == "spiral"
+    assert page.input_value("#hidden_1") == "100"
+    assert float(page.input_value("#lr")) == 1.0
+    assert tab.errors == []
+    outside = [u for u in tab.requests
+               if urlsplit(u).scheme not in ("data", "blob") and urlsplit(u).hostname != "127.0.0.1"]
+    assert outside == [], f"requests left this machine: {outside}"
+    # the page, its script, its style sheet, the defaults and the WebSocket: nothing else
+    paths = {urlsplit(u).path for u in tab.requests if urlsplit(u).scheme in ("http", "ws")}
+    assert {"/", "/static/app.js", "/static/style.css", "/api/defaults", "/ws"} >= paths - {""}
+
+
+def test_spiral_trains_past_90_percent_then_pauses(open_tab):
+    tab = open_tab(LECTURE + "&steps_per_frame=20")
+    page = tab.page
+    assert percent(page, "#train_accuracy") < 60  # the untrained net is near chance (1/3)
+    play_until(page, "parseFloat(document.getElementById('train_accuracy').textContent) >= 90")
+    paused_at = step_count(page)
+    assert paused_at > 0
+    time.sleep(0.5)
+    assert step_count(page) == paused_at, "the step counter moved after Pause"
+    # full-batch SGD at step 1.0 wobbles a little: the frames after the 90 % one may dip
+    assert percent(page, "#train_accuracy") >= 80
+    assert percent(page, "#test_accuracy") >= 60
+    # the loss curve has been drawn from the history: its canvas is no longer blank
+    drawn = page.evaluate("""() => {
+        const c = document.getElementById('loss');
+        const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+        let blue = 0;
+        for (let i = 0; i < d.length; i += 4) if (d[i + 2] > 150 && d[i] < 100 && d[i + 3] > 200) blue++;
+        return blue;
+    }""")
+    assert drawn > 50
+    assert tab.errors == []
+
+
+def test_boundary_image_changes_as_it_learns(open_tab):
+    page = open_tab(LECTURE).page
+    before = canvas_hash(page)
+    assert canvas_hash(page) == before  # nothing moves while paused
+    play_until(page, "parseInt(document.getElementById('step_count').textContent) >= 100")
+    assert canvas_hash(page) != before
+
+
+def test_click_on_the_boundary_adds_a_training_point(open_tab, server):
+    page = open_tab(LECTURE).page
+    n_train, n_test = int(text(page, "#n_train")), int(text(page, "#n_test"))
+    page.select_option("#point_class", "1")
+    box = page.locator("#boundary").bounding_box()
+    page.click("#boundary", position={"x": box["width"] * 0.25, "y": box["height"] * 0.75})
+    page.wait_for_function(f"document.getElementById('n_train').textContent === '{n_train + 1}'")
+    assert int(text(page, "#n_test")) == n_test
+    # the server holds the point, of the chosen class, where the click was in data coordinates
+    added = [s for s in server.app.state.sessions.values()
+             if s.data is not None and s.data.extra]
+    assert len(added) == 1
+    x, y, label = added[0].data.extra[0]
+    x0, x1, y0, y1 = added[0].data.extent
+    assert label == 1
+    assert x == pytest.approx(x0 + 0.25 * (x1 - x0), abs=0.02 * (x1 - x0))
+    assert y == pytest.approx(y1 - 0.75 * (y1 - y0), abs=0.02 * (y1 - y0))
+
+
+def test_save_writes_a_run_directory(open_tab, server):
+    page = open_tab(LECTURE).page
+    page.click("#step")
+    page.wait_for_function("document.getElementById('step_count').textContent === '1'")
+    page.click("#save")
+    page.wait_for_selector("#saved code", state="visible")
+    run_dir = Path(page.inner_text("#saved code").strip())
+    assert run_dir.is_dir()
+    assert server.runs_dir.resolve() in run_dir.parents
+    assert (run_dir / "model.safetensors").is_file()
+    assert (run_dir / "report.html").is_file()
+
+
+def test_out_of_range_units_are_sent_and_refused_visibly(open_tab):
+    page = open_tab(LECTURE).page
+    page.fill("#hidden_1", "300")
+    page.press("#hidden_1", "Enter")
+    page.wait_for_selector("#error", state="visible")
+    message = text(page, "#error")
+    assert "hidden" in message and "256" in message and "300" in message
+    assert page.input_value("#hidden_1") == "300", "the page changed the value instead of showing the refusal"
+    # a valid value clears the message
+    page.fill("#hidden_1", "20")
+    page.press("#hidden_1", "Enter")
+    page.wait_for_selector("#error", state="hidden")
+
+
+def test_out_of_range_learning_rate_in_the_url_is_refused_visibly(open_tab):
+    page = open_tab(LECTURE.replace("lr=1", "lr=50"), loaded=False).page
+    page.wait_for_selector("#error", state="visible")
+    assert "lr must be" in text(page, "#error") and "50" in text(page, "#error")
+    assert page.input_value("#lr") == "50"
+    assert page.evaluate("document.getElementById('lr').classList.contains('invalid')")
+    # no setting has been accepted yet: nothing to train, so the transport waits for a fix
+    assert page.is_disabled("#play") and page.is_disabled("#step")
+    page.fill("#lr", "0.5")
+    page.press("#lr", "Enter")
+    wait_loaded(page)
+    assert page.is_hidden("#error") and page.is_enabled("#play")
+
+
+def test_url_settings_reproduce_the_setup(open_tab, server):
+    query = ("?dataset=moons&n_points=60&noise=0.15&test_ratio=0.25&seed=7&model=mlp&hidden=8,8"
+             "&activation=tanh&lr=0.03&reg=0.0001&batch_size=32&optimizer=adam&backend=torch"
+             "&steps_per_frame=5")
+    page = open_tab(query).page
+    expected = {"#dataset": "moons", "#n_points": "60", "#noise": "0.15", "#test_ratio": "0.25",
+                "#seed": "7", "#model": "mlp", "#activation": "tanh", "#lr": "0.03",
+                "#reg": "0.0001", "#batch_size": "32", "#optimizer": "adam", "#backend": "torch",
+                "#steps_per_frame": "5", "#classes": "2"}
+    for selector, value in expected.items():
+        assert page.input_value(selector) == value, selector
+    assert [page.input_value(f"#hidden_{i}") for i in (1, 2)] == ["8", "8"]
+    assert page.locator("#hidden input").count() == 2
+    assert page.is_hidden("#error")
+    assert int(text(page, "#n_train")) + int(text(page, "#n_test")) == 120  # 2 classes x 60
+    assert "Adam" in page.inner_text("#code_torch")
+    # a change goes into the URL at once, so the link reproduces it
+    page.select_option("#activation", "relu")
+    page.click("#add_layer")
+    page.wait_for_function("location.search.includes('hidden=8,8,8')")
+    params = parse_qs(urlsplit(page.url).query)
+    assert params["activation"] == ["relu"] and params["backend"] == ["torch"]
+    # and the link, opened in another tab, gives the same controls
+    again = open_tab("?" + urlsplit(page.url).query).page
+    assert [again.input_value(f"#hidden_{i}") for i in (1, 2, 3)] == ["8", "8", "8"]
+    assert again.input_value("#activation") == "relu"
+
+
+def test_two_tabs_train_independently(open_tab):
+    a = open_tab(LECTURE + "&steps_per_frame=5").page
+    b = open_tab(LECTURE + "&steps_per_frame=5").page
+    play_until(a, "parseInt(document.getElementById('step_count').textContent) >= 50")
+    a_steps = step_count(a)
+    assert a_steps >= 50
+    b.click("#step")
+    b.wait_for_function("document.getElementById('step_count').textContent === '1'")
+    time.sleep(0.3)
+    assert step_count(a) == a_steps
+    assert step_count(b) == 1
+
+
+def test_csv_upload_replaces_the_data(open_tab):
+    page = open_tab(LECTURE).page
+    rows = ["x1,x2,label"] + [f"{i / 10:.1f},{(i % 7) / 7:.3f},{'a' if i < 20 else 'b'}"
+                               for i in range(40)]
+    page.set_input_files("#csv", files=[{"name": "points.csv", "mimeType": "text/csv",
+                                         "buffer": ("\n".join(rows) + "\n").encode()}])
+    page.wait_for_function("document.getElementById('dataset').value === 'upload'")
+    page.wait_for_function("parseInt(document.getElementById('n_train').textContent) "
+                           "+ parseInt(document.getElementById('n_test').textContent) === 40")
+    assert page.locator("#confusion td").count() == 4
+    assert page.is_hidden("#error")
+    page.set_input_files("#csv", files=[{"name": "bad.csv", "mimeType": "text/csv",
+                                         "buffer": b"x1,x2,label\n1,oops,a\n"}])
+    page.wait_for_selector("#error", state="visible")
+    assert "not a finite number" in text(page, "#error")
