@@ -132,7 +132,7 @@ def train(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result line.")] = False,
 ) -> None:
     """Train a model on a data set and write a run directory (Ctrl-C saves and stops)."""
-    from neuralab.data import load, load_file
+    from neuralab.data import load_file
     from neuralab.experiments import TrainSettings, resume_training, run_training
     from neuralab.runs import new_run_dir
 
@@ -458,7 +458,6 @@ def sweep(
     """Search hyperparameters: grid or random trials, scored on validation data, the best saved as a run."""
     from rich.table import Table
 
-    from neuralab.data import load, load_file
     from neuralab.experiments import TrainSettings
     from neuralab.runs import new_run_dir
     from neuralab.sweep import parse_space, run_sweep
