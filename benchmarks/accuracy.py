@@ -46,7 +46,6 @@ need the IDX files in /usr/share/datasets/fashion-mnist (Debian's package
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shlex
@@ -58,6 +57,7 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 import neuralab
+from neuralab.runs import write_json
 from neuralab.experiments import TrainSettings, run_training
 
 # ---------------------------------------------------------------------------- the tasks
@@ -347,11 +347,7 @@ def main(argv=None) -> int:
             "cpu_count": os.cpu_count(),
             "results": rows,
         }
-        tmp = f"{args.json}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2, default=str)
-            fh.write("\n")
-        os.replace(tmp, args.json)
+        write_json(args.json, payload)  # atomic, strict JSON
         print(f"wrote {args.json}")
     return 1 if (args.strict and not args.quick and missed) else 0
 

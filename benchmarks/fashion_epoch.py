@@ -81,7 +81,6 @@ package ``dataset-fashion-mnist``).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -99,6 +98,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import neuralab
+from neuralab.runs import write_json
 from neuralab.train import fit, make_engine_trainer
 
 SIZES = [784, 100, 10]
@@ -616,11 +616,7 @@ def main(argv=None) -> int:
             "profile": profile,
             "memory": memory,
         }
-        tmp = f"{args.json}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, args.json)
+        write_json(args.json, payload)  # atomic, strict JSON
         print(f"wrote {args.json}")
     return 0
 

@@ -72,7 +72,6 @@ shows the ratio without that cost; the JSON records any ``MALLOC_*`` settings.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -86,6 +85,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import neuralab
+from neuralab.runs import write_json
 from neuralab.data import spiral
 from neuralab.torch_backend import TorchTrainer, make_torch_trainer
 from neuralab.train import EngineTrainer, make_engine_trainer
@@ -399,11 +399,7 @@ def main(argv=None) -> int:
             "agreement": agreement,
             "results": results,
         }
-        tmp = f"{args.json}.tmp"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(payload, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, args.json)
+        write_json(args.json, payload)  # atomic, strict JSON
         print(f"wrote {args.json}")
     return 0
 
