@@ -522,20 +522,18 @@ def _print_backprop(run_dir: Path | None, samples: int, seed: int, hidden: list[
     from neuralab.nn import MLP
 
     if run_dir is not None:
-        from neuralab.outliers import run_training_split
-        from neuralab.runs import load_model, read_json
+        from neuralab.experiments import load_run_data
+        from neuralab.explain.attributions import Explainer
 
-        predictor = load_model(run_dir)
-        split, _ = run_training_split(run_dir, predictor=predictor)
-        meta = predictor.meta
-        model = MLP(meta["sizes"], activation=meta.get("activation") or "relu", dtype="float64")
-        from neuralab.runs import load_checkpoint
-
-        model.load_state_dict(load_checkpoint(run_dir)[0])
+        explainer = Explainer.from_run(run_dir)  # the checkpoint in float64, and its scaler
+        source = load_run_data(run_dir)
+        split = source.splits()["train"]
+        model = explainer.model
         pick = np.sort(np.random.default_rng(seed).choice(len(split.y), min(samples, len(split.y)),
                                                           replace=False))
-        X, y = predictor.scaler.transform(split.X[pick].astype(np.float64)), split.y[pick]
-        reg = float(read_json(Path(run_dir) / "config.json")["settings"].get("reg", 0.0)) if reg is None else reg
+        X = explainer.scaler.transform(np.asarray(split.X[pick], dtype=np.float64))
+        y = split.y[pick]
+        reg = source.settings.reg if reg is None else reg
         what = f"the model of {run_dir} on {len(y)} of its training examples"
     else:
         X, y = check_batch("spiral", samples, seed=seed)

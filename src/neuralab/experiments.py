@@ -212,6 +212,9 @@ class RunResult:
     trainer: object
     predictor: Predictor
     splits: dict[str, Split]
+    #: each split's probabilities at the final weights, computed once for the metrics
+    #: and reused by the files that show them
+    probs: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def final_loss(self) -> float:
@@ -350,14 +353,15 @@ def run_training(
         result.seconds += resume.seconds
     meta = model_meta(settings, settings.sizes(train.X.shape[1], data.n_classes), data, scaler)
     predictor = Predictor(trainer.predict_proba, scaler, data.classes, data.feature_names, meta)
-    metrics = {}
+    metrics, probs = {}, {}
     for key, sp in splits.items():
-        loss, probs = trainer.evaluate(scaled[key], sp.y)
-        metrics[key] = evaluate_predictions(sp.y, probs, loss=loss, class_names=data.classes)
+        loss, probs[key] = trainer.evaluate(scaled[key], sp.y)
+        metrics[key] = evaluate_predictions(sp.y, probs[key], loss=loss, class_names=data.classes)
     if settings.max_fpr is not None:
-        add_operating_point(metrics, splits, predictor, settings.max_fpr, data.classes)
+        add_operating_point(metrics, splits, probs, settings.max_fpr, data.classes)
     run = RunResult(name=name, settings=settings, fit=result, metrics=metrics,
-                    run_dir=run_dir, trainer=trainer, predictor=predictor, splits=splits)
+                    run_dir=run_dir, trainer=trainer, predictor=predictor, splits=splits,
+                    probs=probs)
     if run_dir is not None:
         write_run(run, data, data_spec=data_spec, test_spec=test_spec)
     return run
@@ -427,7 +431,7 @@ def train_model(settings: TrainSettings, X: np.ndarray, y: np.ndarray, n_classes
     return trainer, result
 
 
-def add_operating_point(metrics: dict, splits: dict[str, Split], predictor: Predictor,
+def add_operating_point(metrics: dict, splits: dict[str, Split], probs: dict[str, np.ndarray],
                         max_fpr: float, classes: list[str]) -> None:
     """For a binary problem, the threshold that keeps FPR <= max_fpr, and its rates per split.
 
@@ -440,9 +444,9 @@ def add_operating_point(metrics: dict, splits: dict[str, Split], predictor: Pred
         raise NeuralabError(f"--max-fpr needs a binary problem, this one has {len(classes)} classes")
     chosen_on = "val" if "val" in splits else "train"
     sp = splits[chosen_on]
-    point = threshold_for_fpr(sp.y, predictor.predict_proba(sp.X)[:, 1], max_fpr=max_fpr)
+    point = threshold_for_fpr(sp.y, probs[chosen_on][:, 1], max_fpr=max_fpr)
     for key, spl in splits.items():
-        rates = rates_at_threshold(spl.y, predictor.predict_proba(spl.X)[:, 1], point.threshold)
+        rates = rates_at_threshold(spl.y, probs[key][:, 1], point.threshold)
         metrics[key]["operating_point"] = {
             **rates.as_dict(), "max_fpr": max_fpr, "chosen_on": chosen_on,
             "positive_class": classes[1],
@@ -467,21 +471,29 @@ def model_meta(settings: TrainSettings, sizes: list[int], data: Dataset,
     }
 
 
-def write_predictions(path: Path, predictor: Predictor, splits: dict[str, Split]) -> None:
+def _split_probs(predictor: Predictor, splits: dict[str, Split], probs: dict | None,
+                 key: str) -> np.ndarray:
+    """A split's probabilities: the ones already computed, else the model's."""
+    known = (probs or {}).get(key)
+    return known if known is not None else predictor.predict_proba(splits[key].X)
+
+
+def write_predictions(path: Path, predictor: Predictor, splits: dict[str, Split],
+                      probs: dict[str, np.ndarray] | None = None) -> None:
     """predictions.csv: ``split,index,y_true,y_pred,p_0,...,p_{K-1}`` (index = row in the source)."""
     K = len(predictor.classes)
     lines = ["split,index,y_true,y_pred," + ",".join(f"p_{k}" for k in range(K))]
     for key, sp in splits.items():
-        probs = predictor.predict_proba(sp.X)
-        pred = probs.argmax(axis=1)
+        probs_k = _split_probs(predictor, splits, probs, key)
+        pred = probs_k.argmax(axis=1)
         for i in range(len(sp.y)):
             lines.append(f"{key},{int(sp.index[i])},{int(sp.y[i])},{int(pred[i])}," +
-                         ",".join(f"{p:.10g}" for p in probs[i]))
+                         ",".join(f"{p:.10g}" for p in probs_k[i]))
     atomic_write(path, "\n".join(lines) + "\n")
 
 
 def write_figures(figures: Path, run_name: str, history, metrics: dict, predictor: Predictor,
-                  splits: dict[str, Split]) -> None:
+                  splits: dict[str, Split], probs: dict[str, np.ndarray] | None = None) -> None:
     """Curves, confusion matrices, ROC and PR curves, and the boundary for 2-D data."""
     from neuralab import plots
 
@@ -499,14 +511,14 @@ def write_figures(figures: Path, run_name: str, history, metrics: dict, predicto
                           figures / f"confusion_{key}_normalized.png")
     curve_split = next(k for k in ("test", "eval", "val", "train") if k in splits)
     sp = splits[curve_split]
-    probs = predictor.predict_proba(sp.X)
+    curve_probs = _split_probs(predictor, splits, probs, curve_split)
     op = metrics[curve_split].get("operating_point")
     point = None if op is None else (op.get("fpr"), op.get("tpr"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UndefinedMetricWarning)
-        plots.save_figure(plots.roc_figure(sp.y, probs, classes, title=f"ROC ({curve_split})",
+        plots.save_figure(plots.roc_figure(sp.y, curve_probs, classes, title=f"ROC ({curve_split})",
                                            operating_point=point), figures / "roc.png")
-        plots.save_figure(plots.pr_figure(sp.y, probs, classes,
+        plots.save_figure(plots.pr_figure(sp.y, curve_probs, classes,
                                           title=f"precision-recall ({curve_split})"),
                           figures / "pr.png")
     first = splits.get("train") or sp
@@ -564,9 +576,9 @@ def write_run(run: RunResult, data: Dataset, *, data_spec: dict | None = None,
     write_json(run_dir / "config.json", config)
     atomic_write(run_dir / "history.csv", run.fit.history.to_csv())
     write_json(run_dir / "metrics.json", run.metrics)
-    write_predictions(run_dir / "predictions.csv", run.predictor, run.splits)
+    write_predictions(run_dir / "predictions.csv", run.predictor, run.splits, run.probs)
     write_figures(run_dir / "figures", run.name, run.fit.history, run.metrics, run.predictor,
-                  run.splits)
+                  run.splits, run.probs)
     build_report(run_dir)
 
 
@@ -585,6 +597,38 @@ def load_data_spec(spec: dict | None) -> Dataset:
     return load_file(spec["path"], target=spec.get("target"))
 
 
+@dataclass
+class RunData:
+    """Where a run's data came from, loaded again: settings, data sets and their specs."""
+
+    config: dict
+    settings: TrainSettings
+    data: Dataset
+    test: Dataset | None
+    data_spec: dict | None
+    test_spec: dict | None
+
+    def splits(self) -> dict[str, Split]:
+        """The run's train (and val, test) splits, exactly as it made them."""
+        return make_splits(self.data, self.test, self.settings)
+
+
+def load_run_data(run_dir: str | Path) -> RunData:
+    """Read a run's config.json and load its training (and test) data again."""
+    from neuralab.runs import read_json
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "config.json").is_file():
+        raise NeuralabError(f"{run_dir} is not a run directory (no config.json)")
+    config = read_json(run_dir / "config.json")
+    data_cfg = config.get("data", {})
+    data_spec, test_spec = data_cfg.get("spec"), data_cfg.get("test_spec")
+    return RunData(config=config, settings=_settings_from_config(config),
+                   data=load_data_spec(data_spec),
+                   test=load_data_spec(test_spec) if test_spec else None,
+                   data_spec=data_spec, test_spec=test_spec)
+
+
 def resume_training(run_dir: str | Path, *, iterations: int | None = None,
                     epochs: int | None = None, print_every: int | None = None,
                     echo: Callable[[str], None] | None = print,
@@ -594,32 +638,28 @@ def resume_training(run_dir: str | Path, *, iterations: int | None = None,
     Trains ``iterations`` (or ``epochs``) more, by default as many as the run
     was set to; history rows are appended and every file is rewritten atomically.
     """
-    from neuralab.runs import load_checkpoint, load_optimizer_state, read_json
+    from neuralab.runs import load_checkpoint, load_optimizer_state
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
         raise NeuralabError(f"--resume {run_dir} is not a run directory (no config.json)")
-    config = read_json(run_dir / "config.json")
-    settings = _settings_from_config(config)
+    source = load_run_data(run_dir)
+    config, settings = source.config, source.settings
     if iterations is not None or epochs is not None:
         settings.iterations, settings.epochs = iterations, epochs
     state, meta = load_checkpoint(run_dir)
     tensors, scalars = load_optimizer_state(run_dir)
     if scalars.pop("optimizer", settings.optimizer) != settings.optimizer:
         tensors, scalars = {}, {}
-    data_spec = config.get("data", {}).get("spec")
-    test_spec = config.get("data", {}).get("test_spec")
-    data = load_data_spec(data_spec)
-    test = load_data_spec(test_spec) if test_spec else None
     resume = Resume(state=state, optimizer_tensors=tensors, optimizer_scalars=scalars,
                     history_rows=_read_history(run_dir / "history.csv"),
                     start_step=int(config.get("steps", 0)),
                     scaler=Standardizer.from_meta(meta, meta["sizes"][0]),
                     seconds=float(config.get("train_seconds", 0.0)))
-    return run_training(data, settings, test=test, out=run_dir, overwrite=True,
+    return run_training(source.data, settings, test=source.test, out=run_dir, overwrite=True,
                         print_every=print_every, echo=echo, progress=progress,
-                        name=config.get("name", "train"), data_spec=data_spec,
-                        test_spec=test_spec, resume=resume)
+                        name=config.get("name", "train"), data_spec=source.data_spec,
+                        test_spec=source.test_spec, resume=resume)
 
 
 def _read_history(path: Path) -> list[dict]:
@@ -646,16 +686,12 @@ def evaluate_run(run_dir: str | Path, data: Dataset | None = None, *,
     ``RUN_DIR/evaluations/<time>-<data>/``), never over the run's own files.
     Returns (metrics by split, the folder written).
     """
-    from neuralab.runs import load_model, read_json
+    from neuralab.runs import load_model
 
     run_dir = Path(run_dir)
     predictor = load_model(run_dir, backend=backend)
     if data is None:
-        config = read_json(run_dir / "config.json")
-        settings = _settings_from_config(config)
-        source = load_data_spec(config.get("data", {}).get("spec"))
-        test_spec = config["data"].get("test_spec")
-        splits = make_splits(source, load_data_spec(test_spec) if test_spec else None, settings)
+        splits = load_run_data(run_dir).splits()
         label = "own-splits"
     else:
         _check_features(data, predictor)
@@ -667,13 +703,13 @@ def evaluate_run(run_dir: str | Path, data: Dataset | None = None, *,
     if out is None:
         out = run_dir / "evaluations" / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}"
     out = prepare_run_dir(out)
-    metrics = {}
-    for key, sp in splits.items():
-        probs = predictor.predict_proba(sp.X)
-        metrics[key] = evaluate_predictions(sp.y, probs, class_names=predictor.classes)
+    probs = {key: predictor.predict_proba(sp.X) for key, sp in splits.items()}
+    metrics = {key: evaluate_predictions(sp.y, probs[key], class_names=predictor.classes)
+               for key, sp in splits.items()}
     write_json(out / "metrics.json", metrics)
-    write_predictions(out / "predictions.csv", predictor, splits)
-    write_figures(out / "figures", f"{run_dir.name}: evaluation", None, metrics, predictor, splits)
+    write_predictions(out / "predictions.csv", predictor, splits, probs)
+    write_figures(out / "figures", f"{run_dir.name}: evaluation", None, metrics, predictor, splits,
+                  probs)
     return metrics, out
 
 

@@ -57,19 +57,6 @@ class RunExplanation:
         }
 
 
-def _run_data(run_dir: Path):
-    """The run's splits (raw features, labels in the model's class order)."""
-    from neuralab.experiments import _settings_from_config, load_data_spec, make_splits
-    from neuralab.runs import read_json
-
-    config = read_json(run_dir / "config.json")
-    data_cfg = config.get("data", {})
-    data = load_data_spec(data_cfg.get("spec"))
-    test_spec = data_cfg.get("test_spec")
-    test = load_data_spec(test_spec) if test_spec else None
-    return data, make_splits(data, test, _settings_from_config(config))
-
-
 def _attribution_figure(x, attributions: dict, feature_names, image_shape, title: str):
     from neuralab.plots import _figure
 
@@ -119,17 +106,17 @@ def explain_run(run_dir: str | Path, *, index: int | None = None, point=None,
     """
     from neuralab import plots
     from neuralab.explain import inspection as ins
+    from neuralab.experiments import load_run_data
     from neuralab.explain.attributions import Explainer
     from neuralab.report import build_report
-    from neuralab.runs import atomic_write, read_json, write_json
+    from neuralab.runs import write_json
 
     run_dir = Path(run_dir)
     explainer = Explainer.from_run(run_dir)
     model, scaler = explainer.model, explainer.scaler
-    meta = read_json(run_dir / "model.json")
-    classes = list(meta.get("classes") or [str(k) for k in range(model.n_classes)])
-    features = list(meta.get("feature_names") or [f"x{i + 1}" for i in range(model.n_inputs)])
-    data, splits = _run_data(run_dir)
+    classes, features = explainer.classes, explainer.feature_names
+    source = load_run_data(run_dir)
+    data, splits = source.data, source.splits()
     image_shape = getattr(data, "image_shape", None)
     train = splits["train"]
 

@@ -787,13 +787,13 @@ class Session:
         meta = model_meta(settings, sizes, data, d.scaler)
         predictor = Predictor(m.trainer.predict_proba, d.scaler, data.classes,
                               data.feature_names, meta)
-        metrics = {}
+        metrics, probs = {}, {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UndefinedMetricWarning)
             for key, X_scaled in (("train", d.Xs_train), ("test", d.Xs_test)):
                 if key in splits:
-                    loss, probs = m.trainer.evaluate(X_scaled, splits[key].y)
-                    metrics[key] = evaluate_predictions(splits[key].y, probs, loss=loss,
+                    loss, probs[key] = m.trainer.evaluate(X_scaled, splits[key].y)
+                    metrics[key] = evaluate_predictions(splits[key].y, probs[key], loss=loss,
                                                         class_names=data.classes)
         s = m.scores
         fit_result = FitResult(
@@ -803,7 +803,8 @@ class Session:
             final_val_accuracy=s["test_accuracy"])
         run_dir = prepare_run_dir(new_run_dir(self.runs_dir, "playground"))
         run = RunResult(name="playground", settings=settings, fit=fit_result, metrics=metrics,
-                        run_dir=run_dir, trainer=m.trainer, predictor=predictor, splits=splits)
+                        run_dir=run_dir, trainer=m.trainer, predictor=predictor, splits=splits,
+                        probs=probs)
         write_run(run, data, data_spec=spec)
         return run_dir.resolve()
 
