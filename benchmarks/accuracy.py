@@ -58,6 +58,8 @@ import numpy as np
 
 import neuralab
 from neuralab.runs import write_json
+
+from _common import machine
 from neuralab.experiments import TrainSettings, run_training
 
 # ---------------------------------------------------------------------------- the tasks
@@ -340,11 +342,7 @@ def main(argv=None) -> int:
         payload = {
             "benchmark": "accuracy",
             "quick": args.quick,
-            "neuralab": neuralab.__version__,
-            "numpy": np.__version__,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
+            **machine(),
             "results": rows,
         }
         write_json(args.json, payload)  # atomic, strict JSON

@@ -99,6 +99,8 @@ from torch import nn
 
 import neuralab
 from neuralab.runs import write_json
+
+from _common import loadavg_before_timing, machine
 from neuralab.train import fit, make_engine_trainer
 
 SIZES = [784, 100, 10]
@@ -540,10 +542,7 @@ def main(argv=None) -> int:
           f"neuralab {neuralab.__version__}, python {platform.python_version()}, "
           f"{os.cpu_count()} CPUs")
     print(f"BLAS: {blas_info()}")
-    load_before = os.getloadavg()
-    if load_before[0] >= (os.cpu_count() or 1):
-        print(f"note: 1-minute load average {load_before[0]:.2f} before timing, >= the CPU "
-              f"count: other processes share the CPUs and the timings suffer")
+    load_before = loadavg_before_timing()
     print(f"timing: {args.repeats} interleaved rounds of one epoch each (after one warm-up "
           f"epoch each), medians", flush=True)
     samples, runners = measure(X, y, repeats=args.repeats)
@@ -598,19 +597,13 @@ def main(argv=None) -> int:
             "images": n,
             "quick": args.quick,
             "repeats": args.repeats,
-            "numpy": np.__version__,
+            **machine(),
             "torch": torch.__version__,
             "torch_num_threads": torch_threads,
             "blas": blas_info(),
             "sklearn_weights_dtype": runners["sklearn"].dtype,
-            "neuralab": neuralab.__version__,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
             "loadavg_before": list(load_before),
             "loadavg_after": list(load_after),
-            "env": {k: v for k, v in os.environ.items()
-                    if k.startswith(("MALLOC_", "OPENBLAS_")) or k.endswith("_NUM_THREADS")},
             "results": results,
             "targets": verdicts,
             "profile": profile,

@@ -86,6 +86,8 @@ from torch import nn
 
 import neuralab
 from neuralab.runs import write_json
+
+from _common import loadavg_before_timing, machine
 from neuralab.data import spiral
 from neuralab.torch_backend import TorchTrainer, make_torch_trainer
 from neuralab.train import EngineTrainer, make_engine_trainer
@@ -364,10 +366,7 @@ def main(argv=None) -> int:
     agreement = check_agreement(X, y)
     print(format_agreement(agreement))
 
-    load_before = os.getloadavg()
-    if load_before[0] >= (os.cpu_count() or 1):
-        print(f"note: 1-minute load average {load_before[0]:.2f} before timing, >= the CPU count: "
-              f"if other processes still share the CPUs, torch's threads suffer most from that")
+    load_before = loadavg_before_timing()
     print(f"timing: {args.repeats} interleaved blocks of {args.iterations} iterations "
           f"(after {args.warmup} warm-up), median per iteration")
     results = measure(X, y, iterations=args.iterations, repeats=args.repeats, warmup=args.warmup)
@@ -384,18 +383,12 @@ def main(argv=None) -> int:
             "repeats": args.repeats,
             "iterations_per_block": args.iterations,
             "warmup": args.warmup,
-            "numpy": np.__version__,
+            **machine(),
             "torch": torch.__version__,
             "torch_device": "cpu",
             "torch_num_threads": torch_threads,
-            "neuralab": neuralab.__version__,
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-            "cpu_count": os.cpu_count(),
             "loadavg_before": list(load_before),
             "loadavg_after": list(load_after),
-            "env": {k: v for k, v in os.environ.items()
-                    if k.startswith("MALLOC_") or k.endswith("_NUM_THREADS")},
             "agreement": agreement,
             "results": results,
         }
