@@ -146,8 +146,6 @@ class TrainSettings:
         if self.early_stopping is not None and self.early_stopping < 1:
             raise NeuralabError(f"early_stopping patience must be a positive integer, "
                                 f"got {self.early_stopping!r}")
-        if self.early_stopping is not None and not (self.val_fraction or self.test_fraction):
-            pass  # a --test-data file can serve too; run_training checks once data is known
         if self.clip_norm is not None and not (np.isfinite(self.clip_norm) and self.clip_norm > 0):
             raise NeuralabError(f"clip_norm must be a finite number > 0, got {self.clip_norm!r}")
         if self.class_weight not in (None, "balanced"):

@@ -219,7 +219,7 @@ class Predictor:
         # in blocks, so that a large data set never has a second full-size copy
         block = 8192
         parts = [self._proba_fn(self.scaler.transform(X[i:i + block]))
-                 for i in range(0, len(X), block)] or [self._proba_fn(self.scaler.transform(X))]
+                 for i in range(0, max(len(X), 1), block)]  # one (empty) block for no rows
         return np.concatenate([np.asarray(p, dtype=np.float64) for p in parts])
 
     def predict(self, X: np.ndarray) -> np.ndarray:

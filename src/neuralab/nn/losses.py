@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from neuralab import NeuralabError
-from neuralab.nn.module import Parameter
+from neuralab.nn.module import Parameter, work_buffer
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -85,10 +85,7 @@ class SoftmaxCrossEntropy:
         self._bufs: dict[str, np.ndarray] = {}
 
     def _buffer(self, key: str, shape, dtype) -> np.ndarray:
-        buf = self._bufs.get(key)
-        if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = self._bufs[key] = np.empty(shape, dtype)
-        return buf
+        return work_buffer(self._bufs, key, shape, dtype)
 
     def _check(self, scores: np.ndarray, y: np.ndarray) -> None:
         if scores.ndim != 2 or y.shape != (scores.shape[0],):
@@ -185,9 +182,7 @@ class L2Penalty:
             return
         for w in weights:
             # reg * W into a kept buffer: no new array each step (784 x 100 is 313 KB)
-            tmp = self._tmp.get(id(w))
-            if tmp is None or tmp.shape != w.data.shape or tmp.dtype != w.data.dtype:
-                tmp = self._tmp[id(w)] = np.empty_like(w.data)
+            tmp = work_buffer(self._tmp, id(w), w.data.shape, w.data.dtype)
             np.multiply(w.data, self.reg, out=tmp)
             w.grad += tmp
 

@@ -34,6 +34,14 @@ def as_dtype(dtype) -> np.dtype:
     return resolved
 
 
+def work_buffer(store: dict, key, shape: tuple[int, ...], dtype) -> np.ndarray:
+    """``store[key]``, an uninitialised array kept between calls; new only when shape or dtype change."""
+    buf = store.get(key)
+    if buf is None or buf.shape != shape or buf.dtype != dtype:
+        buf = store[key] = np.empty(shape, dtype=dtype)
+    return buf
+
+
 class Parameter:
     """A trainable array and its gradient.
 
@@ -77,11 +85,7 @@ class Module:
 
     def _buffer(self, key: str, shape: tuple[int, ...], dtype) -> np.ndarray:
         """A work array owned by this module, reallocated only when the shape changes."""
-        buf = self._buffers.get(key)
-        if buf is None or buf.shape != shape or buf.dtype != dtype:
-            buf = np.empty(shape, dtype=dtype)
-            self._buffers[key] = buf
-        return buf
+        return work_buffer(self._buffers, key, shape, dtype)
 
     def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} does not implement forward")
