@@ -8,69 +8,15 @@ half-written file. Checkpoints are safetensors (no code runs on load) plus JSON.
 from __future__ import annotations
 
 import datetime as _dt
-import json
-import math
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from neuralab import NeuralabError, __version__
+from neuralab.fileio import atomic_write, jsonable as _jsonable, read_json, write_json  # noqa: F401
 
 CHECKPOINT = "model.safetensors"
 MODEL_JSON = "model.json"
-
-
-def atomic_write(path: str | Path, data: bytes | str) -> Path:
-    """Write ``data`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(raw)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def _jsonable(value):
-    """NaN and infinities become null so that the files are strict JSON."""
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, (np.integer,)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
-def write_json(path: str | Path, obj) -> Path:
-    return atomic_write(path, json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n")
-
-
-def read_json(path: str | Path) -> dict:
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise NeuralabError(f"{path} does not exist") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise NeuralabError(f"{path} is not valid JSON: {exc}") from None
 
 
 def versions() -> dict[str, str]:
