@@ -2,7 +2,7 @@
 
 What is measured
 ----------------
-Each task trains one model through :func:`neuralab.experiments.run_training`, the
+Each task trains one model through :func:`neuralab.lab.run_training`, the
 function behind ``neuralab train`` (same splits, same standardisation fitted on the
 training part, same schedule), and scores it on the data set's test part. The
 table prints, for each task, the model, the metric, its value, the target, whether
@@ -60,7 +60,8 @@ import neuralab
 from neuralab.runs import write_json
 
 from _common import machine
-from neuralab.experiments import TrainSettings, run_training
+from neuralab.config import TrainSettings
+from neuralab.lab import run_training
 
 # ---------------------------------------------------------------------------- the tasks
 

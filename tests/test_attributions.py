@@ -331,7 +331,8 @@ def test_probability_surface_shapes_and_gradient():
 
 def test_from_run_explains_the_runs_model(tmp_path):
     from neuralab import data
-    from neuralab.experiments import TrainSettings, run_training
+    from neuralab.config import TrainSettings
+    from neuralab.lab import run_training
     from neuralab.runs import load_model
 
     moons = data.load("moons")

@@ -19,15 +19,15 @@ def run(capsys, *args):
 @pytest.mark.parametrize("args, fragment", [
     (["train", "--dataset", "mnist-typo"], "dataset must be one of spiral, moons, circles, xor, gaussian, digits, iris, wine, breast_cancer, fashion_mnist, mnist; got 'mnist-typo'"),
     (["train", "--dataset", "spiral", "--activation", "rellu"], "activation must be one of relu, tanh, sigmoid, leaky_relu, identity; got 'rellu'"),
-    (["train", "--dataset", "spiral", "--hidden", "0"], "hidden sizes must be positive integers, got [0]"),
-    (["train", "--dataset", "spiral", "--hidden", "100", "--hidden", "0"], "hidden sizes must be positive integers, got [100, 0]"),
-    (["train", "--dataset", "spiral", "--lr", "-0.5"], "lr must be a finite number > 0, got -0.5"),
+    (["train", "--dataset", "spiral", "--hidden", "0"], "--hidden must be a list of layer widths, each an integer from 1 to 100000; got [0]"),
+    (["train", "--dataset", "spiral", "--hidden", "100", "--hidden", "0"], "--hidden must be a list of layer widths, each an integer from 1 to 100000; got [100, 0]"),
+    (["train", "--dataset", "spiral", "--lr", "-0.5"], "--lr must be a finite number > 0; got -0.5"),
     (["train", "--dataset", "spiral", "--lr", "abc"], "Invalid value for '--lr': Input should be a valid number, unable to parse string as a number; got 'abc'"),
     (["train", "--dataset", "spiral", "--optimizer", "rmsprop"], "optimizer must be one of"),
-    (["train", "--dataset", "spiral", "--model", "cnn"], "model must be one of linear, mlp; got 'cnn'"),
-    (["train", "--dataset", "spiral", "--dtype", "float16"], "dtype must be one of float32, float64; got 'float16'"),
-    (["train", "--dataset", "spiral", "--iterations", "0"], "iterations must be a positive integer, got 0"),
-    (["train", "--dataset", "spiral", "--test-fraction", "1.5"], "test_fraction must lie strictly between 0 and 1"),
+    (["train", "--dataset", "spiral", "--model", "cnn"], "--model must be one of linear, mlp; got 'cnn'"),
+    (["train", "--dataset", "spiral", "--dtype", "float16"], "--dtype must be one of float64, float32; got 'float16'"),
+    (["train", "--dataset", "spiral", "--iterations", "0"], "--iterations must be a positive integer, or none (the lecture's count, or epochs); got 0"),
+    (["train", "--dataset", "spiral", "--test-fraction", "1.5"], "--test-fraction must be a number in [0, 1), or none"),
     (["train"], "give exactly one of --dataset NAME and --data FILE"),
     (["train", "--data", "/no/such/file.csv"], "data file /no/such/file.csv does not exist"),
     (["train", "--dataset", "spiral", "--bogus"], "No such option: --bogus"),
@@ -116,6 +116,6 @@ def test_console_script_exit_status(tmp_path):
     proc = subprocess.run([str(exe), "train", "--dataset", "spiral", "--hidden", "0"],
                           capture_output=True, text=True, cwd=tmp_path)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == "neuralab: error: hidden sizes must be positive integers, got [0]"
+    assert proc.stderr.strip() == "neuralab: error: --hidden must be a list of layer widths, each an integer from 1 to 100000; got [0]"
     proc = subprocess.run([str(exe), "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "demo" in proc.stdout

@@ -94,7 +94,7 @@ def test_sweep_command_ranks_trials_and_saves_the_best(tmp_path, capsys):
 
 def test_sweep_command_refuses_a_bad_spec(capsys, tmp_path):
     code, _, err = cli(capsys, "sweep", "-p", "lr=abc", "--dataset", "moons", "--out", tmp_path / "x")
-    assert code == 2 and "lr values must be numbers, got 'abc'" in err
+    assert code == 2 and "lr=abc: lr must be a finite number > 0; got 'abc'" in err
 
 
 def test_datasets_command_shows_real_sets_without_loading_them(capsys):

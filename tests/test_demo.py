@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
-from neuralab.experiments import run_demo
+from neuralab.lab import run_demo
 
 
 @pytest.fixture(scope="module")

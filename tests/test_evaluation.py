@@ -15,8 +15,10 @@ from neuralab import NeuralabError
 from neuralab.cli import main
 from neuralab.data import load, spiral
 from neuralab.data.preprocess import Standardizer
-from neuralab.experiments import TrainSettings, run_training
-from neuralab.runs import load_checkpoint, load_model
+from neuralab.config import TrainSettings
+from neuralab.lab import run_training
+from neuralab.lab import load_model
+from neuralab.runs import load_checkpoint
 
 
 def cli(capsys, *args):

@@ -10,7 +10,8 @@ import pytest
 
 from neuralab import NeuralabError
 from neuralab.data import Dataset, load
-from neuralab.experiments import TrainSettings, run_training
+from neuralab.config import TrainSettings
+from neuralab.lab import run_training
 from neuralab.monitor import compare, write_monitor
 
 PNG = b"\x89PNG\r\n\x1a\n"

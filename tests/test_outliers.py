@@ -10,7 +10,9 @@ import pytest
 
 from neuralab import NeuralabError
 from neuralab.data import Dataset, load
-from neuralab.experiments import Split, TrainSettings, run_training
+from neuralab.config import TrainSettings
+from neuralab.data.splits import Split
+from neuralab.lab import run_training
 from neuralab.outliers import (
     OutlierReport,
     cross_entropy,

@@ -13,7 +13,8 @@ import pytest
 
 from neuralab import NeuralabError
 from neuralab.data import load
-from neuralab.experiments import TrainSettings, run_demo, run_training
+from neuralab.config import TrainSettings
+from neuralab.lab import run_demo, run_training
 from neuralab.report import build_comparison_report, build_report, list_figures
 
 DASH = "–"

@@ -11,7 +11,8 @@ import pytest
 
 from neuralab import NeuralabError
 from neuralab.data import Dataset, load
-from neuralab.experiments import TrainSettings, run_training
+from neuralab.config import TrainSettings
+from neuralab.lab import run_training
 from neuralab.metrics import UndefinedMetricWarning
 from neuralab.retrieve import image_shape_of, retrieve, write_retrieval
 

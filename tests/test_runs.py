@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from neuralab import fileio
 from neuralab import NeuralabError
 from neuralab import runs
 from neuralab.nn import MLP
@@ -58,7 +59,7 @@ def test_atomic_write_failing_midway_keeps_the_old_file_and_no_temp(tmp_path, mo
     def boom(src, dst):
         raise OSError("disk full")
 
-    monkeypatch.setattr(runs.os, "replace", boom)
+    monkeypatch.setattr(fileio.os, "replace", boom)
     with pytest.raises(OSError, match="disk full"):
         atomic_write(target, "new content")
     monkeypatch.undo()
@@ -73,7 +74,7 @@ def test_atomic_write_interrupted_keeps_the_old_file_and_no_temp(tmp_path, monke
     def interrupt(fd):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(runs.os, "fsync", interrupt)
+    monkeypatch.setattr(fileio.os, "fsync", interrupt)
     with pytest.raises(KeyboardInterrupt):
         atomic_write(target, "new")
     monkeypatch.undo()

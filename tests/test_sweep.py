@@ -13,7 +13,7 @@ import pytest
 from neuralab import NeuralabError
 from neuralab.data import Dataset, load
 from neuralab.data.preprocess import Standardizer
-from neuralab.experiments import TrainSettings
+from neuralab.config import TrainSettings
 from neuralab.sweep import (
     LogUniform,
     grid,

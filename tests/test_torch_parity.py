@@ -144,7 +144,7 @@ def test_manual_update_is_plain_sgd():
 
 @pytest.fixture(scope="module")
 def demo_runs():
-    from neuralab.experiments import run_demo
+    from neuralab.lab import run_demo
 
     return {backend: run_demo(backend=backend, dtype="float64", device="cpu", echo=None,
                               progress=False) for backend in ("numpy", "torch")}
@@ -242,7 +242,7 @@ def test_cli_torch_backend(tmp_path, capsys):
     assert config["backend"] == "torch" and config["device"] == "cpu"
     code = main(["train", "--dataset", "moons", "--device", "cuda", "--out", str(tmp_path / "r2")])
     assert code == 2
-    assert "needs --backend torch" in capsys.readouterr().err
+    assert "needs backend torch" in capsys.readouterr().err
 
 
 @pytest.mark.gpu
@@ -261,7 +261,7 @@ def test_cuda_training_matches_the_cpu():
 @pytest.mark.gpu
 @gpu
 def test_cuda_demo_reaches_the_lecture_figures():
-    from neuralab.experiments import run_demo
+    from neuralab.lab import run_demo
 
     result = run_demo(backend="torch", device="cuda", echo=None, progress=False)
     assert result.runs[1].train_accuracy >= 0.97 and result.runs[1].final_loss <= 0.27

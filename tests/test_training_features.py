@@ -8,7 +8,8 @@ import pytest
 
 from neuralab import NeuralabError
 from neuralab.data import Dataset, load, spiral
-from neuralab.experiments import ImbalanceWarning, TrainSettings, run_training
+from neuralab.config import TrainSettings
+from neuralab.lab import ImbalanceWarning, run_training
 from neuralab.torch_backend import make_torch_trainer
 from neuralab.train import balanced_class_weights, fit, lr_schedule, make_engine_trainer
 

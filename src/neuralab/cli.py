@@ -6,6 +6,8 @@ names what was wrong and exits with status 2, with no traceback unless --debug.
 
 from __future__ import annotations
 
+import functools
+from inspect import Parameter, signature
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -48,29 +50,77 @@ def _percent(x) -> str:
 Out = Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory to write (default: a new folder under runs/).")]
 Seed = Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed for data, initial weights and shuffling.")]
 Backend = Annotated[str, typer.Option("--backend", help="numpy (the engine) or torch (its PyTorch twin).")]
-Dtype = Annotated[str, typer.Option("--dtype", help="float64 or float32.")]
-Device = Annotated[str, typer.Option("--device", help="auto (CUDA where there is a GPU), cpu or cuda; torch backend.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Allow writing into a non-empty --out folder.")]
 
 
+#: The short flags of settings; every other flag is ``--`` and the setting's name with dashes.
+SHORT_FLAGS = {"model": "-m", "activation": "-a", "iterations": "-n", "batch_size": "-b",
+               "seed": "-s"}
+_CLI_TYPES = {"int": int, "float": float, "choice": str, "int_list": list[int], "bool": bool}
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a setting: ``batch_size`` -> ``--batch-size``."""
+    return "--" + name.replace("_", "-")
+
+
+def _setting_option(s) -> Parameter:
+    """A typer option for a setting of :mod:`neuralab.config`, None when not given."""
+    decls = [f"{flag(s.name)}/--no-{flag(s.name)[2:]}" if s.kind == "bool" else flag(s.name)]
+    decls += [SHORT_FLAGS[s.name]] if s.name in SHORT_FLAGS else []
+    default = s.default if not isinstance(s.default, tuple) else " ".join(map(str, s.default))
+    extra = f" One of {', '.join(s.choices)}." if s.kind == "choice" and s.choices else ""
+    shown = "" if default is None else f" Default: {str(default).lower() if s.kind == 'bool' else default}."
+    option = typer.Option(*decls, help=f"{s.help}{extra}{shown}", show_default=False,
+                          rich_help_panel=f"{s.group.capitalize()} settings")
+    return Parameter(s.name, Parameter.KEYWORD_ONLY, default=None,
+                             annotation=Annotated[Optional[_CLI_TYPES[s.kind]], option])
+
+
+def with_settings(surface: str):
+    """Add an option for every setting ``surface`` offers; the command gets the given ones.
+
+    The wrapped command receives ``settings``: a dict of the settings the user
+    gave (the rest keep the schema's defaults), still to be checked by
+    :mod:`neuralab.config`.
+    """
+    from neuralab.config import settings_for
+
+    declared = [s for s in settings_for(surface)]
+
+    def decorate(fn):
+        sig = signature(fn, eval_str=True)
+        own = [p for p in sig.parameters.values() if p.name != "settings"]
+        taken = {p.name for p in own}
+        added = [_setting_option(s) for s in declared if s.name not in taken]
+
+        @functools.wraps(fn)
+        def command(**kwargs):
+            given = {p.name: kwargs.pop(p.name) for p in added}
+            return fn(settings={k: v for k, v in given.items() if v is not None}, **kwargs)
+
+        command.__signature__ = sig.replace(parameters=own + added)
+        del command.__wrapped__
+        return command
+
+    return decorate
+
+
 @app.command()
-def demo(
-    out: Out = None,
-    seed: Seed = 0,
-    backend: Backend = "numpy",
-    dtype: Dtype = "float64",
-    device: Device = "auto",
-    overwrite: Overwrite = False,
-) -> None:
+@with_settings("demo")
+def demo(settings: dict, out: Out = None, overwrite: Overwrite = False) -> None:
     """The lecture's experiment: linear softmax against a 2-layer ReLU net on the spiral."""
+    from neuralab.config import validate
+
+    values = validate(settings, surface="demo")
+    seed, backend, dtype = values["seed"], values["backend"], values["dtype"]
     from rich.table import Table
 
-    from neuralab.experiments import run_demo
+    from neuralab.lab import run_demo
     from neuralab.runs import new_run_dir
 
     out = out if out is not None else new_run_dir("runs", "demo")
-    result = run_demo(out=out, seed=seed, backend=backend, dtype=dtype, device=device,
-                      overwrite=overwrite, echo=typer.echo)
+    result = run_demo(out=out, overwrite=overwrite, echo=typer.echo, **values)
     where = "" if backend == "numpy" else f", torch on {result.runs[0].trainer.device}"
     table = Table(title=f"The lecture's experiment on the spiral (N=100, K=3, seed {seed}), "
                         f"{backend} backend{where}, {dtype}")
@@ -88,86 +138,43 @@ def demo(
 
 
 @app.command()
+@with_settings("train")
 def train(
+    settings: dict,
     dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="A registered data set (see `neuralab datasets`).")] = None,
     data: Annotated[Optional[Path], typer.Option("--data", help="Your own CSV (header row) or NPZ (X, y) file.")] = None,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Folder of IDX files for fashion_mnist / mnist.")] = None,
     test_data: Annotated[Optional[Path], typer.Option("--test-data", help="A separate test file, same columns as --data.")] = None,
     target: Annotated[Optional[str], typer.Option("--target", help="CSV label column (default: the last).")] = None,
-    model: Annotated[str, typer.Option("--model", "-m", help="linear or mlp.")] = "mlp",
-    hidden: Annotated[Optional[list[int]], typer.Option("--hidden", help="Hidden layer width; repeat for depth (default 100).")] = None,
-    activation: Annotated[str, typer.Option("--activation", "-a", help="relu, tanh, sigmoid, leaky_relu or identity.")] = "relu",
-    init: Annotated[str, typer.Option("--init", help="lecture (0.01 N(0,1)), he or glorot.")] = "lecture",
-    lr: Annotated[float, typer.Option("--lr", help="Learning rate (step size).")] = 1.0,
-    reg: Annotated[float, typer.Option("--reg", help="L2 strength: loss += 0.5 * reg * sum W^2.")] = 1e-3,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="sgd, momentum, nesterov, adam; manual (torch: p.data.sub_(p.grad * lr)).")] = "sgd",
-    momentum: Annotated[float, typer.Option("--momentum", help="Momentum for momentum/nesterov.")] = 0.9,
-    weight_decay: Annotated[float, typer.Option("--weight-decay", help="Optimiser weight decay.")] = 0.0,
-    iterations: Annotated[Optional[int], typer.Option("--iterations", "-n", help="Updates (default: the lecture's 200 linear, 10,000 mlp).")] = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Passes over the data, instead of --iterations.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Minibatch size (default: full batch).")] = None,
-    seed: Seed = 0,
-    backend: Backend = "numpy",
-    dtype: Dtype = "float64",
-    device: Device = "auto",
-    test_fraction: Annotated[Optional[float], typer.Option("--test-fraction", help="Hold out this share as a stratified test split.")] = None,
-    val_fraction: Annotated[Optional[float], typer.Option("--val-fraction", help="Hold out this share as a stratified validation split.")] = None,
-    standardize: Annotated[bool, typer.Option("--standardize/--no-standardize", help="Scale features by the training split's mean and std (stored with the model).")] = True,
-    max_fpr: Annotated[Optional[float], typer.Option("--max-fpr", help="Binary: pick the threshold that keeps the false positive rate under this.")] = None,
-    lr_schedule: Annotated[str, typer.Option("--lr-schedule", help="constant, step (x gamma every --lr-step steps) or cosine.")] = "constant",
-    lr_step: Annotated[Optional[int], typer.Option("--lr-step", help="Steps between drops of the step schedule (default: a third of the run).")] = None,
-    lr_gamma: Annotated[float, typer.Option("--lr-gamma", help="Factor of each drop of the step schedule.")] = 0.1,
-    early_stopping: Annotated[Optional[int], typer.Option("--early-stopping", help="Stop after N logged evaluations without a better validation loss; keep the best weights.")] = None,
-    clip_norm: Annotated[Optional[float], typer.Option("--clip-norm", help="Clip the gradients' joint L2 norm to this.")] = None,
-    class_weight: Annotated[Optional[str], typer.Option("--class-weight", help="balanced: weight each class's loss by n / (K n_k).")] = None,
-    oversample: Annotated[bool, typer.Option("--oversample", help="Repeat examples of the rarer classes up to the largest's count.")] = False,
-    augment: Annotated[bool, typer.Option("--augment", help="Augment training batches: Gaussian jitter, or random shifts for images.")] = False,
-    augment_noise: Annotated[float, typer.Option("--augment-noise", help="Jitter std, in standardised feature units.")] = 0.1,
-    augment_shift: Annotated[int, typer.Option("--augment-shift", help="Largest image shift, in pixels.")] = 2,
-    log_every: Annotated[int, typer.Option("--log-every", help="History row every N steps (N epochs with --epochs and --batch-size).")] = 10,
-    print_every: Annotated[int, typer.Option("--print-every", help="Print `iteration N: loss X` every N steps.")] = 1000,
+    print_every: Annotated[int, typer.Option("--print-every", min=1, help="Print `iteration N: loss X` every N steps.")] = 1000,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue training the run in this directory (--iterations/--epochs: how many more).")] = None,
     out: Out = None,
     overwrite: Overwrite = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result line.")] = False,
 ) -> None:
     """Train a model on a data set and write a run directory (Ctrl-C saves and stops)."""
+    from neuralab.config import TrainSettings
     from neuralab.data import load_file
-    from neuralab.experiments import TrainSettings, resume_training, run_training
+    from neuralab.lab import resume_training, run_training
     from neuralab.runs import new_run_dir
 
     print_every_or_none = None if quiet else print_every
     progress = False if quiet else None
     if resume is not None:
-        given = [flag for flag, value in (("--dataset", dataset), ("--data", data),
-                                          ("--test-data", test_data), ("--out", out)) if value]
+        given = [opt for opt, value in (("--dataset", dataset), ("--data", data),
+                                        ("--test-data", test_data), ("--out", out)) if value]
+        given += [flag(k) for k in settings if k not in ("iterations", "epochs")]
         if given:
-            raise NeuralabError(f"--resume continues a run with its own data and folder; "
-                                f"drop {', '.join(given)}")
-        run = resume_training(resume, iterations=iterations, epochs=epochs,
-                              print_every=print_every_or_none, echo=typer.echo, progress=progress)
+            raise NeuralabError(f"--resume continues a run with its own data, settings and "
+                                f"folder; drop {', '.join(given)}")
+        run = resume_training(resume, iterations=settings.get("iterations"),
+                              epochs=settings.get("epochs"), print_every=print_every_or_none,
+                              echo=typer.echo, progress=progress)
         _report_run(run, resume)
         return
-    if (dataset is None) == (data is None):
-        raise NeuralabError("give exactly one of --dataset NAME and --data FILE")
-    if target is not None and data is None:
-        raise NeuralabError("--target needs --data FILE")
-    if test_data is not None and test_fraction is not None:
-        raise NeuralabError("give --test-data or --test-fraction, not both")
-    if model == "linear" and hidden:
-        raise NeuralabError(f"--model linear has no hidden layers, got --hidden {hidden}")
-    settings = TrainSettings(
-        model=model, hidden=list(hidden) if hidden else ([100] if model == "mlp" else []),
-        activation=activation, init=init, lr=lr, reg=reg, optimizer=optimizer,
-        momentum=momentum, weight_decay=weight_decay, iterations=iterations, epochs=epochs,
-        batch_size=batch_size, seed=seed, backend=backend, dtype=dtype, device=device,
-        log_every=log_every, test_fraction=test_fraction, val_fraction=val_fraction,
-        standardize=standardize, max_fpr=max_fpr, lr_schedule=lr_schedule, lr_step=lr_step,
-        lr_gamma=lr_gamma, early_stopping=early_stopping, clip_norm=clip_norm,
-        class_weight=class_weight, oversample=oversample, augment=augment,
-        augment_noise=augment_noise, augment_shift=augment_shift,
-    ).validate()
-    train_set, spec = _training_data(dataset, data, target, data_dir, seed)
+    _check_data_options(dataset, data, target, test_data, settings)
+    settings = TrainSettings(**settings)
+    train_set, spec = _training_data(dataset, data, target, data_dir, settings.seed)
     test_set = load_file(test_data, target=target) if test_data else None
     test_spec = ({"kind": "file", "path": str(Path(test_data).resolve()), "target": target}
                  if test_data else None)
@@ -178,13 +185,23 @@ def train(
     _report_run(run, out)
 
 
+def _check_data_options(dataset, data, target, test_data, settings: dict) -> None:
+    """The options that exclude each other, refused before any data is read."""
+    if (dataset is None) == (data is None):
+        raise NeuralabError("give exactly one of --dataset NAME and --data FILE")
+    if target is not None and data is None:
+        raise NeuralabError("--target needs --data FILE")
+    if test_data is not None and settings.get("test_fraction") is not None:
+        raise NeuralabError("give --test-data or --test-fraction, not both")
+    if settings.get("model") == "linear" and settings.get("hidden"):
+        raise NeuralabError(f"--model linear has no hidden layers, got --hidden {settings['hidden']}")
+
+
 def _training_data(dataset: str | None, data: Path | None, target: str | None,
                    data_dir: Path | None, seed: int):
     """The data of --dataset NAME or --data FILE, and the spec config.json records for it."""
     from neuralab.data import load, load_file
 
-    if (dataset is None) == (data is None):
-        raise NeuralabError("give exactly one of --dataset NAME and --data FILE")
     if dataset:
         extra = {"data_dir": str(Path(data_dir).resolve())} if data_dir else {}
         return (load(dataset, seed=seed, **extra),
@@ -227,7 +244,7 @@ def evaluate(
     from rich.table import Table
 
     from neuralab.data import load_file
-    from neuralab.experiments import evaluate_run
+    from neuralab.lab import evaluate_run
 
     if target is not None and data is None:
         raise NeuralabError("--target needs --data FILE")
@@ -256,7 +273,8 @@ def predict(
 ) -> None:
     """Class probabilities from a saved model: for a file of inputs, or one --point."""
     from neuralab.data.files import load_features
-    from neuralab.runs import atomic_write, load_model
+    from neuralab.lab import load_model
+    from neuralab.runs import atomic_write
 
     if (input is None) == (point is None):
         raise NeuralabError("give exactly one of --input FILE and --point X1,X2,...")
@@ -429,48 +447,32 @@ def retrieve(
 
 
 @app.command()
+@with_settings("sweep")
 def sweep(
+    settings: dict,
     param: Annotated[list[str], typer.Option("--param", "-p", help="A searched setting, e.g. lr=0.01,0.1,1  hidden=32;100;64x32  reg=loguniform:1e-5:1e-2  batch_size=full,32  activation=relu,tanh. Repeat.")],
     dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="A registered data set.")] = None,
     data: Annotated[Optional[Path], typer.Option("--data", help="Your own CSV or NPZ file.")] = None,
     target: Annotated[Optional[str], typer.Option("--target", help="CSV label column (default: the last).")] = None,
-    data_dir: DataDir = None,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Folder of IDX files for fashion_mnist / mnist.")] = None,
     random: Annotated[Optional[int], typer.Option("--random", help="Draw this many random trials instead of the full grid.")] = None,
     folds: Annotated[Optional[int], typer.Option("--folds", help="Score by stratified k-fold cross-validation.")] = None,
     val_fraction: Annotated[Optional[float], typer.Option("--val-fraction", help="Score on a stratified validation split of this share (default 0.2).")] = None,
-    test_fraction: Annotated[Optional[float], typer.Option("--test-fraction", help="Keep this share out of the search, as the best run's test split.")] = None,
     processes: Annotated[int, typer.Option("--processes", "-j", min=1, help="Trials in parallel processes.")] = 1,
-    model: Annotated[str, typer.Option("--model", "-m", help="linear or mlp (base setting).")] = "mlp",
-    hidden: Annotated[Optional[list[int]], typer.Option("--hidden", help="Base hidden widths when not searched.")] = None,
-    activation: Annotated[str, typer.Option("--activation", "-a", help="Base activation.")] = "relu",
-    lr: Annotated[float, typer.Option("--lr", help="Base learning rate.")] = 1.0,
-    reg: Annotated[float, typer.Option("--reg", help="Base L2 strength.")] = 1e-3,
-    optimizer: Annotated[str, typer.Option("--optimizer", help="Base optimiser.")] = "sgd",
-    iterations: Annotated[Optional[int], typer.Option("--iterations", "-n", help="Updates per trial.")] = None,
-    epochs: Annotated[Optional[int], typer.Option("--epochs", help="Epochs per trial, instead of --iterations.")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", "-b", help="Base minibatch size.")] = None,
-    seed: Seed = 0,
-    backend: Backend = "numpy",
-    dtype: Dtype = "float64",
     out: Out = None,
     overwrite: Overwrite = False,
 ) -> None:
     """Search hyperparameters: grid or random trials, scored on validation data, the best saved as a run."""
     from rich.table import Table
 
-    from neuralab.experiments import TrainSettings
+    from neuralab.config import TrainSettings
     from neuralab.runs import new_run_dir
     from neuralab.sweep import parse_space, run_sweep
 
-    if (dataset is None) == (data is None):
-        raise NeuralabError("give exactly one of --dataset NAME and --data FILE")
+    _check_data_options(dataset, data, target, None, settings)
     space = parse_space(param)
-    base = TrainSettings(
-        model=model, hidden=list(hidden) if hidden else ([100] if model == "mlp" else []),
-        activation=activation, lr=lr, reg=reg, optimizer=optimizer, iterations=iterations,
-        epochs=epochs, batch_size=batch_size, seed=seed, backend=backend, dtype=dtype,
-        test_fraction=test_fraction,
-    ).validate()
+    base = TrainSettings(**settings)
+    seed = base.seed
     items, spec = _training_data(dataset, data, target, data_dir, seed)
     out = out if out is not None else new_run_dir("runs", "sweep")
     console = _console()
@@ -522,7 +524,7 @@ def _print_backprop(run_dir: Path | None, samples: int, seed: int, hidden: list[
     from neuralab.nn import MLP
 
     if run_dir is not None:
-        from neuralab.experiments import load_run_data
+        from neuralab.runs import load_run_data
         from neuralab.explain.attributions import Explainer
 
         explainer = Explainer.from_run(run_dir)  # the checkpoint in float64, and its scaler
@@ -705,6 +707,16 @@ def _offending_value(exc, args: list[str]) -> str | None:
     return value
 
 
+def _flag_message(exc: NeuralabError) -> str:
+    """The error's message, with a setting's name at its start shown as its flag."""
+    from neuralab.config import SettingError
+
+    message = str(exc)
+    if isinstance(exc, SettingError) and message.startswith(exc.setting + " "):
+        return flag(exc.setting) + message[len(exc.setting):]
+    return message
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning user errors into one line and exit status 2."""
     from typer._click.exceptions import ClickException
@@ -737,7 +749,7 @@ def main(argv: list[str] | None = None) -> int:
     except NeuralabError as exc:
         if debug:
             raise
-        typer.echo(f"neuralab: error: {exc}", err=True)
+        typer.echo(f"neuralab: error: {_flag_message(exc)}", err=True)
         return 2
     except TrainingDiverged as exc:
         if debug:

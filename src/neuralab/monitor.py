@@ -156,9 +156,9 @@ def _check_threshold(name: str, value, *, upper: float | None = None, open_low: 
 def _new_inputs(new_data: np.ndarray | Dataset, predictor: Predictor) -> np.ndarray:
     """The new inputs as a float (n, d) array in the model's column order."""
     if isinstance(new_data, Dataset):
-        from neuralab.experiments import _check_features
+        from neuralab.runs import check_features
 
-        _check_features(new_data, predictor)
+        check_features(new_data, predictor)
         X = new_data.X
     else:
         try:

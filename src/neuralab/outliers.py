@@ -8,7 +8,7 @@ them; :func:`write_outlier_figure` circles them on the decision boundary of 2-D 
 
 The training split is rebuilt exactly as the run made it: the data from
 ``config.json``'s ``data.spec`` (or a Dataset given explicitly), split by
-:func:`neuralab.experiments.make_splits` with the run's settings and seed.
+:func:`neuralab.lab.make_splits` with the run's settings and seed.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 
 from neuralab import NeuralabError
 from neuralab.data import Dataset
-from neuralab.experiments import Split
+from neuralab.data.splits import Split
 from neuralab.runs import Predictor, atomic_write, load_model, read_json, write_json
 
 
@@ -44,13 +44,8 @@ def run_training_split(run_dir: str | Path, *, data: Dataset | None = None,
     (split, predictor) : the training split (raw features ``X``, labels ``y`` in the
     model's class order, ``index`` = rows in the source data) and the loaded model.
     """
-    from neuralab.experiments import (
-        _check_features,
-        _settings_from_config,
-        load_data_spec,
-        make_splits,
-        remap_labels,
-    )
+    from neuralab.data.splits import make_splits, remap_labels
+    from neuralab.runs import check_features, load_data_spec, settings_of
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.json").is_file():
@@ -60,10 +55,11 @@ def run_training_split(run_dir: str | Path, *, data: Dataset | None = None,
         predictor = load_model(run_dir)
     if data is None:
         data = load_data_spec(config.get("data", {}).get("spec"))
-    _check_features(data, predictor)
-    settings = _settings_from_config(config)
+    check_features(data, predictor)
+    settings = settings_of(config)
     # the test file (if any) never changes the training split, so it is not needed here
-    split = make_splits(data, None, settings)["train"]
+    split = make_splits(data, None, test_fraction=settings.test_fraction,
+                        val_fraction=settings.val_fraction, seed=settings.seed)["train"]
     recorded = (config.get("data", {}).get("splits", {}).get("train", {}).get("shape")
                 or config.get("data", {}).get("train_shape"))
     if recorded and int(recorded[0]) != len(split.y):

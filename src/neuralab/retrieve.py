@@ -125,7 +125,8 @@ def retrieve(run_dir: str | Path, label, data: Dataset, *, k: int | None = None,
     -------
     Retrieval
     """
-    from neuralab.experiments import _check_features, remap_labels
+    from neuralab.data.splits import remap_labels
+    from neuralab.runs import check_features
     from neuralab.metrics import UndefinedMetricWarning
 
     if predictor is None:
@@ -136,7 +137,7 @@ def retrieve(run_dir: str | Path, label, data: Dataset, *, k: int | None = None,
                             f"{', '.join(predictor.classes)}; got {label!r}")
     if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1):
         raise NeuralabError(f"k must be a positive integer, got {k!r}")
-    _check_features(data, predictor)
+    check_features(data, predictor)
     y = remap_labels(data, predictor.classes)
     c = predictor.classes.index(label)
     probs = predictor.predict_proba(data.X)

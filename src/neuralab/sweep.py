@@ -1,6 +1,6 @@
 """The library behind ``neuralab sweep``: hyperparameter search by grid or random draws.
 
-A *search space* maps :class:`~neuralab.experiments.TrainSettings` fields to the
+A *search space* maps :class:`~neuralab.lab.TrainSettings` fields to the
 values to try: a list (``{"lr": [0.01, 0.1], "hidden": [[32], [64, 32]]}``) or,
 for number settings, a :class:`LogUniform` range (``("loguniform", 1e-3, 1)`` in
 Python, ``lr=loguniform:1e-3:1`` on the command line). :func:`parse_space` reads
@@ -11,7 +11,7 @@ writes ``sweep.csv`` and ``sweep.json``, and retrains the best on all the
 non-test data as a normal run directory ``best/``.
 
 Selection never sees the test rows: with ``test_fraction`` the test part is cut
-first (the same rows :func:`~neuralab.experiments.run_training` holds out for the
+first (the same rows :func:`~neuralab.lab.run_training` holds out for the
 same seed), and a ``test`` data set is only used by the final run.
 
 Example:
@@ -40,13 +40,10 @@ from neuralab import NeuralabError
 from neuralab.data import Dataset
 from neuralab.data.preprocess import Standardizer
 from neuralab.data.splits import three_way_split
-from neuralab.experiments import (
-    RunResult,
-    TrainSettings,
-    make_splits,
-    run_training,
-    train_model,
-)
+from neuralab.config import TrainSettings
+from neuralab.data.splits import Split, make_splits
+from neuralab.lab import prepare, run_training
+from neuralab.runs import RunResult
 from neuralab.runs import atomic_write, prepare_run_dir, write_json
 from neuralab.train import TrainingDiverged
 
@@ -348,7 +345,7 @@ def trial_settings(base: TrainSettings, params: Mapping[str, object]) -> TrainSe
         values["epochs"] = None
     values["val_fraction"] = values["test_fraction"] = None
     try:
-        return TrainSettings(**values).validate()
+        return TrainSettings(**values)
     except TypeError as exc:  # a value of the wrong type that validate() compared
         raise NeuralabError(str(exc)) from None
 
@@ -379,7 +376,7 @@ def selection_splits(y: np.ndarray, *, folds: int | None = None,
     """``(train_rows, val_rows)`` pairs, as row numbers of the whole data set.
 
     The test part (``test_fraction``) is cut first, exactly as
-    :func:`~neuralab.experiments.run_training` cuts it for the same seed, and never
+    :func:`~neuralab.lab.run_training` cuts it for the same seed, and never
     appears in any pair. Then either one stratified validation split holding
     ``val_fraction`` of the whole data set (as ``--val-fraction`` means in
     ``train``), or ``folds`` stratified, shuffled, seeded folds
@@ -480,17 +477,20 @@ def _fit_fold(s: TrainSettings, X_tr: np.ndarray, y_tr: np.ndarray, X_va: np.nda
     learning-rate schedule, early stopping) is done the same way here; early
     stopping watches the validation fold.
     """
-    scaler = Standardizer.fit(X_tr) if s.standardize else Standardizer.identity(X_tr.shape[1])
-    dtype = np.dtype(s.dtype)
-    Z_tr = scaler.transform(X_tr).astype(dtype)
-    Z_va = scaler.transform(X_va).astype(dtype)
-    if s.early_stopping is not None:
-        watch = dict(X_val=Z_va, y_val=y_va, log_every=s.log_every)
-    else:
+    fold = Dataset(X_tr, y_tr, [str(k) for k in range(n_classes)], "fold", "a training fold",
+                   image_shape=image_shape)
+    splits = {"train": Split(X_tr, y_tr, np.arange(len(y_tr)), fold.source),
+              "val": Split(X_va, y_va, np.arange(len(y_va)), "a validation fold")}
+    prep = prepare(fold, s, splits=splits)
+    if s.early_stopping is None:
         # no history is needed: one row at the end keeps the loop cheapest
+        prep.monitor = None
         watch = dict(log_every=s.iterations or s.epochs)
-    trainer, _ = train_model(s, Z_tr, y_tr, n_classes, scaler=scaler, image_shape=image_shape,
-                             progress=False, stop_on_signal=False, **watch)
+    else:
+        watch = {}
+    prep.fit(progress=False, stop_on_signal=False, **watch)
+    trainer = prep.trainer
+    Z_tr, Z_va = prep.scaled["train"], prep.scaled["val"]
     _, p_tr = trainer.evaluate(Z_tr, y_tr)
     _, p_va = trainer.evaluate(Z_va, y_va)
     train_acc = float(np.mean(p_tr.argmax(axis=1) == y_tr))
@@ -708,7 +708,7 @@ def run_sweep(
         test: a separate test data set, used only by the final run.
         out: write ``sweep.csv``, ``sweep.json`` and the run directory ``best/`` here.
         retrain: retrain the best trial on all non-test rows with
-            :func:`~neuralab.experiments.run_training` (to ``out/best`` when ``out``
+            :func:`~neuralab.lab.run_training` (to ``out/best`` when ``out``
             is given). With early stopping the final run keeps the validation
             split (``val_fraction``, 0.2 after k-fold) to watch instead.
         on_trial: ``on_trial(done, total, trial)`` after each trial finishes, in
@@ -721,7 +721,7 @@ def run_sweep(
     Ctrl-C stops handing out trials; the finished ones are ranked and written,
     with ``interrupted`` set, and nothing is retrained.
     """
-    base = TrainSettings(**asdict(base)).validate()
+    base = TrainSettings(**asdict(base))
     if folds is not None and val_fraction is not None:
         raise NeuralabError("give folds or val_fraction, not both")
     if not isinstance(processes, (int, np.integer)) or isinstance(processes, bool) or processes < 1:
@@ -729,9 +729,9 @@ def run_sweep(
     space = normalize_space(space)
     configs = make_configs(space, mode=mode, n_trials=n_trials, seed=base.seed)
     settings = _validate_all(base, configs)
-    final_settings = TrainSettings(**{**asdict(base), "val_fraction": None}).validate()
+    final_settings = TrainSettings(**{**asdict(base), "val_fraction": None})
     # the final run's splits, checked now so that a bad --test-data fails before the trials
-    make_splits(data, test, final_settings)
+    make_splits(data, test, test_fraction=final_settings.test_fraction, seed=final_settings.seed)
     if folds is None:
         val_fraction = val_fraction if val_fraction is not None else (
             base.val_fraction or DEFAULT_VAL_FRACTION)
@@ -787,7 +787,7 @@ def run_sweep(
         final = TrainSettings(**{
             **best.settings, "test_fraction": base.test_fraction, "log_every": base.log_every,
             "val_fraction": (val_fraction or DEFAULT_VAL_FRACTION) if keep_val else None,
-            "max_fpr": base.max_fpr}).validate()
+            "max_fpr": base.max_fpr})
         try:
             result.best_run = run_training(
                 data, final, test=test, out=None if out is None else out / "best",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from neuralab import NeuralabError
@@ -65,3 +67,62 @@ def three_way_split(X: np.ndarray, y: np.ndarray, *, val_fraction: float | None,
         rest = rest[tr]
     out["train"] = rest
     return out
+
+
+@dataclass
+class Split:
+    """One part of the data: raw features, labels, and their rows in the source."""
+
+    X: np.ndarray
+    y: np.ndarray
+    index: np.ndarray
+    source: str
+
+
+def remap_labels(data, classes: list[str]) -> np.ndarray:
+    """``data``'s labels as indices into ``classes`` (by name); unseen labels are an error."""
+    index = {c: k for k, c in enumerate(classes)}
+    unseen = sorted(set(data.classes) - set(index))
+    if unseen:
+        raise NeuralabError(f"{data.name} has labels not seen in training: {unseen}; "
+                            f"the model knows {classes}")
+    mapping = np.array([index[c] for c in data.classes], dtype=np.int64)
+    return mapping[data.y]
+
+
+def make_splits(data, test=None, *, test_fraction: float | None = None,
+                val_fraction: float | None = None, seed: int = 0) -> dict[str, Split]:
+    """train, and val and test where asked for: stratified and seeded, or a separate test set.
+
+    ``data`` and ``test`` are :class:`~neuralab.data.Dataset` objects; a data set
+    with a test part of its own (Fashion-MNIST's 10,000) uses it unless
+    ``test_fraction`` is given. The same arguments always cut the same rows.
+    """
+    if test is not None:
+        if test_fraction:
+            raise NeuralabError("test_fraction and a separate test set exclude each other")
+        if test.X.shape[1] != data.X.shape[1]:
+            raise NeuralabError(f"the test data has {test.X.shape[1]} features, "
+                                f"the training data {data.X.shape[1]}")
+    builtin_test = getattr(data, "test", None)
+    if test is None and builtin_test is not None and not test_fraction:
+        test = builtin_test
+    parts = three_way_split(data.X, data.y, val_fraction=val_fraction,
+                            test_fraction=test_fraction, seed=seed)
+    splits = {}
+    for name in ("train", "val", "test"):
+        if name in parts:
+            idx = parts[name]
+            how = "" if len(parts) == 1 else f", stratified, seed {seed}"
+            whole = len(idx) == len(data.y)  # no copy of a large data set used whole
+            splits[name] = Split(data.X if whole else data.X[idx], data.y if whole else data.y[idx],
+                                 idx, f"{data.name}: {len(idx)} rows{how}")
+    if test is not None:
+        y = remap_labels(test, data.classes)
+        splits["test"] = Split(test.X, y, np.arange(len(y)), test.source)
+    counts = np.bincount(splits["train"].y, minlength=len(data.classes))
+    if np.any(counts == 0):
+        missing = [data.classes[k] for k in np.flatnonzero(counts == 0)]
+        raise NeuralabError(f"the training split has no examples of class {missing}; "
+                            "use a smaller test_fraction or val_fraction")
+    return splits

@@ -106,7 +106,7 @@ def explain_run(run_dir: str | Path, *, index: int | None = None, point=None,
     """
     from neuralab import plots
     from neuralab.explain import inspection as ins
-    from neuralab.experiments import load_run_data
+    from neuralab.runs import load_run_data
     from neuralab.explain.attributions import Explainer
     from neuralab.report import build_report
     from neuralab.runs import write_json

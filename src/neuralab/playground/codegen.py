@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from neuralab.experiments import LECTURE_ITERATIONS
+from neuralab.config import LECTURE_ITERATIONS
 
 __all__ = ["numpy_code", "torch_code"]
 

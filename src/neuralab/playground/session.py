@@ -4,7 +4,7 @@ A :class:`Session` is synchronous and knows nothing of the network: the server
 (:mod:`neuralab.playground.server`) calls it from a worker thread and sends what
 it returns. Every training chunk is one call of :func:`neuralab.train.fit` with
 ``iterations=steps_per_frame`` and ``start_step`` = the steps done so far, on
-the trainer that :func:`neuralab.experiments.make_trainer` builds, so the
+the trainer that :func:`neuralab.lab.make_trainer` builds, so the
 playground, the command line and the generated scripts share one training loop.
 
 The configuration (:data:`DEFAULT_CONFIG`, :data:`RANGES`) is validated here;
@@ -566,7 +566,7 @@ class Session:
         self.model.scores = self._measure()
 
     def _new_model(self, cfg: dict, data: _Data) -> _Model:
-        from neuralab.experiments import make_trainer
+        from neuralab.lab import make_trainer
 
         trainer = make_trainer(self.settings(cfg), 2, data.n_classes)
         model = _Model(trainer=trainer)
@@ -585,12 +585,12 @@ class Session:
 
     @staticmethod
     def settings(cfg: dict, steps: int = 0):
-        """The :class:`~neuralab.experiments.TrainSettings` of a playground config."""
-        from neuralab.experiments import TrainSettings
+        """The :class:`~neuralab.lab.TrainSettings` of a playground config."""
+        from neuralab.config import TrainSettings
 
         return TrainSettings(
             model=cfg["model"], hidden=list(cfg["hidden"]), activation=cfg["activation"],
-            lr=cfg["lr"], reg=cfg["reg"], optimizer=cfg["optimizer"], iterations=steps,
+            lr=cfg["lr"], reg=cfg["reg"], optimizer=cfg["optimizer"], iterations=max(steps, 1),
             batch_size=cfg["batch_size"] or None, seed=cfg["seed"], backend=cfg["backend"],
             dtype="float64", device="cpu", log_every=cfg["steps_per_frame"],
             test_fraction=cfg["test_ratio"] or None, standardize=cfg["standardize"])
@@ -745,9 +745,11 @@ class Session:
 
         The command line's contract (config.json, history.csv, metrics.json,
         predictions.csv, model.safetensors, model.json, figures/, report.html),
-        written by :func:`neuralab.experiments.write_run`.
+        written by :func:`neuralab.lab.write_run`.
         """
-        from neuralab.experiments import RunResult, Split, model_meta, write_run
+        from neuralab.data.splits import Split
+        from neuralab.lab import save_run
+        from neuralab.runs import RunResult, model_meta
         from neuralab.metrics import UndefinedMetricWarning, evaluate_predictions
         from neuralab.runs import Predictor, new_run_dir, prepare_run_dir
         from neuralab.train import FitResult
@@ -805,7 +807,7 @@ class Session:
         run = RunResult(name="playground", settings=settings, fit=fit_result, metrics=metrics,
                         run_dir=run_dir, trainer=m.trainer, predictor=predictor, splits=splits,
                         probs=probs)
-        write_run(run, data, data_spec=spec)
+        save_run(run, data, data_spec=spec)
         return run_dir.resolve()
 
     def close(self) -> None:

@@ -1,8 +1,8 @@
-"""The run directory: config, history, metrics, predictions, checkpoint and figures.
+"""The run store: a run directory's folders, checkpoints, optimiser state and history.
 
-Every file is written atomically: to a temporary file in the same folder, flushed
-to disk, then renamed over the target, so an interrupted run never leaves a
-half-written file. Checkpoints are safetensors (no code runs on load) plus JSON.
+Every file is written atomically (:mod:`neuralab.fileio`), so an interrupted run
+never leaves a half-written file. Checkpoints are safetensors (no code runs on
+load) plus JSON. Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from neuralab import NeuralabError, __version__
-from neuralab.fileio import atomic_write, jsonable as _jsonable, read_json, write_json  # noqa: F401
+from neuralab.fileio import atomic_write, read_csv, read_json, write_json
 
 CHECKPOINT = "model.safetensors"
 MODEL_JSON = "model.json"
@@ -126,92 +126,33 @@ def load_optimizer_state(run_dir: str | Path) -> tuple[dict[str, np.ndarray], di
     return tensors, scalars
 
 
-class Predictor:
-    """A trained model with its preprocessing: raw features in, class probabilities out.
+HISTORY = "history.csv"
 
-    Attributes:
-        classes: the class names, ``classes[k]`` for output k.
-        feature_names: the input columns, in order.
-        meta: the model.json contents.
+
+def read_history(path: str | Path) -> list[dict]:
+    """The rows of a ``history.csv``: ``step`` an int, every other column a float (NaN if empty).
+
+    A missing file has no rows; a file without a ``step`` column, or with a cell
+    that is not a number, is a one-line error naming the file.
     """
-
-    def __init__(self, proba_fn, scaler, classes: list[str], feature_names: list[str],
-                 meta: dict) -> None:
-        self._proba_fn = proba_fn
-        self.scaler = scaler
-        self.classes = list(classes)
-        self.feature_names = list(feature_names)
-        self.meta = meta
-
-    @property
-    def n_features(self) -> int:
-        return len(self.feature_names)
-
-    def check_width(self, X: np.ndarray, where: str = "input") -> np.ndarray:
-        X = np.asarray(X)
-        if not np.issubdtype(X.dtype, np.floating):
-            X = X.astype(np.float64)  # float32 stays float32: no copy of a large image set
-        if X.ndim != 2 or X.shape[1] != self.n_features:
-            got = X.shape[1] if X.ndim == 2 else f"shape {X.shape}"
-            raise NeuralabError(
-                f"{where} has {got} features, but the model takes {self.n_features} "
-                f"({', '.join(self.feature_names)})"
-            )
-        return X
-
-    def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Softmax probabilities, (n, K), for raw (unscaled) inputs (n, d)."""
-        X = self.check_width(X)
-        # in blocks, so that a large data set never has a second full-size copy
-        block = 8192
-        parts = [self._proba_fn(self.scaler.transform(X[i:i + block]))
-                 for i in range(0, max(len(X), 1), block)]  # one (empty) block for no rows
-        return np.concatenate([np.asarray(p, dtype=np.float64) for p in parts])
-
-    def predict(self, X: np.ndarray) -> np.ndarray:
-        return self.predict_proba(X).argmax(axis=1)
-
-
-def load_model(run_dir: str | Path, *, backend: str = "numpy", device: str = "cpu") -> Predictor:
-    """Load a run's checkpoint into either backend, with its preprocessing.
-
-    Raises NeuralabError (one line) for a missing, corrupt or inconsistent checkpoint.
-    """
-    from neuralab.data.preprocess import Standardizer
-
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise NeuralabError(f"run directory {run_dir} does not exist")
-    state, meta = load_checkpoint(run_dir)
-    sizes = meta["sizes"]
-    activation = meta.get("activation") or "relu"
-    dtype = meta.get("dtype", "float64")
-    classes = meta.get("classes") or [str(k) for k in range(sizes[-1])]
-    if len(classes) != sizes[-1]:
-        raise NeuralabError(f"{run_dir / MODEL_JSON}: {len(classes)} class names for {sizes[-1]} outputs")
-    features = meta.get("feature_names") or [f"x{i + 1}" for i in range(sizes[0])]
-    scaler = Standardizer.from_meta(meta, sizes[0])
-    if backend == "numpy":
-        from neuralab.nn import MLP
-
-        model = MLP(sizes, activation=activation, dtype=dtype)
-        model.load_state_dict(state)
-        proba = model.predict_proba
-    elif backend == "torch":
-        import torch
-
-        from neuralab.torch_backend import TorchMLP, load_lecture_state, resolve_device
-
-        tmodel = TorchMLP(sizes, activation=activation).to(
-            dtype=torch.float32 if dtype == "float32" else torch.float64)
-        load_lecture_state(tmodel, state)
-        dev = resolve_device(device)
-        tmodel.to(dev)
-
-        @torch.no_grad()
-        def proba(X):
-            t = torch.as_tensor(np.ascontiguousarray(X), device=dev).to(tmodel.linears[0].weight.dtype)
-            return torch.softmax(tmodel(t), dim=1).cpu().numpy()
-    else:
-        raise NeuralabError(f"backend must be one of numpy, torch; got {backend!r}")
-    return Predictor(proba, scaler, classes, features, meta)
+    path = Path(path)
+    if not path.exists():
+        return []
+    header, raw_rows = read_csv(path)
+    if "step" not in header:
+        raise NeuralabError(f"{path} has no step column; its columns are {header}")
+    rows = []
+    for n, raw in enumerate(raw_rows, start=2):
+        if len(raw) != len(header):
+            raise NeuralabError(f"{path}, line {n}: {len(raw)} cells for {len(header)} columns")
+        try:
+            row = {k: (float(v) if v else float("nan")) for k, v in zip(header, raw)}
+            step = row["step"]
+            if not step.is_integer() or step < 0:
+                raise ValueError
+        except ValueError:
+            raise NeuralabError(f"{path}, line {n}: every cell must be a number and step a "
+                                f"non-negative integer; got {raw}") from None
+        row["step"] = int(step)
+        rows.append(row)
+    return rows

@@ -1,0 +1,421 @@
+"""The recipe: prepare data, build the trainer, fit, write the run; train, resume, evaluate, demo.
+
+One function, :func:`prepare`, turns a data set and checked
+:class:`~neuralab.config.TrainSettings` into everything training needs: the
+splits, the scaling fitted on the training split, class weights, oversampling,
+the schedule, the augmentation and the trainer of the chosen backend.
+``neuralab train``, ``--resume``, the sweep's trials and the playground all go
+through it, and :func:`neuralab.train.fit` is the one loop they call. The
+command line only parses and prints; everything here works from Python too.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from neuralab import NeuralabError
+from neuralab.config import LECTURE_ITERATIONS, TrainSettings
+from neuralab.data import Dataset, load
+from neuralab.data.augment import jitter, oversample_indices, shift_images
+from neuralab.data.preprocess import Standardizer
+from neuralab.data.splits import Split, make_splits, remap_labels
+from neuralab.fileio import write_json
+from neuralab.metrics import evaluate_predictions
+from neuralab.runs import (
+    Predictor,
+    RunResult,
+    check_features,
+    load_run_data,
+    model_meta,
+    prepare_run_dir,
+    read_model,
+    write_run,
+    write_scores,
+)
+from neuralab.runs.reader import Resume, read_config, read_resume
+from neuralab.train import FitResult, balanced_class_weights, fit, lr_schedule, make_engine_trainer
+
+
+def make_trainer(settings: TrainSettings, n_features: int, n_classes: int, *,
+                 class_weight=None):
+    """The trainer of the settings' backend, model and optimiser.
+
+    Both backends draw the starting weights with the engine's seeded
+    initialiser, so the same settings start from the same numbers.
+    ``class_weight`` is the per-class weight array (``settings.class_weight``
+    names the rule; :func:`prepare` computes it from the training labels).
+    """
+    common = dict(
+        activation=settings.activation, init=settings.init, seed=settings.seed,
+        dtype=settings.dtype, optimizer=settings.optimizer, lr=settings.lr, reg=settings.reg,
+        momentum=settings.momentum, weight_decay=settings.weight_decay,
+        class_weight=class_weight, clip_norm=settings.clip_norm,
+    )
+    sizes = settings.sizes(n_features, n_classes)
+    if settings.backend == "torch":
+        from neuralab.torch_backend import make_torch_trainer
+
+        return make_torch_trainer(sizes, device=settings.device, **common)
+    return make_engine_trainer(sizes, **common)
+
+
+def load_model(run_dir: str | Path, *, backend: str = "numpy", device: str = "cpu") -> Predictor:
+    """A run's checkpoint with its preprocessing, in the engine or in its PyTorch twin."""
+    if backend == "numpy":
+        from neuralab.runs import load_model as load_engine_model
+
+        return load_engine_model(run_dir)
+    from neuralab.config import check
+    from neuralab.torch_backend.predictor import torch_proba
+
+    check("backend", backend)
+    state, meta, scaler = read_model(run_dir)
+    return Predictor(torch_proba(state, meta, device=device), scaler, meta["classes"],
+                     meta["feature_names"], meta)
+
+
+class ImbalanceWarning(UserWarning):
+    """The rarest class has under 10 % of the most common class's examples."""
+
+
+def warn_if_unbalanced(y: np.ndarray, classes: list[str], *, ratio: float = 0.1) -> None:
+    """Warn when the rarest class has fewer than ``ratio`` times the most common's examples."""
+    counts = np.bincount(y, minlength=len(classes))
+    rare, common = int(np.argmin(counts)), int(np.argmax(counts))
+    if counts[rare] < ratio * counts[common]:
+        warnings.warn(
+            f"class {classes[rare]!r} has {counts[rare]} training examples, under "
+            f"{ratio:.0%} of class {classes[common]!r}'s {counts[common]}; consider "
+            "--class-weight balanced or --oversample", ImbalanceWarning, stacklevel=3)
+
+
+def steps_planned(settings: TrainSettings, n: int) -> int:
+    """How many updates the settings ask for on n training examples."""
+    if settings.iterations is not None:
+        return settings.iterations
+    batch = settings.batch_size
+    per_epoch = 1 if batch is None or batch >= n else -(-n // batch)
+    return settings.epochs * per_epoch
+
+
+def make_augment(settings: TrainSettings, image_shape, scaler: Standardizer):
+    """The augmentation the settings switch on: image shifts for images, jitter otherwise."""
+    if not settings.augment:
+        return None
+    if image_shape is not None:
+        return shift_images(tuple(image_shape), max_shift=settings.augment_shift,
+                            mean=None if scaler.is_identity else scaler.mean,
+                            scale=None if scaler.is_identity else scaler.scale)
+    return jitter(settings.augment_noise)
+
+
+def fit_scaler(settings: TrainSettings, X: np.ndarray) -> Standardizer:
+    """The training split's standardisation, or none (the lecture's raw inputs)."""
+    return Standardizer.fit(X) if settings.standardize else Standardizer.identity(X.shape[1])
+
+
+@dataclass
+class Prepared:
+    """Everything one training run needs, ready for :meth:`fit` (which may be called again).
+
+    ``X``, ``y`` are the scaled (and, with oversampling, resampled) training
+    inputs; ``scaled`` holds every split's scaled inputs; ``monitor`` names the
+    split scored while training (val, else test, else None).
+    """
+
+    settings: TrainSettings
+    trainer: object
+    scaler: Standardizer
+    splits: dict[str, Split]
+    scaled: dict[str, np.ndarray]
+    X: np.ndarray
+    y: np.ndarray
+    classes: list[str]
+    schedule: Callable[[int], float] | None
+    augment: Callable | None
+    monitor: str | None
+
+    def fit(self, *, iterations: int | None = None, start_step: int = 0, **fit_kwargs) -> FitResult:
+        """Train: the settings' whole run, or ``iterations`` more steps (a playground frame)."""
+        s = self.settings
+        m = self.monitor
+        kw = dict(X_val=None if m is None else self.scaled[m],
+                  y_val=None if m is None else self.splits[m].y,
+                  log_every=s.log_every, schedule=self.schedule,
+                  early_stopping=s.early_stopping)
+        if iterations is not None:
+            kw.update(iterations=iterations, schedule=None, early_stopping=None)
+        else:
+            kw.update(iterations=s.iterations, epochs=s.epochs)
+        kw.update(fit_kwargs)
+        return fit(self.trainer, self.X, self.y, batch_size=s.batch_size, seed=s.seed,
+                   augment=self.augment, start_step=start_step, **kw)
+
+    def evaluate(self) -> tuple[dict, dict]:
+        """(metrics, probabilities) of every split at the current weights."""
+        metrics, probs = {}, {}
+        for key, sp in self.splits.items():
+            loss, probs[key] = self.trainer.evaluate(self.scaled[key], sp.y)
+            metrics[key] = evaluate_predictions(sp.y, probs[key], loss=loss,
+                                                class_names=self.classes)
+        return metrics, probs
+
+
+def prepare(data: Dataset, settings: TrainSettings, *, test: Dataset | None = None,
+            splits: dict[str, Split] | None = None, scaler: Standardizer | None = None,
+            resume: Resume | None = None) -> Prepared:
+    """The one recipe: splits, scaling, class weights, oversampling, schedule, augmentation, trainer.
+
+    ``splits`` replaces the settings' own cut (the sweep's folds); ``scaler``
+    keeps a scaling fitted before (a resumed run's); ``resume`` loads a
+    checkpoint's weights and optimiser state into the new trainer.
+    """
+    s = settings
+    if splits is None:
+        splits = make_splits(data, test, test_fraction=s.test_fraction,
+                             val_fraction=s.val_fraction, seed=s.seed)
+    train = splits["train"]
+    if scaler is None:
+        scaler = resume.scaler if resume is not None else fit_scaler(s, train.X)
+    dtype = np.dtype(s.dtype)
+    scaled = {k: scaler.transform(sp.X).astype(dtype, copy=False) for k, sp in splits.items()}
+    class_weight = (balanced_class_weights(train.y, data.n_classes)
+                    if s.class_weight == "balanced" else None)
+    trainer = make_trainer(s, train.X.shape[1], data.n_classes, class_weight=class_weight)
+    if resume is not None:
+        trainer.load_state_dict(resume.state)
+        trainer.load_optimizer_state(resume.optimizer_tensors, resume.optimizer_scalars)
+    X, y = scaled["train"], train.y
+    if s.oversample:
+        idx = oversample_indices(y, np.random.default_rng(s.seed))
+        X, y = X[idx], y[idx]
+    schedule = lr_schedule(s.lr_schedule, s.lr, steps_planned(s, len(y)),
+                           step_size=s.lr_step, gamma=s.lr_gamma)
+    monitor = "val" if "val" in splits else ("test" if "test" in splits else None)
+    return Prepared(settings=s, trainer=trainer, scaler=scaler, splits=splits, scaled=scaled,
+                    X=X, y=y, classes=list(data.classes), schedule=schedule,
+                    augment=make_augment(s, getattr(data, "image_shape", None), scaler),
+                    monitor=monitor)
+
+
+def add_operating_point(metrics: dict, splits: dict[str, Split], probs: dict[str, np.ndarray],
+                        max_fpr: float, classes: list[str]) -> None:
+    """For a binary problem, the threshold that keeps FPR <= max_fpr, and its rates per split.
+
+    The threshold is chosen on the validation split when there is one (else on the
+    training split) and then applied unchanged to every split.
+    """
+    from neuralab.metrics import rates_at_threshold, threshold_for_fpr
+
+    chosen_on = "val" if "val" in splits else "train"
+    sp = splits[chosen_on]
+    point = threshold_for_fpr(sp.y, probs[chosen_on][:, 1], max_fpr=max_fpr)
+    for key, spl in splits.items():
+        rates = rates_at_threshold(spl.y, probs[key][:, 1], point.threshold)
+        metrics[key]["operating_point"] = {
+            **rates.as_dict(), "max_fpr": max_fpr, "chosen_on": chosen_on,
+            "positive_class": classes[1],
+        }
+
+
+def _check_before_writing(data: Dataset, settings: TrainSettings) -> None:
+    """What can be refused before a run directory is made."""
+    if settings.max_fpr is not None and data.n_classes != 2:
+        raise NeuralabError(f"max_fpr needs a binary problem, this one has {data.n_classes} classes")
+
+
+def run_training(
+    data: Dataset,
+    settings: TrainSettings,
+    *,
+    test: Dataset | None = None,
+    out: str | Path | None = None,
+    overwrite: bool = False,
+    print_every: int | None = None,
+    echo: Callable[[str], None] | None = print,
+    progress: bool | None = None,
+    name: str = "train",
+    data_spec: dict | None = None,
+    test_spec: dict | None = None,
+    resume: Resume | None = None,
+) -> RunResult:
+    """Train on ``data`` with ``settings``; evaluate every split; write a run directory to ``out``.
+
+    Standardisation (``settings.standardize``) is fitted on the training split only.
+    ``print_every`` prints ``iteration N: loss X`` lines (None: no lines). Ctrl-C or
+    SIGTERM stops training after the current step; the run directory is still
+    written, with ``interrupted`` set, and the result says so.
+    """
+    _check_before_writing(data, settings)
+    prep = prepare(data, settings, test=test, resume=resume)
+    warn_if_unbalanced(prep.splits["train"].y, data.classes)
+    run_dir = prepare_run_dir(out, overwrite=overwrite) if out is not None else None
+    callbacks = []
+    if print_every and echo is not None:
+        callbacks.append(lambda step, loss, m: None if m.get("final") or step % print_every
+                         else echo(f"iteration {step}: loss {loss:f}"))
+    result = prep.fit(callbacks=callbacks, progress=progress, description=name,
+                      start_step=0 if resume is None else resume.start_step)
+    if resume is not None:
+        earlier = [r for r in resume.history_rows if r["step"] < resume.start_step]
+        result.history.rows[:0] = earlier
+        result.seconds += resume.seconds
+    train = prep.splits["train"]
+    meta = model_meta(settings, settings.sizes(train.X.shape[1], data.n_classes), data, prep.scaler)
+    predictor = Predictor(prep.trainer.predict_proba, prep.scaler, data.classes,
+                          data.feature_names, meta)
+    metrics, probs = prep.evaluate()
+    if settings.max_fpr is not None:
+        add_operating_point(metrics, prep.splits, probs, settings.max_fpr, data.classes)
+    run = RunResult(name=name, settings=settings, fit=result, metrics=metrics,
+                    run_dir=run_dir, trainer=prep.trainer, predictor=predictor,
+                    splits=prep.splits, probs=probs)
+    if run_dir is not None:
+        save_run(run, data, data_spec=data_spec, test_spec=test_spec)
+    return run
+
+
+def save_run(run: RunResult, data: Dataset, *, data_spec: dict | None = None,
+             test_spec: dict | None = None) -> None:
+    """Write ``run.run_dir``: every file of the run directory contract, the report last."""
+    from neuralab.report import build_report
+
+    write_run(run, data, data_spec=data_spec, test_spec=test_spec)
+    build_report(run.run_dir)
+
+
+def resume_training(run_dir: str | Path, *, iterations: int | None = None,
+                    epochs: int | None = None, print_every: int | None = None,
+                    echo: Callable[[str], None] | None = print,
+                    progress: bool | None = None) -> RunResult:
+    """Continue a run from its checkpoint and optimiser state, in the same directory.
+
+    Trains ``iterations`` (or ``epochs``) more, by default as many as the run
+    was set to; history rows are appended and every file is rewritten atomically.
+    """
+    run_dir = Path(run_dir)
+    read_config(run_dir)
+    source = load_run_data(run_dir)
+    settings = source.settings
+    if iterations is not None or epochs is not None:
+        settings = settings.replace(iterations=iterations, epochs=epochs)
+    resume = read_resume(run_dir, source.config, settings.optimizer)
+    name = source.config.get("name")
+    return run_training(source.data, settings, test=source.test, out=run_dir, overwrite=True,
+                        print_every=print_every, echo=echo, progress=progress,
+                        name=name if isinstance(name, str) else "train",
+                        data_spec=source.data_spec, test_spec=source.test_spec, resume=resume)
+
+
+def evaluate_run(run_dir: str | Path, data: Dataset | None = None, *,
+                 out: str | Path | None = None, backend: str = "numpy") -> tuple[dict, Path]:
+    """Score a saved model on new data (or again on its own splits); write the results.
+
+    Writes ``metrics.json``, ``predictions.csv`` and figures to ``out`` (default
+    ``RUN_DIR/evaluations/<time>-<data>/``), never over the run's own files.
+    Returns (metrics by split, the folder written).
+    """
+    run_dir = Path(run_dir)
+    predictor = load_model(run_dir, backend=backend)
+    if data is None:
+        splits = load_run_data(run_dir).splits()
+        label = "own-splits"
+    else:
+        check_features(data, predictor)
+        y = remap_labels(data, predictor.classes)
+        splits = {"eval": Split(data.X, y, np.arange(len(y)), data.source)}
+        label = Path(data.name).stem
+    for key, sp in splits.items():
+        predictor.check_width(sp.X, where=f"the {key} data")
+    if out is None:
+        out = run_dir / "evaluations" / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}"
+    out = prepare_run_dir(out)
+    probs = {key: predictor.predict_proba(sp.X) for key, sp in splits.items()}
+    metrics = {key: evaluate_predictions(sp.y, probs[key], class_names=predictor.classes)
+               for key, sp in splits.items()}
+    write_scores(out, f"{run_dir.name}: evaluation", None, metrics, predictor, splits, probs)
+    return metrics, out
+
+
+# --- the lecture's experiment -------------------------------------------------------------
+
+DEMO_MODELS = (
+    ("linear", "linear softmax classifier", 10),
+    ("mlp", "2-layer ReLU net (hidden 100)", 1000),
+)
+
+
+@dataclass
+class DemoResult:
+    runs: list[RunResult]
+    out: Path | None
+
+    def table(self) -> list[dict]:
+        return [
+            {
+                "model": r.name,
+                "final_loss": r.final_loss,
+                "train_accuracy": r.train_accuracy,
+                "test_accuracy": r.test_accuracy,
+                "seconds": r.fit.seconds,
+                "iterations": r.fit.steps,
+            }
+            for r in self.runs
+        ]
+
+
+def run_demo(*, out: str | Path | None = None, seed: int = 0, backend: str = "numpy",
+             dtype: str = "float64", device: str = "auto", overwrite: bool = False,
+             echo: Callable[[str], None] | None = print, progress: bool | None = None) -> DemoResult:
+    """The lecture's experiment: linear softmax against the 2-layer ReLU net on the spiral.
+
+    Both train full batch with step 1.0 and reg 1e-3 on the seeded spiral (N=100,
+    K=3): the linear classifier 200 iterations, the net 10,000. Each is scored on
+    its training data and on a second spiral drawn with seed + 1. With ``out``,
+    writes ``out/linear/`` and ``out/mlp/`` (run directories) and
+    ``out/comparison.png``.
+    """
+    from neuralab import plots
+
+    # the lecture feeds the spiral to the network as it is: no standardisation
+    base = TrainSettings(lr=1.0, reg=1e-3, seed=seed, backend=backend, dtype=dtype,
+                         device=device, standardize=False)
+    train = load("spiral", seed=seed)
+    train.source = f"the lecture's spiral, N=100, K=3, seed {seed}"
+    test = load("spiral", seed=seed + 1)
+    test.source = f"a second spiral, N=100, K=3, seed {seed + 1}"
+    spec = {"kind": "registry", "name": "spiral", "seed": seed}
+    test_spec = {**spec, "seed": seed + 1}
+    out = Path(out) if out is not None else None
+    if out is not None:
+        prepare_run_dir(out, overwrite=overwrite, figures=False)
+    runs = []
+    for model, title, every in DEMO_MODELS:
+        if echo is not None:
+            echo(f"\n== {title}: step 1.0, reg 1e-3, "
+                 f"{LECTURE_ITERATIONS[model]:,} iterations, full batch ==")
+        settings = base.replace(model=model, hidden=[100] if model == "mlp" else [],
+                                iterations=None)
+        run = run_training(train, settings, test=test,
+                           out=None if out is None else out / model, overwrite=True,
+                           print_every=every, echo=echo, progress=progress, name=model,
+                           data_spec=spec, test_spec=test_spec)
+        runs.append(run)
+        if run.interrupted:
+            break
+    if out is not None:
+        from neuralab.report import build_comparison_report
+
+        fig = plots.comparison_figure(
+            [(f"{title}: train accuracy {r.train_accuracy:.0%}", r.predictor.predict_proba)
+             for (_, title, _), r in zip(DEMO_MODELS, runs)], train.X, train.y)
+        plots.save_figure(fig, out / "comparison.png")
+        write_json(out / "comparison.json", DemoResult(runs, out).table())
+        build_comparison_report(out, [r.name for r in runs])
+    return DemoResult(runs, out)
