@@ -50,6 +50,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from neuralab import NeuralabError
+from neuralab.nn.losses import cross_entropy
 
 
 class UndefinedMetricWarning(UserWarning):
@@ -67,14 +68,13 @@ def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 
 def log_loss(y_true: np.ndarray, probs: np.ndarray) -> float:
-    """Mean -log p(y), with probabilities clipped at 1e-15 so a confident error stays finite.
+    """Mean -log p(y): :func:`neuralab.nn.losses.cross_entropy`, whose floor of 1e-15 on
+    p(y) keeps a confident error finite.
 
     >>> round(log_loss(np.array([0, 1]), np.array([[0.5, 0.5], [0.5, 0.5]])), 4)
     0.6931
     """
-    y_true = np.asarray(y_true)
-    p = np.clip(probs[np.arange(len(y_true)), y_true], 1e-15, 1.0)
-    return float(-np.mean(np.log(p)))
+    return cross_entropy(probs, y_true)
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
