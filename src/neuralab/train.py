@@ -50,6 +50,9 @@ class EngineTrainer:
         optimizer: an :class:`~neuralab.optim.Optimizer` over ``model.parameters()``.
         reg: the L2 strength of the lecture's penalty ``0.5 * reg * sum W^2``.
         class_weight: optional per-class weights for the cross-entropy.
+        clip_norm: the largest joint L2 norm of the gradients (> 0), or None for
+            no clipping. Like every setting, it is checked where settings enter
+            (the command line, the sweep, the playground), not here.
     """
 
     backend = "numpy"
@@ -60,7 +63,7 @@ class EngineTrainer:
         self.optimizer = optimizer
         self.loss_fn = SoftmaxCrossEntropy(class_weight=class_weight)
         self.penalty = L2Penalty(reg)
-        self.clip_norm = _check_clip(clip_norm)
+        self.clip_norm = None if clip_norm is None else float(clip_norm)
         self._weights = model.weights()
         self._params = model.parameters()
 
@@ -143,14 +146,6 @@ def make_engine_trainer(sizes: Sequence[int], *, activation: str = "relu", init:
     return EngineTrainer(model, opt, reg=reg, class_weight=class_weight, clip_norm=clip_norm)
 
 
-def _check_clip(clip_norm):
-    if clip_norm is None:
-        return None
-    if not isinstance(clip_norm, (int, float, np.floating)) or not np.isfinite(clip_norm) or clip_norm <= 0:
-        raise NeuralabError(f"clip_norm must be a finite number > 0, got {clip_norm!r}")
-    return float(clip_norm)
-
-
 def balanced_class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     """``n / (K * n_k)`` per class, scikit-learn's "balanced" weights.
 
@@ -170,7 +165,8 @@ def lr_schedule(kind: str, lr: float, total: int, *, step_size: int | None = Non
 
     ``constant``: lr throughout (returns None: nothing to change). ``step``: lr
     times gamma every ``step_size`` steps (default: a third of the run).
-    ``cosine``: from lr down to min_lr along half a cosine.
+    ``cosine``: from lr down to min_lr along half a cosine. The numbers are taken as
+    given (gamma in (0, 1], step_size >= 1): they are checked where settings enter.
 
     >>> f = lr_schedule("step", 1.0, 90, gamma=0.5)
     >>> f(0), f(29), f(30), f(89)
@@ -183,10 +179,6 @@ def lr_schedule(kind: str, lr: float, total: int, *, step_size: int | None = Non
         return None
     if kind == "step":
         size = step_size or max(1, total // 3)
-        if size < 1:
-            raise NeuralabError(f"lr step size must be a positive integer, got {size!r}")
-        if not (0 < gamma <= 1):
-            raise NeuralabError(f"lr gamma must lie in (0, 1], got {gamma!r}")
         return lambda step: lr * gamma ** (step // size)
     if kind == "cosine":
         span = max(total - 1, 1)
