@@ -55,13 +55,28 @@ def test_adam_matches_torch(kwargs):
 
 
 @pytest.mark.parametrize("call, message", [
-    (lambda p: SGD(p, lr=-1), "lr must be a finite number > 0, got -1"),
-    (lambda p: SGD(p, lr=float("nan")), "lr must be a finite number"),
-    (lambda p: SGD(p, lr=0.1, momentum=1.5), "momentum must be a finite number >= 0 and < 1, got 1.5"),
     (lambda p: SGD(p, lr=0.1, nesterov=True), "nesterov needs momentum > 0"),
-    (lambda p: Adam(p, lr=0.1, betas=(0.9, 1.0)), r"betas\[1\] must be"),
+    (lambda p: Adam(p, lr=0.1, betas=(0.9, 1.0)), r"betas must be two numbers in \[0, 1\), got \(0.9, 1.0\)"),
+    (lambda p: Adam(p, lr=0.1, betas=(float("nan"), 0.9)), r"betas must be two numbers in \[0, 1\)"),
+    (lambda p: Adam(p, lr=0.1, eps=0.0), "eps must be a finite number > 0, got 0.0"),
+    (lambda p: SGD([], lr=0.1), "optimizer got an empty parameter list"),
     (lambda p: make_optimizer("rmsprop", p, lr=0.1), "optimizer must be one of sgd, momentum, nesterov, adam; got 'rmsprop'"),
 ])
-def test_bad_optimizer_settings(call, message):
+def test_bad_optimizer_arguments(call, message):
+    """What no run setting covers is checked where it enters: here."""
     with pytest.raises(NeuralabError, match=message):
         call([Parameter(np.zeros(2), "w")])
+
+
+@pytest.mark.parametrize("setting, message", [
+    ({"lr": -1.0}, "lr must be a finite number > 0, got -1.0"),
+    ({"lr": float("nan")}, "lr must be a finite number > 0, got nan"),
+    ({"momentum": 1.5}, r"momentum must lie in \[0, 1\), got 1.5"),
+    ({"weight_decay": -0.1}, "weight_decay must be a finite number >= 0, got -0.1"),
+])
+def test_bad_optimizer_settings_are_refused_where_settings_enter(setting, message):
+    """The optimisers trust lr, momentum and weight decay: the settings check them once."""
+    from neuralab.experiments import TrainSettings
+
+    with pytest.raises(NeuralabError, match=message):
+        TrainSettings(**setting).validate()

@@ -7,6 +7,7 @@ operation, so the PyTorch twin can match the engine to float64 precision.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -15,29 +16,19 @@ from neuralab import NeuralabError
 from neuralab.nn.module import Parameter
 
 
-def _check_number(name: str, value, *, low: float = 0.0, high: float | None = None,
-                  low_open: bool = False) -> float:
-    ok = isinstance(value, (int, float, np.floating, np.integer)) and np.isfinite(value)
-    if ok:
-        ok = value > low if low_open else value >= low
-        if high is not None:
-            ok = ok and value < high
-    if not ok:
-        bound = f"> {low:g}" if low_open else f">= {low:g}"
-        if high is not None:
-            bound += f" and < {high:g}"
-        raise NeuralabError(f"{name} must be a finite number {bound}, got {value!r}")
-    return float(value)
-
-
 class Optimizer:
-    """Base class: holds the parameters and the learning rate."""
+    """Base class: holds the parameters and the learning rate.
+
+    The settings (lr > 0, momentum in [0, 1), weight_decay >= 0) are taken as given:
+    they are checked once, where settings enter (the command line, the sweep, the
+    playground), and an optimiser trusts them.
+    """
 
     def __init__(self, params: Sequence[Parameter], lr: float) -> None:
         self.params = list(params)
         if not self.params:
             raise NeuralabError("optimizer got an empty parameter list")
-        self.lr = _check_number("lr", lr, low_open=True)
+        self.lr = float(lr)
 
     def zero_grad(self) -> None:
         for p in self.params:
@@ -84,8 +75,8 @@ class SGD(Optimizer):
     def __init__(self, params, lr: float = 1.0, *, momentum: float = 0.0,
                  nesterov: bool = False, weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
-        self.momentum = _check_number("momentum", momentum, high=1.0)
-        self.weight_decay = _check_number("weight_decay", weight_decay)
+        self.momentum = float(momentum)
+        self.weight_decay = float(weight_decay)
         if nesterov and self.momentum == 0:
             raise NeuralabError("nesterov needs momentum > 0, got momentum 0")
         self.nesterov = bool(nesterov)
@@ -127,18 +118,20 @@ class Adam(Optimizer):
 
     m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2;
     p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps).
-    Weight decay adds wd * p to g first (L2, not AdamW).
+    Weight decay adds wd * p to g first (L2, not AdamW). betas and eps are no
+    settings of a run, so they are checked here, where they enter.
     """
 
     def __init__(self, params, lr: float = 1e-3, *, betas=(0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
-        if len(betas) != 2:
+        if len(betas) != 2 or not all(0 <= b < 1 for b in betas):
             raise NeuralabError(f"betas must be two numbers in [0, 1), got {betas!r}")
-        self.beta1 = _check_number("betas[0]", betas[0], high=1.0)
-        self.beta2 = _check_number("betas[1]", betas[1], high=1.0)
-        self.eps = _check_number("eps", eps, low_open=True)
-        self.weight_decay = _check_number("weight_decay", weight_decay)
+        if not 0 < eps < math.inf:
+            raise NeuralabError(f"eps must be a finite number > 0, got {eps!r}")
+        self.beta1, self.beta2 = (float(b) for b in betas)
+        self.eps = float(eps)
+        self.weight_decay = float(weight_decay)
         self.t = 0
         self.m = [np.zeros_like(p.data) for p in self.params]
         self.v = [np.zeros_like(p.data) for p in self.params]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralab.runs import atomic_write
+from neuralab.fileio import atomic_write
 
 CLASS_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
                  "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]

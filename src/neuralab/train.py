@@ -50,6 +50,9 @@ class EngineTrainer:
         optimizer: an :class:`~neuralab.optim.Optimizer` over ``model.parameters()``.
         reg: the L2 strength of the lecture's penalty ``0.5 * reg * sum W^2``.
         class_weight: optional per-class weights for the cross-entropy.
+        clip_norm: the largest joint L2 norm of the gradients (> 0), or None for
+            no clipping. Like every setting, it is checked where settings enter
+            (the command line, the sweep, the playground), not here.
     """
 
     backend = "numpy"
@@ -60,7 +63,7 @@ class EngineTrainer:
         self.optimizer = optimizer
         self.loss_fn = SoftmaxCrossEntropy(class_weight=class_weight)
         self.penalty = L2Penalty(reg)
-        self.clip_norm = _check_clip(clip_norm)
+        self.clip_norm = None if clip_norm is None else float(clip_norm)
         self._weights = model.weights()
         self._params = model.parameters()
 
@@ -143,14 +146,6 @@ def make_engine_trainer(sizes: Sequence[int], *, activation: str = "relu", init:
     return EngineTrainer(model, opt, reg=reg, class_weight=class_weight, clip_norm=clip_norm)
 
 
-def _check_clip(clip_norm):
-    if clip_norm is None:
-        return None
-    if not isinstance(clip_norm, (int, float, np.floating)) or not np.isfinite(clip_norm) or clip_norm <= 0:
-        raise NeuralabError(f"clip_norm must be a finite number > 0, got {clip_norm!r}")
-    return float(clip_norm)
-
-
 def balanced_class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
     """``n / (K * n_k)`` per class, scikit-learn's "balanced" weights.
 
@@ -170,7 +165,8 @@ def lr_schedule(kind: str, lr: float, total: int, *, step_size: int | None = Non
 
     ``constant``: lr throughout (returns None: nothing to change). ``step``: lr
     times gamma every ``step_size`` steps (default: a third of the run).
-    ``cosine``: from lr down to min_lr along half a cosine.
+    ``cosine``: from lr down to min_lr along half a cosine. The numbers are taken as
+    given (gamma in (0, 1], step_size >= 1): they are checked where settings enter.
 
     >>> f = lr_schedule("step", 1.0, 90, gamma=0.5)
     >>> f(0), f(29), f(30), f(89)
@@ -183,10 +179,6 @@ def lr_schedule(kind: str, lr: float, total: int, *, step_size: int | None = Non
         return None
     if kind == "step":
         size = step_size or max(1, total // 3)
-        if size < 1:
-            raise NeuralabError(f"lr step size must be a positive integer, got {size!r}")
-        if not (0 < gamma <= 1):
-            raise NeuralabError(f"lr gamma must lie in (0, 1], got {gamma!r}")
         return lambda step: lr * gamma ** (step // size)
     if kind == "cosine":
         span = max(total - 1, 1)
@@ -306,27 +298,202 @@ def _positive_int(name: str, value) -> int:
     return int(value)
 
 
-def fit(
-    trainer,
-    X: np.ndarray,
-    y: np.ndarray,
-    *,
-    iterations: int | None = None,
-    epochs: int | None = None,
-    batch_size: int | None = None,
-    seed: int = 0,
-    log_every: int = 10,
-    callbacks: Sequence[Callback] = (),
-    X_val: np.ndarray | None = None,
-    y_val: np.ndarray | None = None,
-    progress: bool | None = None,
-    description: str = "training",
-    start_step: int = 0,
-    stop_on_signal: bool = True,
-    schedule: Callable[[int], float] | None = None,
-    early_stopping: int | None = None,
-    augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
-) -> FitResult:
+@dataclass(frozen=True)
+class _Plan:
+    """The loop arguments of one :func:`fit` call, checked and resolved."""
+
+    total: int  # updates in this call
+    batch_size: int | None  # None: full batch
+    per_epoch: int | None  # updates an epoch when the call counts epochs, else None
+    log_every: int
+    patience: int | None  # early stopping's, in logged validation scores
+    has_val: bool
+
+
+def _plan(n: int, *, iterations, epochs, batch_size, log_every, start_step: int,
+          early_stopping, has_val: bool) -> _Plan:
+    """Resolve fit's loop arguments; NeuralabError for what cannot be run.
+
+    Settings from the command line, the sweep and the playground arrive validated;
+    these checks guard direct calls of :func:`fit`, where a count of 0 or less would
+    otherwise train nothing, or log every step, without a word.
+    """
+    if (iterations is None) == (epochs is None):
+        raise NeuralabError("give exactly one of iterations and epochs, "
+                            f"got iterations={iterations!r}, epochs={epochs!r}")
+    if n == 0:
+        raise NeuralabError("the training data is empty")
+    log_every = _positive_int("log_every", log_every)
+    if batch_size is not None:
+        batch_size = _positive_int("batch_size", batch_size)
+        if batch_size >= n:
+            batch_size = None  # one batch holds everything: that is full-batch training
+    per_epoch = None
+    if epochs is not None:
+        per_epoch = 1 if batch_size is None else math.ceil(n / batch_size)
+        total = _positive_int("epochs", epochs) * per_epoch
+        if start_step % per_epoch:
+            raise NeuralabError(f"a resumed minibatch run must start at an epoch boundary; "
+                                f"{start_step} steps is not a multiple of {per_epoch}")
+    else:
+        total = _positive_int("iterations", iterations)
+    if early_stopping is not None:
+        early_stopping = _positive_int("early_stopping patience", early_stopping)
+        if not has_val:
+            raise NeuralabError("early stopping needs validation data; "
+                                "give --val-fraction (or --test-fraction, --test-data)")
+    return _Plan(total, batch_size, per_epoch, log_every, early_stopping, has_val)
+
+
+class _Loop:
+    """What one :func:`fit` call keeps between its steps, and the steps themselves.
+
+    The history, the best validation loss so far with its step and weights (early
+    stopping), and the current epoch's shuffled order with the position in it
+    (minibatches). ``rng`` draws the shuffles and the augmentation, in that order.
+    """
+
+    def __init__(self, trainer, X, y, X_val, y_val, plan: _Plan, *, callbacks, augment,
+                 rng: np.random.Generator) -> None:
+        self.trainer, self.plan, self.callbacks = trainer, plan, callbacks
+        self.X, self.y, self.X_val, self.y_val = X, y, X_val, y_val
+        self.augment, self.rng = augment, rng
+        self.history = History()
+        self.grad_norms = getattr(trainer, "grad_norms", None)
+        self.best_loss, self.best_step, self.best_state, self.waited = math.inf, None, None, 0
+        self.order = np.arange(len(y))
+        self.batch_pos = len(y)  # forces a shuffle at the first minibatch
+
+    def check(self, step: int, loss: float) -> None:
+        if not math.isfinite(loss):
+            raise TrainingDiverged(step, loss, getattr(self.trainer, "lr", None))
+
+    def observe_val(self, step: int) -> tuple[float, float]:
+        """Score the held-out data at the current weights; track the best for early stopping."""
+        val_loss, val_probs = self.trainer.evaluate(self.X_val, self.y_val)
+        if self.plan.patience is not None:
+            if val_loss < self.best_loss:
+                self.best_loss, self.best_step, self.waited = val_loss, step, 0
+                self.best_state = self.trainer.state_dict()
+            else:
+                self.waited += 1
+        return val_loss, _accuracy(val_probs, self.y_val)
+
+    @property
+    def patience_ran_out(self) -> bool:
+        return self.plan.patience is not None and self.waited >= self.plan.patience
+
+    def log(self, step: int, loss: float, train_acc: float, val=None, final: bool = False) -> None:
+        """Append a history row and pass it to the callbacks (without step and loss)."""
+        row = {"step": step, "loss": loss, "train_accuracy": train_acc}
+        if self.plan.has_val:
+            row["val_loss"], row["val_accuracy"] = val if val is not None else self.observe_val(step)
+        if self.grad_norms is not None:
+            # the gradients of the latest step (its batch), per parameter
+            row.update({f"grad_norm_{k}": v for k, v in self.grad_norms().items()})
+        self.history.rows.append(row)
+        metrics = {k: v for k, v in row.items() if k not in ("step", "loss")}
+        if final:
+            metrics["final"] = True
+        for cb in self.callbacks:
+            cb(step, loss, metrics)
+
+    def full_batch_step(self, step: int) -> float:
+        """One update on all the data; a logged row holds that step's forward pass and the
+        validation scores at the same weights, before the update, as the lecture prints them."""
+        logging = step % self.plan.log_every == 0
+        val = self.observe_val(step) if logging and self.plan.has_val else None
+        X = self.X if self.augment is None else self.augment(self.X, self.rng)
+        loss, scores = self.trainer.train_step(X, self.y)
+        self.check(step, loss)
+        if logging:
+            self.log(step, loss, _accuracy(scores, self.y), val)
+        return loss
+
+    def next_batch(self) -> np.ndarray:
+        """The rows of the next minibatch; a fresh permutation starts each epoch."""
+        n, size = len(self.y), self.plan.batch_size
+        if self.batch_pos >= n:
+            self.order = self.rng.permutation(n)
+            self.batch_pos = 0
+        idx = self.order[self.batch_pos:self.batch_pos + size]
+        self.batch_pos += size
+        return idx
+
+    def minibatch_step(self, step: int) -> float:
+        """One update on the next minibatch; a logged row is measured on the whole training
+        set after the update, every log_every epochs (or updates, without epochs)."""
+        idx = self.next_batch()
+        Xb = self.X[idx] if self.augment is None else self.augment(self.X[idx], self.rng)
+        loss, _ = self.trainer.train_step(Xb, self.y[idx])
+        self.check(step, loss)
+        done, per_epoch, every = step + 1, self.plan.per_epoch, self.plan.log_every
+        if per_epoch:
+            logged = done % per_epoch == 0 and (done // per_epoch) % every == 0
+        else:
+            logged = done % every == 0
+        if logged:
+            full_loss, probs = self.trainer.evaluate(self.X, self.y)
+            self.check(step, full_loss)
+            self.log(done, full_loss, _accuracy(probs, self.y))
+        return loss
+
+    def run(self, start_step: int, schedule, stopper: _StopOnSignal, task) -> tuple[int, bool]:
+        """The one loop, either backend: returns (updates done, whether early stopping ended it)."""
+        total = self.plan.total
+        step_once = self.full_batch_step if self.plan.batch_size is None else self.minibatch_step
+        update_every = max(1, total // 200)
+        for local in range(total):
+            if stopper.requested:
+                return local, False
+            if schedule is not None:
+                self.trainer.set_lr(schedule(local))
+            loss = step_once(start_step + local)
+            if task is not None and (local + 1) % update_every == 0:
+                task.update(local + 1, loss)
+            if self.patience_ran_out:
+                return local + 1, True
+        return total, False
+
+    def close(self, end: int) -> tuple[float, float, bool]:
+        """The closing evaluation at step ``end``: restore early stopping's best weights,
+        score the training data, and log the final row or tell the callbacks it is final.
+        Returns (loss, accuracy, whether weights were restored)."""
+        restored = self.plan.patience is not None and self.best_state is not None
+        if restored:
+            self.trainer.load_state_dict(self.best_state)
+        final_loss, probs = self.trainer.evaluate(self.X, self.y)
+        self.check(end, final_loss)
+        final_acc = _accuracy(probs, self.y)
+        rows = self.history.rows
+        if restored:
+            for cb in self.callbacks:
+                cb(end, final_loss, {"train_accuracy": final_acc, "final": True,
+                                     "restored_step": self.best_step})
+        elif not rows or rows[-1]["step"] != end:
+            self.log(end, final_loss, final_acc, final=True)
+        else:
+            for cb in self.callbacks:
+                cb(end, final_loss, {**rows[-1], "final": True})
+        return final_loss, final_acc, restored
+
+    def final_val(self, restored: bool) -> tuple[float, float]:
+        """Validation loss and accuracy at the final weights."""
+        if restored:
+            val_loss, val_probs = self.trainer.evaluate(self.X_val, self.y_val)
+            return val_loss, _accuracy(val_probs, self.y_val)
+        return self.history.rows[-1]["val_loss"], self.history.rows[-1]["val_accuracy"]
+
+
+def fit(trainer, X: np.ndarray, y: np.ndarray, *, iterations: int | None = None,
+        epochs: int | None = None, batch_size: int | None = None, seed: int = 0,
+        log_every: int = 10, callbacks: Sequence[Callback] = (),
+        X_val: np.ndarray | None = None, y_val: np.ndarray | None = None,
+        progress: bool | None = None, description: str = "training", start_step: int = 0,
+        stop_on_signal: bool = True, schedule: Callable[[int], float] | None = None,
+        early_stopping: int | None = None,
+        augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+        ) -> FitResult:
     """Train ``trainer`` on (X, y).
 
     Args:
@@ -358,147 +525,25 @@ def fit(
     Raises:
         TrainingDiverged: when the loss becomes NaN or infinite.
     """
-    if (iterations is None) == (epochs is None):
-        raise NeuralabError("give exactly one of iterations and epochs, "
-                            f"got iterations={iterations!r}, epochs={epochs!r}")
-    n = len(y)
-    if n == 0:
-        raise NeuralabError("the training data is empty")
-    log_every = _positive_int("log_every", log_every)
-    if batch_size is not None:
-        batch_size = _positive_int("batch_size", batch_size)
-        if batch_size >= n:
-            batch_size = None  # one batch holds everything: that is full-batch training
-    if epochs is not None:
-        epochs = _positive_int("epochs", epochs)
-        per_epoch = 1 if batch_size is None else math.ceil(n / batch_size)
-        total = epochs * per_epoch
-        if start_step % per_epoch:
-            raise NeuralabError(f"a resumed minibatch run must start at an epoch boundary; "
-                                f"{start_step} steps is not a multiple of {per_epoch}")
-    else:
-        total = _positive_int("iterations", iterations)
-        per_epoch = None
-    has_val = X_val is not None and y_val is not None and len(y_val) > 0
-    if early_stopping is not None:
-        early_stopping = _positive_int("early_stopping patience", early_stopping)
-        if not has_val:
-            raise NeuralabError("early stopping needs validation data; "
-                                "give --val-fraction (or --test-fraction, --test-data)")
-    history = History()
+    plan = _plan(len(y), iterations=iterations, epochs=epochs, batch_size=batch_size,
+                 log_every=log_every, start_step=start_step, early_stopping=early_stopping,
+                 has_val=X_val is not None and y_val is not None and len(y_val) > 0)
     # a resumed run draws fresh batches rather than repeating its first epochs
-    rng = as_generator(seed + start_step)
-    full_batch = batch_size is None
-    best = {"loss": math.inf, "step": None, "state": None, "waited": 0}
-
-    def observe_val(step: int) -> tuple[float, float]:
-        """Score the held-out data at the current weights; track the best for early stopping."""
-        val_loss, val_probs = trainer.evaluate(X_val, y_val)
-        if early_stopping is not None:
-            if val_loss < best["loss"]:
-                best.update(loss=val_loss, step=step, state=trainer.state_dict(), waited=0)
-            else:
-                best["waited"] += 1
-        return val_loss, _accuracy(val_probs, y_val)
-
-    grad_norms = getattr(trainer, "grad_norms", None)
-
-    def log(step: int, loss: float, train_acc: float, val=None, final: bool = False) -> None:
-        row = {"step": step, "loss": loss, "train_accuracy": train_acc}
-        if has_val:
-            row["val_loss"], row["val_accuracy"] = val if val is not None else observe_val(step)
-        if grad_norms is not None:
-            # the gradients of the latest step (its batch), per parameter
-            row.update({f"grad_norm_{k}": v for k, v in grad_norms().items()})
-        history.rows.append(row)
-        metrics = {k: v for k, v in row.items() if k not in ("step", "loss")}
-        if final:
-            metrics["final"] = True
-        for cb in callbacks:
-            cb(step, loss, metrics)
-
-    def check(step: int, loss: float) -> None:
-        if not math.isfinite(loss):
-            raise TrainingDiverged(step, loss, getattr(trainer, "lr", None))
-
-    bar = _progress_bar(progress, total, description)
-    update_every = max(1, total // 200)
-    start = time.perf_counter()
-    order = np.arange(n)
-    batch_pos = n  # forces a shuffle at the first minibatch
+    loop = _Loop(trainer, X, y, X_val, y_val, plan, callbacks=callbacks, augment=augment,
+                 rng=as_generator(seed + start_step))
+    bar = _progress_bar(progress, plan.total, description)
     stopper = _StopOnSignal(stop_on_signal)
-    done_steps = total
-    stopped_early = False
+    start = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), bar as task, stopper:
-        for local in range(total):
-            if stopper.requested:
-                done_steps = local
-                break
-            step = start_step + local
-            if schedule is not None:
-                trainer.set_lr(schedule(local))
-            if full_batch:
-                logging = step % log_every == 0
-                val = observe_val(step) if logging and has_val else None
-                Xs = X if augment is None else augment(X, rng)
-                loss, scores = trainer.train_step(Xs, y)
-                check(step, loss)
-                if logging:
-                    log(step, loss, _accuracy(scores, y), val)
-            else:
-                if batch_pos >= n:
-                    order = rng.permutation(n)
-                    batch_pos = 0
-                idx = order[batch_pos:batch_pos + batch_size]
-                batch_pos += batch_size
-                Xb = X[idx] if augment is None else augment(X[idx], rng)
-                loss, _ = trainer.train_step(Xb, y[idx])
-                check(step, loss)
-                # with minibatches a row is logged after every log_every epochs (or
-                # updates, without epochs), measured on the whole training set
-                done = step + 1
-                if per_epoch:
-                    logged = done % per_epoch == 0 and (done // per_epoch) % log_every == 0
-                else:
-                    logged = done % log_every == 0
-                if logged:
-                    full_loss, probs = trainer.evaluate(X, y)
-                    check(step, full_loss)
-                    log(done, full_loss, _accuracy(probs, y))
-            if task is not None and (local + 1) % update_every == 0:
-                task.update(local + 1, loss)
-            if early_stopping is not None and best["waited"] >= early_stopping:
-                done_steps = local + 1
-                stopped_early = True
-                break
+        done, stopped_early = loop.run(start_step, schedule, stopper, task)
         seconds = time.perf_counter() - start
-        end = start_step + done_steps
-        restored = early_stopping is not None and best["state"] is not None
-        if restored:
-            trainer.load_state_dict(best["state"])
-        final_loss, probs = trainer.evaluate(X, y)
-        check(end, final_loss)
-        final_acc = _accuracy(probs, y)
-        if restored:
-            for cb in callbacks:
-                cb(end, final_loss, {"train_accuracy": final_acc, "final": True,
-                                     "restored_step": best["step"]})
-        elif not history.rows or history.rows[-1]["step"] != end:
-            log(end, final_loss, final_acc, final=True)
-        elif callbacks:
-            for cb in callbacks:
-                cb(end, final_loss, {**history.rows[-1], "final": True})
-    result = FitResult(history=history, steps=end, seconds=seconds, final_loss=final_loss,
+        end = start_step + done
+        final_loss, final_acc, restored = loop.close(end)
+    result = FitResult(history=loop.history, steps=end, seconds=seconds, final_loss=final_loss,
                        final_train_accuracy=final_acc, interrupted=stopper.requested,
-                       stopped_early=stopped_early,
-                       best_step=best["step"] if restored else None)
-    if has_val:
-        if restored:
-            val_loss, val_probs = trainer.evaluate(X_val, y_val)
-            result.final_val_loss, result.final_val_accuracy = val_loss, _accuracy(val_probs, y_val)
-        else:
-            result.final_val_loss = history.rows[-1]["val_loss"]
-            result.final_val_accuracy = history.rows[-1]["val_accuracy"]
+                       stopped_early=stopped_early, best_step=loop.best_step if restored else None)
+    if plan.has_val:
+        result.final_val_loss, result.final_val_accuracy = loop.final_val(restored)
     return result
 
 

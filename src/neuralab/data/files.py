@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from neuralab import NeuralabError
-from neuralab.data.registry import Dataset
+from neuralab.data.dataset import Dataset
 
 
 def encode_labels(raw: list[str] | np.ndarray, *, where: str) -> tuple[np.ndarray, list[str]]:

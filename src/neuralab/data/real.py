@@ -9,7 +9,7 @@
   MNIST has no default folder. The pixels, unsigned bytes 0..255 in the files, are
   divided by 255 into **float32** values in [0, 1]: 70,000 x 784 float32 values take
   220 MB, float64 would take twice that. The data set's own split is kept: the
-  returned :class:`~neuralab.data.registry.Dataset` holds the 60,000 training images
+  returned :class:`~neuralab.data.dataset.Dataset` holds the 60,000 training images
   and its ``test`` attribute the 10,000 test images.
 
 The functions here only read; the registry (:mod:`neuralab.data.registry`) lists them
@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from neuralab import NeuralabError
+from neuralab.data.dataset import Dataset
 from neuralab.data.idx import read_idx
 
-if TYPE_CHECKING:
-    from neuralab.data.registry import Dataset
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_PACKAGE = "dataset-fashion-mnist"
@@ -72,7 +70,6 @@ def load_sklearn(name: str) -> Dataset:
     >>> d.X.shape, d.classes
     ((150, 4), ['setosa', 'versicolor', 'virginica'])
     """
-    from neuralab.data.registry import Dataset
 
     if name not in SKLEARN_SETS:
         raise NeuralabError(f"scikit-learn set must be one of {', '.join(SKLEARN_SETS)}; got {name!r}")
@@ -184,7 +181,6 @@ def load_idx_folder(data_dir: str | Path, *, name: str, classes: list[str], sour
     float32 of shape (n, rows * cols), the pixels divided by 255, and ``image_shape``
     is (rows, cols). Labels must lie in 0..len(classes) - 1, at least two of them present.
     """
-    from neuralab.data.registry import Dataset
 
     folder = Path(data_dir)
     where = f"data set {name}"

@@ -11,7 +11,7 @@ from neuralab.nn.activations import (
 )
 from neuralab.nn.init import INITS
 from neuralab.nn.layers import Linear
-from neuralab.nn.losses import L2Penalty, SoftmaxCrossEntropy, softmax
+from neuralab.nn.losses import L2Penalty, SoftmaxCrossEntropy, cross_entropy, softmax
 from neuralab.nn.models import MLP
 from neuralab.nn.module import Module, Parameter
 
@@ -29,6 +29,7 @@ __all__ = [
     "Sigmoid",
     "SoftmaxCrossEntropy",
     "Tanh",
+    "cross_entropy",
     "get_activation",
     "softmax",
 ]

@@ -1,4 +1,4 @@
-"""Softmax cross-entropy on logits and the L2 penalty.
+"""Softmax cross-entropy on logits, cross-entropy of probabilities, and the L2 penalty.
 
 The lecture's loss is the mean cross-entropy over the batch plus
 ``0.5 * reg * sum(W_i ** 2)`` over the weight matrices (not the biases), whose
@@ -14,6 +14,11 @@ from neuralab import NeuralabError
 from neuralab.nn.module import Parameter, work_buffer
 
 REDUCTIONS = ("mean", "sum", "none")
+
+#: The smallest probability :func:`cross_entropy` takes the log of: a true class given
+#: probability 0 (or one that underflowed to 0) costs -log(1e-15) = 34.5, not infinity.
+#: 1e-15 is the clipping constant scikit-learn's ``log_loss`` long used.
+PROB_FLOOR = 1e-15
 
 
 def _row_reduce(ufunc, a: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -42,6 +47,53 @@ def softmax(scores: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=1, keepdims=True)
 
 
+def _check_reduction(reduction: str) -> None:
+    if reduction not in REDUCTIONS:
+        raise NeuralabError(f"reduction must be one of {', '.join(REDUCTIONS)}; got {reduction!r}")
+
+
+def cross_entropy(probs: np.ndarray, y: np.ndarray, *, sample_weight=None,
+                  reduction: str = "mean"):
+    """Cross-entropy of predicted probabilities: -log p_y, with p_y floored at :data:`PROB_FLOOR`.
+
+    The one place neuralab takes the log of a probability; the training loss works
+    on logits instead (:class:`SoftmaxCrossEntropy`, which needs no floor).
+
+    Parameters
+    ----------
+    probs : ndarray of shape (n_samples, n_classes)
+        Class probabilities; values above 1 count as 1.
+    y : ndarray of shape (n_samples,)
+        Class indices in 0..n_classes-1.
+    sample_weight : ndarray of shape (n_samples,), optional
+        With weights the mean is ``sum(w * L) / sum(w)``.
+    reduction : {"mean", "sum", "none"}, default="mean"
+        ``"none"`` returns the loss of each sample.
+
+    Returns
+    -------
+    float, or ndarray of shape (n_samples,) for ``reduction="none"``
+
+    Examples
+    --------
+    >>> round(cross_entropy(np.array([[0.5, 0.5], [0.25, 0.75]]), np.array([0, 1])), 4)
+    0.4904
+    >>> cross_entropy(np.array([[1.0, 0.0]]), np.array([1]), reduction="none").round(4)
+    array([34.5388])
+    """
+    _check_reduction(reduction)
+    y = np.asarray(y)
+    p = np.clip(np.asarray(probs)[np.arange(len(y)), y], PROB_FLOOR, 1.0)
+    losses = -np.log(p)
+    if reduction == "none":
+        return losses
+    if sample_weight is not None:
+        w = np.asarray(sample_weight, dtype=np.float64)
+        total = float(np.dot(w, losses))
+        return total / float(w.sum()) if reduction == "mean" else total
+    return float(np.mean(losses)) if reduction == "mean" else float(np.sum(losses))
+
+
 class SoftmaxCrossEntropy:
     """L = -log softmax(u)_y, reduced over the batch.
 
@@ -67,10 +119,7 @@ class SoftmaxCrossEntropy:
     """
 
     def __init__(self, *, reduction: str = "mean", class_weight=None) -> None:
-        if reduction not in REDUCTIONS:
-            raise NeuralabError(
-                f"reduction must be one of {', '.join(REDUCTIONS)}; got {reduction!r}"
-            )
+        _check_reduction(reduction)
         self.reduction = reduction
         if class_weight is not None:
             class_weight = np.asarray(class_weight, dtype=np.float64)

@@ -38,8 +38,6 @@ class TorchTrainer:
     def __init__(self, model: TorchMLP, *, optimizer: str = "sgd", lr: float = 1.0,
                  reg: float = 0.0, momentum: float = 0.9, weight_decay: float = 0.0,
                  class_weight=None, clip_norm: float | None = None) -> None:
-        from neuralab.train import _check_clip
-
         if optimizer not in TORCH_OPTIMIZERS:
             raise NeuralabError(
                 f"optimizer must be one of {', '.join(TORCH_OPTIMIZERS)}; got {optimizer!r}"
@@ -47,7 +45,7 @@ class TorchTrainer:
         if not np.isfinite(lr) or lr <= 0:
             raise NeuralabError(f"lr must be a finite number > 0, got {lr!r}")
         self.model = model
-        self.clip_norm = _check_clip(clip_norm)
+        self.clip_norm = None if clip_norm is None else float(clip_norm)
         self.lr = float(lr)
         self.reg = float(reg)
         self.optimizer_name = optimizer
