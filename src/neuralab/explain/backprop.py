@@ -63,19 +63,16 @@ def _meaning(name: str) -> str:
     return MEANINGS.get(stem, "")
 
 
-def backprop_trace(model: MLP, X: np.ndarray, y: np.ndarray, *, reg: float = 0.0) -> list[TraceEntry]:
-    """Forward and backward once, in the engine and in torch autograd; every intermediate paired.
+def engine_backprop(model: MLP, X: np.ndarray, y: np.ndarray, *,
+                    reg: float = 0.0) -> dict[str, np.ndarray]:
+    """One forward and backward pass of the engine; every intermediate in the slides' names.
 
-    The model is used as it is (its weights are not changed); X are the inputs the
-    model sees (already standardised if the run standardises).
+    The loss is the mean cross-entropy plus ``0.5 * reg * sum W^2``; the
+    parameters' ``.grad`` hold its gradient afterwards (the weights are unchanged).
+    Returns copies of the model's intermediates (``z<i>``, ``hidden<i>``,
+    ``mask<i>``, ``dhidden<i>``, ``dz<i>``, ``dW<i>``, ``db<i>``, ...) and
+    ``probs``, ``dscores`` and ``loss``.
     """
-    import torch
-    import torch.nn.functional as F
-
-    from neuralab.torch_backend import from_engine
-
-    X = np.asarray(X, dtype=model.dtype)
-    y = np.asarray(y)
     loss_fn, penalty = SoftmaxCrossEntropy(), L2Penalty(reg)
     model.zero_grad()
     scores = model.forward(X)
@@ -86,47 +83,38 @@ def backprop_trace(model: MLP, X: np.ndarray, y: np.ndarray, *, reg: float = 0.0
     got["probs"] = loss_fn.probs.copy()
     got["dscores"] = loss_fn.dscores.copy()
     got["loss"] = np.array(loss)
+    return got
 
-    tm = from_engine(model)
-    xt = torch.from_numpy(X)
-    zs, hs = [], []
-    h = xt
-    L = len(tm.linears)
-    for i, linear in enumerate(tm.linears):
-        z = linear(h)
-        z.retain_grad()
-        zs.append(z)
-        if i < L - 1:
-            h = tm.acts[i](z)
-            h.retain_grad()
-            hs.append(h)
-    tloss = F.cross_entropy(zs[-1], torch.from_numpy(y.astype(np.int64)))
-    if reg:
-        tloss = tloss + 0.5 * reg * sum((lin.weight * lin.weight).sum() for lin in tm.linears)
-    tloss.backward()
-    ref = {"X": X, "scores": zs[-1].detach().numpy(),
-           "probs": torch.softmax(zs[-1], dim=1).detach().numpy(),
-           "loss": np.array(tloss.item()), "dscores": zs[-1].grad.numpy()}
-    for i in range(1, L):
-        ref[f"z{i}"] = zs[i - 1].detach().numpy()
-        ref[f"hidden{i}"] = hs[i - 1].detach().numpy()
-        ref[f"dhidden{i}"] = hs[i - 1].grad.numpy()
-        ref[f"dz{i}"] = zs[i - 1].grad.numpy()
-        ref[f"mask{i}"] = hs[i - 1].detach().numpy() > 0
-    for i, linear in enumerate(tm.linears, start=1):
-        ref[f"dW{i}"] = linear.weight.grad.numpy().T
-        ref[f"db{i}"] = linear.bias.grad.numpy()
 
+def trace_order(depth: int) -> list[str]:
+    """The names in the order of the pass: forward up to the loss, then backward down to dW1."""
     order = ["X"]
-    for i in range(1, L):
+    for i in range(1, depth):
         order += [f"z{i}", f"hidden{i}"]
     order += ["scores", "probs", "loss", "dscores"]
-    for i in range(L, 0, -1):
+    for i in range(depth, 0, -1):
         order += [f"dW{i}", f"db{i}"]
         if i > 1:
             order += [f"dhidden{i - 1}", f"mask{i - 1}", f"dz{i - 1}"]
+    return order
+
+
+def backprop_trace(model: MLP, X: np.ndarray, y: np.ndarray, *, reg: float = 0.0) -> list[TraceEntry]:
+    """Forward and backward once, in the engine and in torch autograd; every intermediate paired.
+
+    The model is used as it is (its weights are not changed); X are the inputs the
+    model sees (already standardised if the run standardises). The autograd side
+    is :func:`neuralab.torch_backend.explain.autograd_backprop`, so this function
+    imports torch.
+    """
+    from neuralab.torch_backend.explain import autograd_backprop
+
+    X = np.asarray(X, dtype=model.dtype)
+    y = np.asarray(y)
+    got = engine_backprop(model, X, y, reg=reg)
+    ref = {"X": X, **autograd_backprop(model, X, y, reg=reg)}
     entries = []
-    for name in order:
+    for name in trace_order(model.depth):
         if name not in got or name not in ref:
             continue  # a non-ReLU activation has no mask
         a, b = np.asarray(got[name]), np.asarray(ref[name])

@@ -14,7 +14,7 @@ from matplotlib.quiver import Quiver
 from neuralab import NeuralabError, plots
 from neuralab.data.preprocess import Standardizer
 from neuralab.data.toys import spiral
-from neuralab.explain import inspection
+from neuralab.explain import common
 from neuralab.explain.inspection import (
     class_weight_images_figure,
     gradient_norm_figure,
@@ -202,7 +202,7 @@ def test_layer_statistics_over_blocks_equal_one_pass(monkeypatch):
     X, _ = spiral(50, seed=1)
     model = relu_net_with_dead_units()
     whole = layer_statistics(model, X)
-    monkeypatch.setattr(inspection, "_BLOCK", 7)  # 150 rows in 22 blocks
+    monkeypatch.setattr(common, "BLOCK_ROWS", 7)  # 150 rows in 22 blocks
     blocks = layer_statistics(model, X)
     for a, b in zip(whole[:2], blocks[:2]):  # the two hidden layers
         for key in ("activation_mean", "activation_std", "zero_share"):

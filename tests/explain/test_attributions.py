@@ -15,7 +15,7 @@ import torch
 
 from neuralab import NeuralabError
 from neuralab.data.preprocess import Standardizer
-from neuralab.explain import attributions
+from neuralab.explain import common
 from neuralab.explain.attributions import (
     Explainer,
     torch_input_gradient,
@@ -193,7 +193,7 @@ def test_blocked_passes_give_the_unblocked_results(monkeypatch):
     whole = ex.integrated_gradients(X, 2, "probability", steps=16)
     grad = ex.input_gradient(X, 2)
     pd = ex.partial_dependence(X, 1, n_grid=9)
-    monkeypatch.setattr(attributions, "BLOCK_ROWS", 7)  # fewer rows than one path
+    monkeypatch.setattr(common, "BLOCK_ROWS", 7)  # fewer rows than one path
     blocked = ex.integrated_gradients(X, 2, "probability", steps=16)
     assert_close(blocked.attributions, whole.attributions, 1e-14)
     assert_close(ex.input_gradient(X, 2), grad, 1e-14)
