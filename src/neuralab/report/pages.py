@@ -122,38 +122,44 @@ def comparison_row(run: str, config: dict, metrics: dict, model: dict | None) ->
             Cell(link, href=link)]
 
 
+def data_line(config: dict) -> str | None:
+    """The comparison page's line on the data the runs share."""
+    data = dict_at(config, "data")
+    if not data:
+        return None
+    text = f"Data: {format_setting(data.get('source'))}"
+    if data.get("test_source"):
+        text += f"; tested on {data['test_source']}"
+    return text + "."
+
+
+def boundary_figures(out_dir: Path, loaded: list[tuple]) -> list | None:
+    """Each run's ``figures/boundary.png`` (or a note where one is missing); None if none has one."""
+    paths = [(run, str(config.get("name") or run), out_dir / run / "figures" / "boundary.png")
+             for run, config, _, _ in loaded]
+    if not any(p.is_file() for _, _, p in paths):
+        return None
+    return [embed(p, f"{name}: decision boundary", name=f"{Path(run).as_posix()}/figures/boundary.png")
+            if p.is_file() else f"{run} has no boundary figure." for run, name, p in paths]
+
+
 def render_comparison_report(out_dir: str | Path, runs: list[str]) -> str:
     """The HTML of the demo's comparison page (what :func:`build_comparison_report` writes)."""
     out_dir = Path(out_dir)
     if not runs:
         raise NeuralabError("runs must name at least one run directory, got []")
     loaded = [(run, *load_run(out_dir / run)[:3]) for run in runs]
-    first = loaded[0][1]
-    data = dict_at(first, "data")
-    data_text = None
-    if data:
-        data_text = f"Data: {format_setting(data.get('source'))}"
-        if data.get("test_source"):
-            data_text += f"; tested on {data['test_source']}"
-        data_text += "."
     names = ["run", "model", "sizes", "iterations", "final loss", "train accuracy",
-             "test accuracy", "train time", "report"]
-    table = Table(header(names, num_from=3), [comparison_row(*r) for r in loaded])
-    table.header[4] = Cell("final loss", num=True, title="Training loss with the L2 penalty.")
-    table.header[-1] = Cell("report")
+             "test accuracy", "train time"]
+    results = Table(header(names, num_from=3) + [Cell("report")],
+                    [comparison_row(*r) for r in loaded])
     comparison = out_dir / "comparison.png"
-    boundaries = [(str(c.get("name") or r), out_dir / r / "figures" / "boundary.png", r)
-                  for r, c, _, _ in loaded]
     return render(
         "comparison.html", title=" vs ".join(str(c.get("name") or r) for r, c, _, _ in loaded),
-        meta=versions_line(first, all_versions=False), data_text=data_text, results=table,
+        meta=versions_line(loaded[0][1], all_versions=False), data_text=data_line(loaded[0][1]),
+        results=results, boundaries=boundary_figures(out_dir, loaded),
         comparison=embed(comparison, "The runs' decision boundaries on the training data",
                          name="comparison.png", wide=True) if comparison.is_file() else None,
-        boundaries=[embed(p, f"{name}: decision boundary",
-                          name=f"{Path(run).as_posix()}/figures/boundary.png")
-                    if p.is_file() else f"{run} has no boundary figure."
-                    for name, p, run in boundaries] if any(p.is_file() for _, p, _ in boundaries)
-        else None,
         links=[(str(c.get("name") or r), run_link(r)) for r, c, _, _ in loaded])
 
 

@@ -37,7 +37,15 @@ METRIC_HELP = {
     "threshold": "A sample is predicted positive when p(positive class) is at least this.",
     "max_fpr": "The largest false positive rate allowed when the threshold was chosen.",
     "chosen_on": "The split on which the threshold was chosen.",
+    "positive_class": "The class the threshold is applied to; the other class is the negative.",
+    "tp": "True positives: positive samples predicted positive.",
+    "fp": "False positives: negative samples predicted positive.",
+    "fn": "False negatives: positive samples predicted negative.",
+    "tn": "True negatives: negative samples predicted negative.",
     "macro avg": "Unweighted mean over the classes.",
+    "final loss": "The training loss with the L2 penalty after the last step.",
+    "train accuracy": "Share of the training samples whose most probable class is the true class.",
+    "test accuracy": "Share of the test samples whose most probable class is the true class.",
     "weighted avg": "Mean over the classes, each weighted by its support.",
 }
 
