@@ -88,5 +88,5 @@ def test_demo_refuses_to_overwrite_an_earlier_run(demo):
     from neuralab import NeuralabError
 
     _, out = demo
-    with pytest.raises(NeuralabError, match="--overwrite"):
+    with pytest.raises(NeuralabError, match="set overwrite"):
         run_demo(out=out, echo=None, progress=False)

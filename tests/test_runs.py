@@ -268,7 +268,9 @@ def test_prepare_run_dir_refuses_a_non_empty_folder_without_overwrite(tmp_path):
     (tmp_path / "metrics.json").write_text("{}")
     with pytest.raises(NeuralabError) as exc:
         prepare_run_dir(tmp_path)
-    assert "--overwrite" in one_line(exc)
+    # the library names the argument; the command line shows it as --overwrite
+    assert exc.value.argument == "out" and exc.value.hint == "overwrite"
+    assert "set overwrite" in one_line(exc)
     assert os.listdir(tmp_path) == ["metrics.json"]  # nothing was created
 
 

@@ -16,4 +16,19 @@ class NeuralabError(ValueError):
     """
 
 
-__all__ = ["NeuralabError", "__version__"]
+class ArgumentError(NeuralabError):
+    """A user error about one argument: ``argument`` names it as the Python API does.
+
+    The message starts with that name, so that the command line can show its own
+    flag instead (``out`` becomes ``--out``); library code never names a flag.
+    ``hint`` names another argument the message advises to ``set``, which the
+    command line likewise shows as its flag.
+    """
+
+    def __init__(self, argument: str, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.argument = argument
+        self.hint = hint
+
+
+__all__ = ["ArgumentError", "NeuralabError", "__version__"]

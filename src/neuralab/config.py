@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from neuralab import NeuralabError
+from neuralab import ArgumentError, NeuralabError
 
 #: The lecture's iteration counts: 200 for the linear classifier, 10,000 for the 2-layer net.
 LECTURE_ITERATIONS = MappingProxyType({"linear": 200, "mlp": 10_000})
@@ -45,7 +45,7 @@ TRAINING = frozenset({"train", "sweep"})
 ALL = frozenset(SURFACES)
 
 
-class SettingError(NeuralabError):
+class SettingError(ArgumentError):
     """A refused value: ``setting`` names the setting, ``value`` is what was given.
 
     The message starts with the setting's name, so that a caller that shows
@@ -54,7 +54,7 @@ class SettingError(NeuralabError):
     """
 
     def __init__(self, setting: str, message: str, value: Any = None) -> None:
-        super().__init__(message)
+        super().__init__(setting, message)
         self.setting = setting
         self.value = value
 

@@ -92,7 +92,7 @@ def warn_if_unbalanced(y: np.ndarray, classes: list[str], *, ratio: float = 0.1)
         warnings.warn(
             f"class {classes[rare]!r} has {counts[rare]} training examples, under "
             f"{ratio:.0%} of class {classes[common]!r}'s {counts[common]}; consider "
-            "--class-weight balanced or --oversample", ImbalanceWarning, stacklevel=3)
+            "class_weight balanced or oversample", ImbalanceWarning, stacklevel=3)
 
 
 def steps_planned(settings: TrainSettings, n: int) -> int:

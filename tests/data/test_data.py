@@ -511,7 +511,7 @@ def test_load_file_dispatches_on_suffix(tmp_path):
 def test_load_file_refuses_target_with_npz(tmp_path):
     npz_path = tmp_path / "d.npz"
     np.savez(npz_path, X=np.ones((2, 3)), y=np.array([0, 1]))
-    with pytest.raises(NeuralabError, match="--target") as exc:
+    with pytest.raises(NeuralabError, match="target") as exc:
         load_file(npz_path, target="y")
     one_line_error(exc)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralab import NeuralabError
+from neuralab import ArgumentError, NeuralabError
 from neuralab.data.dataset import Dataset
 
 
@@ -85,7 +85,7 @@ def load_csv(path: str | Path, *, target: str | None = None) -> Dataset:
     header, rows = _read_csv(path)
     target = header[-1] if target is None else target
     if target not in header:
-        raise NeuralabError(f"--target {target!r} is not a column of {path}; columns are {header}")
+        raise ArgumentError("target", f"target {target!r} is not a column of {path}; columns are {header}")
     t = header.index(target)
     features = [h for i, h in enumerate(header) if i != t]
     if not features:
@@ -179,7 +179,7 @@ def load_file(path: str | Path, *, target: str | None = None) -> Dataset:
     suffix = path.suffix.lower()
     if suffix == ".npz":
         if target is not None:
-            raise NeuralabError(f"--target applies to CSV files only, got it with {path}")
+            raise ArgumentError("target", f"target applies to CSV files only, got it with {path}")
         return load_npz(path)
     if suffix in (".csv", ".txt"):
         return load_csv(path, target=target)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralab import NeuralabError
+from neuralab import ArgumentError, NeuralabError
 from neuralab.data.dataset import Dataset
 from neuralab.data.idx import read_idx
 
@@ -185,7 +185,7 @@ def load_idx_folder(data_dir: str | Path, *, name: str, classes: list[str], sour
     folder = Path(data_dir)
     where = f"data set {name}"
     if not folder.is_dir():
-        raise NeuralabError(f"{where}: --data-dir {folder} is not a folder")
+        raise ArgumentError("data_dir", f"data_dir {folder} is not a folder (data set {name})")
     parts = {part: _read_part(folder, part, classes, where) for part in IDX_FILES}
     shapes = {part: parts[part][2] for part in IDX_FILES}
     if shapes["train"] != shapes["test"]:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralab import NeuralabError
+from neuralab import ArgumentError, NeuralabError
 
 
 @dataclass
@@ -74,7 +74,7 @@ def _explained_input(explainer, splits: dict, *, index, point, split) -> tuple[n
     if point is not None:
         x = np.asarray(point, dtype=np.float64).reshape(1, -1)
         if x.shape[1] != model.n_inputs:
-            raise NeuralabError(f"--point needs {model.n_inputs} numbers ({', '.join(features)}), "
+            raise ArgumentError("point", f"point needs {model.n_inputs} numbers ({', '.join(features)}), "
                                 f"got {x.shape[1]}")
         return x, "the given point"
     key = split or ("test" if "test" in splits else "train")
@@ -83,7 +83,7 @@ def _explained_input(explainer, splits: dict, *, index, point, split) -> tuple[n
     rows = splits[key]
     i = 0 if index is None else index
     if not (isinstance(i, (int, np.integer)) and 0 <= i < len(rows.y)):
-        raise NeuralabError(f"--index must lie in 0..{len(rows.y) - 1} for the {key} split, got {index!r}")
+        raise ArgumentError("index", f"index must lie in 0..{len(rows.y) - 1} for the {key} split, got {index!r}")
     x = np.asarray(rows.X[i:i + 1], dtype=np.float64)
     return x, f"row {i} of the {key} split (source row {int(rows.index[i])}, label {classes[int(rows.y[i])]})"
 
@@ -94,7 +94,7 @@ def _class_index(target: str | None, classes: list[str], predicted: int) -> int:
         return predicted
     if target in classes:
         return classes.index(target)
-    raise NeuralabError(f"--class {target!r} is not a class of this model; classes are {classes}")
+    raise ArgumentError("class", f"class {target!r} is not a class of this model; classes are {classes}")
 
 
 def _feature_index(feature: str | None, features: list[str], ig: np.ndarray) -> int:
@@ -103,7 +103,7 @@ def _feature_index(feature: str | None, features: list[str], ig: np.ndarray) -> 
         return int(np.argmax(np.abs(ig)))
     if feature in features:
         return features.index(feature)
-    raise NeuralabError(f"--feature {feature!r} is not a feature of this model; "
+    raise ArgumentError("feature", f"feature {feature!r} is not a feature of this model; "
                         f"features are {features[:10]}{' ...' if len(features) > 10 else ''}")
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralab import NeuralabError, __version__
+from neuralab import ArgumentError, NeuralabError, __version__
 from neuralab.fileio import atomic_write, read_csv, read_json, write_json
 
 CHECKPOINT = "model.safetensors"
@@ -45,15 +45,15 @@ def prepare_run_dir(path: str | Path, *, overwrite: bool = False, figures: bool 
     """Create ``path``; refuse to write over an earlier run unless ``overwrite``."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise NeuralabError(f"--out {path} exists and is not a directory")
+        raise ArgumentError("out", f"out {path} exists and is not a directory")
     if path.is_dir() and not overwrite and any(path.iterdir()):
-        raise NeuralabError(
-            f"--out {path} already exists and is not empty; choose a new folder or pass --overwrite"
-        )
+        raise ArgumentError(
+            "out", f"out {path} already exists and is not empty; choose a new folder or set "
+                   "overwrite", hint="overwrite")
     try:
         (path / "figures" if figures else path).mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise NeuralabError(f"--out {path} cannot be created: {exc.strerror}") from None
+        raise ArgumentError("out", f"out {path} cannot be created: {exc.strerror}") from None
     return path
 
 

@@ -9,20 +9,18 @@ import torch
 from torch import nn
 
 from neuralab import NeuralabError
+from neuralab.config import SettingError
 from neuralab.nn.activations import ACTIVATIONS, LeakyReLU
 from neuralab.nn.models import MLP, check_sizes
 
 TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32}
-DEVICES = ("auto", "cpu", "cuda")
 
 
 def resolve_device(device: str = "auto") -> torch.device:
     """``auto`` picks CUDA where there is a GPU, else the CPU; ``cuda`` without one is an error."""
-    if device not in DEVICES:
-        raise NeuralabError(f"device must be one of {', '.join(DEVICES)}; got {device!r}")
     if device == "cuda" and not torch.cuda.is_available():
-        raise NeuralabError("device 'cuda' was asked for but no CUDA GPU is available; "
-                            "use --device auto or --device cpu")
+        raise SettingError("device", "device 'cuda' was asked for but no CUDA GPU is available; "
+                                     "use device auto or cpu", device)
     if device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(device)

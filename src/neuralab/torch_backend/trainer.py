@@ -62,7 +62,7 @@ class TorchTrainer:
             self.optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
         else:
             if weight_decay:
-                raise NeuralabError("the manual optimizer has no weight decay; use --reg instead")
+                raise NeuralabError("the manual optimizer has no weight decay; use reg instead")
             self.optimizer = None
         self.class_weight = (None if class_weight is None else
                              torch.as_tensor(class_weight, dtype=self.dtype, device=self.device))

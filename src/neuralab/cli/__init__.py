@@ -1,0 +1,68 @@
+"""The ``neuralab`` command line: thin commands over the library.
+
+A user error (a bad value, a missing file, malformed data) prints one line that
+names what was wrong and exits with status 2, with no traceback unless --debug.
+Commands live in :mod:`neuralab.cli.runs` and :mod:`neuralab.cli.lab`; the
+app, the options they share and the settings-to-flags mapping in
+:mod:`neuralab.cli.app`, the only place that knows flags.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from neuralab import NeuralabError
+# importing the command modules registers their commands, in the order --help lists them
+from neuralab.cli import runs as _run_commands  # noqa: F401, I001
+from neuralab.cli import lab as _lab_commands  # noqa: F401, I001
+from neuralab.cli.app import app, flag_message, offending_value
+
+__all__ = ["app", "main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turning user errors into one line and exit status 2."""
+    from typer._click.exceptions import ClickException
+
+    from neuralab.train import TrainingDiverged
+
+    import warnings
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    # a warning is one line on stderr, like an error, without the source line
+    warnings.showwarning = lambda message, category, *rest, **kw: typer.echo(
+        f"neuralab: warning: {message}", err=True)
+    if not args:
+        args = ["--help"]
+    try:
+        rv = app(args=args, prog_name="neuralab", standalone_mode=False)
+    except typer.Abort:
+        typer.echo("neuralab: aborted", err=True)
+        return 130
+    except ClickException as exc:
+        if debug:
+            raise
+        message = " ".join(exc.format_message().split())
+        value = offending_value(exc, args)
+        if value is not None:
+            message += f"; got {value!r}"
+        typer.echo(f"neuralab: error: {message}", err=True)
+        return 2
+    except NeuralabError as exc:
+        if debug:
+            raise
+        typer.echo(f"neuralab: error: {flag_message(exc)}", err=True)
+        return 2
+    except TrainingDiverged as exc:
+        if debug:
+            raise
+        typer.echo(f"neuralab: {exc}", err=True)
+        return 1
+    return rv if isinstance(rv, int) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Commands that train and use a model: demo, train, evaluate, predict."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from neuralab import NeuralabError
+from neuralab.cli.app import (
+    Backend, Out, Overwrite, RunDir, app, check_data_options, console, flag,
+    percent, training_data, with_settings,
+)
+
+
+@app.command()
+@with_settings("demo")
+def demo(settings: dict, out: Out = None, overwrite: Overwrite = False) -> None:
+    """The lecture's experiment: linear softmax against a 2-layer ReLU net on the spiral."""
+    from neuralab.config import validate
+
+    values = validate(settings, surface="demo")
+    seed, backend, dtype = values["seed"], values["backend"], values["dtype"]
+    from rich.table import Table
+
+    from neuralab.lab import run_demo
+    from neuralab.runs import new_run_dir
+
+    out = out if out is not None else new_run_dir("runs", "demo")
+    result = run_demo(out=out, overwrite=overwrite, echo=typer.echo, **values)
+    where = "" if backend == "numpy" else f", torch on {result.runs[0].trainer.device}"
+    table = Table(title=f"The lecture's experiment on the spiral (N=100, K=3, seed {seed}), "
+                        f"{backend} backend{where}, {dtype}")
+    for col in ("model", "iterations", "final loss", "train accuracy",
+                f"accuracy, spiral seed {seed + 1}", "time"):
+        table.add_column(col, justify="left" if col == "model" else "right")
+    for row in result.table():
+        table.add_row(row["model"], f"{row['iterations']:,}", f"{row['final_loss']:.4f}",
+                      percent(row["train_accuracy"]), percent(row["test_accuracy"]),
+                      f"{row['seconds']:.2f} s")
+    term = console()
+    term.print()
+    term.print(table)
+    term.print(f"Runs written to {out}/linear and {out}/mlp; boundaries in {out}/comparison.png")
+
+
+@app.command()
+@with_settings("train")
+def train(
+    settings: dict,
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="A registered data set (see `neuralab datasets`).")] = None,
+    data: Annotated[Optional[Path], typer.Option("--data", help="Your own CSV (header row) or NPZ (X, y) file.")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Folder of IDX files for fashion_mnist / mnist.")] = None,
+    test_data: Annotated[Optional[Path], typer.Option("--test-data", help="A separate test file, same columns as --data.")] = None,
+    target: Annotated[Optional[str], typer.Option("--target", help="CSV label column (default: the last).")] = None,
+    print_every: Annotated[int, typer.Option("--print-every", min=1, help="Print `iteration N: loss X` every N steps.")] = 1000,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue training the run in this directory (--iterations/--epochs: how many more).")] = None,
+    out: Out = None,
+    overwrite: Overwrite = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result line.")] = False,
+) -> None:
+    """Train a model on a data set and write a run directory (Ctrl-C saves and stops)."""
+    from neuralab.config import TrainSettings
+    from neuralab.data import load_file
+    from neuralab.lab import resume_training, run_training
+    from neuralab.runs import new_run_dir
+
+    print_every_or_none = None if quiet else print_every
+    progress = False if quiet else None
+    if resume is not None:
+        given = [opt for opt, value in (("--dataset", dataset), ("--data", data),
+                                        ("--test-data", test_data), ("--out", out)) if value]
+        given += [flag(k) for k in settings if k not in ("iterations", "epochs")]
+        if given:
+            raise NeuralabError(f"--resume continues a run with its own data, settings and "
+                                f"folder; drop {', '.join(given)}")
+        run = resume_training(resume, iterations=settings.get("iterations"),
+                              epochs=settings.get("epochs"), print_every=print_every_or_none,
+                              echo=typer.echo, progress=progress)
+        _report_run(run, resume)
+        return
+    check_data_options(dataset, data, target, test_data, settings)
+    settings = TrainSettings(**settings)
+    train_set, spec = training_data(dataset, data, target, data_dir, settings.seed)
+    test_set = load_file(test_data, target=target) if test_data else None
+    test_spec = ({"kind": "file", "path": str(Path(test_data).resolve()), "target": target}
+                 if test_data else None)
+    out = out if out is not None else new_run_dir("runs", "train")
+    run = run_training(train_set, settings, test=test_set, out=out, overwrite=overwrite,
+                       print_every=print_every_or_none, echo=typer.echo, progress=progress,
+                       name=train_set.name, data_spec=spec, test_spec=test_spec)
+    _report_run(run, out)
+
+
+def _report_run(run, out: Path) -> None:
+    parts = [f"final loss {run.final_loss:.4f}", f"train accuracy {percent(run.train_accuracy)}"]
+    if run.fit.stopped_early:
+        parts.insert(0, f"early stopping restored the weights of step {run.fit.best_step}")
+    for key in ("val", "test"):
+        if key in run.metrics:
+            parts.append(f"{key} accuracy {percent(run.metrics[key]['accuracy'])}")
+    op = run.metrics.get("test", run.metrics["train"]).get("operating_point")
+    if op:
+        parts.append(f"threshold {op['threshold']:.4g} for FPR <= {op['max_fpr']:g} "
+                     f"(FPR {op['fpr']:.3g}, TPR {op['tpr']:.3g})")
+    if run.interrupted:
+        typer.echo(f"interrupted after {run.fit.steps} steps; checkpoint and report saved in {out}; "
+                   f"continue with: neuralab train --resume {out}", err=True)
+        typer.echo(", ".join(parts))
+        raise typer.Exit(130)
+    typer.echo(", ".join(parts) + f"; run written to {out}; report: {out / 'report.html'}")
+
+
+@app.command()
+def evaluate(
+    run_dir: RunDir,
+    data: Annotated[Optional[Path], typer.Option("--data", help="A CSV or NPZ file to score (default: the run's own splits again).")] = None,
+    target: Annotated[Optional[str], typer.Option("--target", help="CSV label column (default: the last).")] = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the results (default: RUN_DIR/evaluations/<time>-<data>/).")] = None,
+    backend: Backend = "numpy",
+) -> None:
+    """Score a saved model: metrics, predictions and figures, never over the run's own files."""
+    from rich.table import Table
+
+    from neuralab.data import load_file
+    from neuralab.lab import evaluate_run
+
+    if target is not None and data is None:
+        raise NeuralabError("--target needs --data FILE")
+    dataset = load_file(data, target=target) if data is not None else None
+    metrics, folder = evaluate_run(run_dir, dataset, out=out, backend=backend)
+    table = Table(title=f"evaluation of {run_dir}")
+    for col in ("split", "examples", "accuracy", "log-loss", "ROC AUC"):
+        table.add_column(col, justify="left" if col == "split" else "right")
+    for key, m in metrics.items():
+        auc = m.get("roc_auc")
+        table.add_row(key, str(m["n_samples"]), percent(m["accuracy"]), f"{m['log_loss']:.4f}",
+                      "-" if auc is None or auc != auc else f"{auc:.4f}")
+    console().print(table)
+    typer.echo(f"metrics, predictions and figures written to {folder}")
+
+
+@app.command()
+def predict(
+    run_dir: RunDir,
+    input: Annotated[Optional[Path], typer.Option("--input", "-i", help="CSV (the model's feature columns) or NPZ (X) to predict.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", help="Write the predictions CSV here (default: print it).")] = None,
+    point: Annotated[Optional[str], typer.Option("--point", help="One input as comma-separated numbers, e.g. 0.3,-0.5.")] = None,
+    label: Annotated[Optional[str], typer.Option("--label", help="With --point: the true class, to print its loss -log p.")] = None,
+    backend: Backend = "numpy",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Allow replacing an existing --output file.")] = False,
+) -> None:
+    """Class probabilities from a saved model: for a file of inputs, or one --point."""
+    from neuralab.data.files import load_features
+    from neuralab.lab import load_model
+    from neuralab.runs import atomic_write
+
+    if (input is None) == (point is None):
+        raise NeuralabError("give exactly one of --input FILE and --point X1,X2,...")
+    if label is not None and point is None:
+        raise NeuralabError("--label goes with --point")
+    if output is not None and output.exists() and not overwrite:
+        raise NeuralabError(f"--output {output} exists; choose another file or pass --overwrite")
+    predictor = load_model(run_dir, backend=backend)
+    if point is not None:
+        _predict_point(predictor, point, label)
+        return
+    X = load_features(input, predictor.feature_names)
+    predictor.check_width(X, where=f"input file {input}")
+    probs = predictor.predict_proba(X)
+    pred = probs.argmax(axis=1)
+    lines = ["index,y_pred," + ",".join(f"p_{c}" for c in predictor.classes)]
+    lines += [f"{i},{predictor.classes[pred[i]]}," + ",".join(f"{p:.10g}" for p in probs[i])
+              for i in range(len(pred))]
+    text = "\n".join(lines) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+    else:
+        atomic_write(output, text)
+        typer.echo(f"{len(pred)} predictions written to {output}")
+
+
+def _predict_point(predictor, point: str, label: str | None) -> None:
+    import math
+
+    try:
+        values = [float(v) for v in point.split(",")]
+    except ValueError:
+        raise NeuralabError(f"--point must be comma-separated numbers, got {point!r}") from None
+    if len(values) != predictor.n_features or not all(math.isfinite(v) for v in values):
+        raise NeuralabError(f"--point needs {predictor.n_features} finite numbers "
+                            f"({', '.join(predictor.feature_names)}), got {point!r}")
+    probs = predictor.predict_proba([values])[0]
+    typer.echo("softmax: " + "  ".join(f"p({c}) = {p:.6f}" for c, p in zip(predictor.classes, probs)))
+    typer.echo(f"predicted class: {predictor.classes[int(probs.argmax())]}")
+    if label is not None:
+        if label not in predictor.classes:
+            raise NeuralabError(f"--label {label!r} is not a class of this model; "
+                                f"classes are {predictor.classes}")
+        k = predictor.classes.index(label)
+        typer.echo(f"loss for label {label}: -log p({label}) = {-math.log(max(probs[k], 1e-300)):.6f}")
