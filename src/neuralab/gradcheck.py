@@ -114,18 +114,3 @@ def check_model(model: MLP, X: np.ndarray, y: np.ndarray, *, reg: float = 0.0,
     params: dict[str, Parameter] = dict(model.named_parameters())
     analytic = {name: p.grad.copy() for name, p in params.items()}
     return check_function(f, analytic, {name: p.data for name, p in params.items()}, eps)
-
-
-def check_batch(dataset: str = "spiral", samples: int = 30, *, seed: int = 0):
-    """A random batch of a registered data set for gradient checks.
-
-    Points at the exact origin are left out: there every pre-activation of the
-    first layer equals its bias, 0 at initialisation, which is the ReLU's kink.
-    """
-    from neuralab.data import load
-
-    data = load(dataset, seed=seed)
-    keep = np.flatnonzero(np.abs(data.X).sum(axis=1) > 1e-9)
-    rng = np.random.default_rng(seed)
-    pick = np.sort(rng.choice(keep, size=min(samples, keep.size), replace=False))
-    return data.X[pick], data.y[pick]

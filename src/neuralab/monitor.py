@@ -285,13 +285,13 @@ def compare(run_dir: str | Path, new_data: np.ndarray | Dataset, *, alpha: float
 
 def drift_figure(report: DriftReport, *, max_features: int = 8):
     """Histograms, reference against new, of the ``max_features`` most drifted features."""
-    from neuralab.plots import _figure
+    from neuralab.plots import new_figure
 
     shown = report.most_drifted(max_features)
     n = len(shown)
     cols = min(4, n)
     rows = -(-n // cols)
-    fig = _figure(figsize=(3.6 * cols, 2.9 * rows))
+    fig = new_figure(figsize=(3.6 * cols, 2.9 * rows))
     index = {f.name: j for j, f in enumerate(report.features)}
     for i, f in enumerate(shown, start=1):
         ax = fig.add_subplot(rows, cols, i)

@@ -216,12 +216,12 @@ def outlier_figure(report: OutlierReport, predictor: Predictor, *, title: str | 
 
     Only for 2-D data; anything else is a NeuralabError.
     """
-    from neuralab.plots import _figure, draw_boundary
+    from neuralab.plots import draw_boundary, new_figure
 
     d = report.split.X.shape[1]
     if d != 2:
         raise NeuralabError(f"the outlier figure needs 2-D data; this run's data has {d} features")
-    fig = _figure(figsize=(6, 5.5))
+    fig = new_figure(figsize=(6, 5.5))
     ax = fig.add_subplot()
     if title is None:
         title = f"top {report.k} training losses of {report.n_train}"

@@ -19,7 +19,7 @@ CLASS_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b
                  "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
 
 
-def _figure(*args, **kwargs):
+def new_figure(*args, **kwargs):
     from matplotlib.figure import Figure
 
     return Figure(*args, **kwargs)
@@ -81,14 +81,14 @@ def draw_boundary(ax, predict_proba: Callable[[np.ndarray], np.ndarray], X: np.n
 
 
 def boundary_figure(predict_proba, X, y, **kwargs):
-    fig = _figure(figsize=(5.5, 5))
+    fig = new_figure(figsize=(5.5, 5))
     draw_boundary(fig.add_subplot(), predict_proba, X, y, **kwargs)
     return fig
 
 
 def comparison_figure(panels: Sequence[tuple[str, Callable]], X: np.ndarray, y: np.ndarray):
     """Decision boundaries side by side: ``panels`` is a list of (title, predict_proba)."""
-    fig = _figure(figsize=(5.2 * len(panels), 5))
+    fig = new_figure(figsize=(5.2 * len(panels), 5))
     for i, (title, predict_proba) in enumerate(panels, start=1):
         draw_boundary(fig.add_subplot(1, len(panels), i), predict_proba, X, y, title=title)
     fig.tight_layout()
@@ -100,7 +100,7 @@ def history_figure(history, *, title: str = "", val_label: str = "validation"):
 
     ``val_label`` names the held-out split the history's val columns measured.
     """
-    fig = _figure(figsize=(10, 4))
+    fig = new_figure(figsize=(10, 4))
     ax_loss, ax_acc = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     steps = history.column("step")
     ax_loss.plot(steps, history.column("loss"), label="train")
@@ -134,7 +134,7 @@ def confusion_figure(cm: np.ndarray, class_names: Sequence[str], *, title: str =
     """
     counts = np.asarray(cm)
     K = counts.shape[0]
-    fig = _figure(figsize=(1.2 + 0.6 * K + 2, 1.0 + 0.6 * K + 1.5))
+    fig = new_figure(figsize=(1.2 + 0.6 * K + 2, 1.0 + 0.6 * K + 1.5))
     ax = fig.add_subplot()
     if normalized:
         from neuralab.metrics import normalized_confusion
@@ -200,7 +200,7 @@ def roc_figure(y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[str]
     K = np.shape(probs)[1]
     names = _class_labels(class_names, K)
     curves = roc_curves(y_true, probs)
-    fig = _figure(figsize=(5.5, 5))
+    fig = new_figure(figsize=(5.5, 5))
     ax = fig.add_subplot()
     for k, (fpr, tpr, _) in curves.items():
         # the area under the very curve drawn: roc_auc_score computes it the same way
@@ -255,7 +255,7 @@ def pr_figure(y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[str] 
     P = np.asarray(probs, dtype=float)
     names = _class_labels(class_names, P.shape[1])
     curves = pr_curves(y, P)  # checks the input; warns about and skips absent classes
-    fig = _figure(figsize=(5.5, 5))
+    fig = new_figure(figsize=(5.5, 5))
     ax = fig.add_subplot()
     for k, (precision, recall, _) in curves.items():
         ap = average_precision_score(y == k, P[:, k])

@@ -193,7 +193,7 @@ def contact_sheet(result: Retrieval, data: Dataset, *, max_images: int = 50, col
     A hit whose true label is not the searched one gets a red border and its true
     label in the title. NeuralabError if ``data`` is not image data.
     """
-    from neuralab.plots import _figure
+    from neuralab.plots import new_figure
 
     shape = image_shape_of(data)
     if shape is None:
@@ -204,7 +204,7 @@ def contact_sheet(result: Retrieval, data: Dataset, *, max_images: int = 50, col
         raise NeuralabError(f"no hits for {result.label!r} to show")
     cols = min(columns, len(hits))
     rows = -(-len(hits) // cols)
-    fig = _figure(figsize=(1.25 * cols, 1.45 * rows + 0.4))
+    fig = new_figure(figsize=(1.25 * cols, 1.45 * rows + 0.4))
     # one grey scale for the whole sheet, so that the images compare with each other
     lo, hi = float(np.min(data.X)), float(np.max(data.X))
     for n, h in enumerate(hits, start=1):

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from neuralab.gradcheck import TOLERANCE, check_batch, check_function, check_model
+from neuralab.data import sample_batch
+from neuralab.gradcheck import TOLERANCE, check_function, check_model
 from neuralab.nn import ACTIVATIONS, MLP, L2Penalty, Linear, Parameter, SoftmaxCrossEntropy, get_activation
 
 
@@ -89,7 +90,7 @@ def test_l2_penalty_gradient_is_reg_times_w(rng):
 @pytest.mark.parametrize("sizes, init", [([2, 3], "lecture"), ([2, 100, 3], "lecture"),
                                           ([2, 8, 5, 3], "he"), ([2, 6, 6, 6, 4], "glorot")])
 def test_whole_model_gradients(activation, sizes, init):
-    X, y = check_batch("spiral", 20, seed=3)
+    X, y = sample_batch("spiral", 20, seed=3)
     y = y % sizes[-1]
     net = MLP(sizes, activation=activation, init=init, seed=2)
     results = check_model(net, X, y, reg=1e-2)
@@ -102,7 +103,7 @@ def test_gradient_check_catches_a_wrong_backward(monkeypatch):
     from neuralab.nn import activations
 
     monkeypatch.setattr(activations.ReLU, "backward", lambda self, g: g)  # forgets the mask
-    X, y = check_batch("spiral", 20, seed=0)
+    X, y = sample_batch("spiral", 20, seed=0)
     results = check_model(MLP([2, 16, 3], init="he", seed=0), X, y)
     assert _max_error(results) > 1e-3
 
@@ -110,6 +111,6 @@ def test_gradient_check_catches_a_wrong_backward(monkeypatch):
 def test_gradient_check_refuses_float32():
     from neuralab import NeuralabError
 
-    X, y = check_batch("spiral", 5)
+    X, y = sample_batch("spiral", 5)
     with pytest.raises(NeuralabError, match="float64"):
         check_model(MLP([2, 3], dtype="float32"), X, y)

@@ -187,7 +187,7 @@ def _print_backprop(run_dir: Path | None, samples: int, seed: int, hidden: list[
     from rich.table import Table
 
     from neuralab.explain.backprop import backprop_trace, format_values
-    from neuralab.gradcheck import check_batch
+    from neuralab.data import sample_batch
     from neuralab.nn import MLP
 
     if run_dir is not None:
@@ -205,7 +205,7 @@ def _print_backprop(run_dir: Path | None, samples: int, seed: int, hidden: list[
         reg = source.settings.reg if reg is None else reg
         what = f"the model of {run_dir} on {len(y)} of its training examples"
     else:
-        X, y = check_batch("spiral", samples, seed=seed)
+        X, y = sample_batch("spiral", samples, seed=seed)
         widths = hidden if hidden else [100]
         model = MLP([2, *widths, 3], activation=activation, seed=seed)
         reg = 1e-3 if reg is None else reg
@@ -312,7 +312,8 @@ def gradcheck(
     """Compare central differences with the engine's gradients, parameter by parameter."""
     from rich.table import Table
 
-    from neuralab.gradcheck import TOLERANCE, check_batch, check_model
+    from neuralab.data import sample_batch
+    from neuralab.gradcheck import TOLERANCE, check_model
     from neuralab.nn import MLP
 
     if model not in ("linear", "mlp"):
@@ -323,7 +324,7 @@ def gradcheck(
         raise NeuralabError(f"eps must lie between 0 and 0.01, got {eps!r}")
     if not reg >= 0:
         raise NeuralabError(f"reg must be a finite number >= 0, got {reg!r}")
-    X, y = check_batch(dataset, samples, seed=seed)
+    X, y = sample_batch(dataset, samples, seed=seed)
     widths = (list(hidden) if hidden else [16]) if model == "mlp" else []
     net = MLP([X.shape[1], *widths, int(y.max()) + 1], activation=activation, init=init, seed=seed)
     results = check_model(net, X, y, reg=reg, eps=eps)

@@ -8,7 +8,7 @@ and the registry, which all build one.
 from neuralab.data.dataset import Dataset
 from neuralab.data.files import load_csv, load_file, load_npz
 from neuralab.data.idx import read_idx, write_idx
-from neuralab.data.registry import REGISTRY, describe_all, load, names
+from neuralab.data.registry import REGISTRY, describe_all, load, names, sample_batch
 from neuralab.data.splits import train_test_split
 from neuralab.data.toys import circles, gaussian, moons, spiral, xor
 
@@ -24,6 +24,7 @@ __all__ = [
     "load_npz",
     "moons",
     "names",
+    "sample_batch",
     "read_idx",
     "spiral",
     "train_test_split",

@@ -187,3 +187,16 @@ def load(name: str, *, seed: int = 0, data_dir: str | Path | None = None, **opti
     if entry is None:
         raise NeuralabError(f"dataset must be one of {', '.join(REGISTRY)}; got {name!r}")
     return entry.load(seed=seed, data_dir=data_dir, **options)
+
+
+def sample_batch(dataset: str = "spiral", samples: int = 30, *, seed: int = 0):
+    """A seeded random batch of a registered data set, for gradient checks and walk-throughs.
+
+    Points at the exact origin are left out: there every pre-activation of the
+    first layer equals its bias, 0 at initialisation, which is the ReLU's kink.
+    """
+    data = load(dataset, seed=seed)
+    keep = np.flatnonzero(np.abs(data.X).sum(axis=1) > 1e-9)
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(keep, size=min(samples, keep.size), replace=False))
+    return data.X[pick], data.y[pick]

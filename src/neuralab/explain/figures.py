@@ -4,7 +4,7 @@
   gradients of one input, as heatmaps over an image or bars per feature;
 - :func:`partial_dependence_figure`: one curve per class against one feature.
 
-Figures are built with :func:`neuralab.plots._figure`, never pyplot; save them
+Figures are built with :func:`neuralab.plots.new_figure`, never pyplot; save them
 with :func:`neuralab.plots.save_figure`.
 """
 
@@ -42,7 +42,7 @@ def attribution_figure(x, attributions: dict, feature_names, image_shape, title:
     """
     names = list(attributions)
     if image_shape is not None:
-        fig = plots._figure(figsize=(3.2 * (len(names) + 1), 3.4))
+        fig = plots.new_figure(figsize=(3.2 * (len(names) + 1), 3.4))
         ax = fig.add_subplot(1, len(names) + 1, 1)
         ax.imshow(np.asarray(x).reshape(image_shape), cmap="gray_r")
         ax.set_title("input")
@@ -59,7 +59,7 @@ def attribution_figure(x, attributions: dict, feature_names, image_shape, title:
         d = len(feature_names)
         shown = min(d, 20)
         order = np.argsort(-np.abs(attributions[names[-1]]))[:shown][::-1]
-        fig = plots._figure(figsize=(4.2 * len(names), 1.2 + 0.32 * shown))
+        fig = plots.new_figure(figsize=(4.2 * len(names), 1.2 + 0.32 * shown))
         for i, name in enumerate(names, start=1):
             ax = fig.add_subplot(1, len(names), i)
             vals = np.asarray(attributions[name])[order]
@@ -104,7 +104,7 @@ def partial_dependence_figure(grid: np.ndarray, probs: np.ndarray, feature_name:
             f"got {probs.shape}"
         )
     names = check_names(classes, probs.shape[1], "classes", "")
-    fig = plots._figure(figsize=(6, 4))
+    fig = plots.new_figure(figsize=(6, 4))
     ax = fig.add_subplot()
     for k, name in enumerate(names):
         ax.plot(grid, probs[:, k], color=plots.CLASS_COLOURS[k % len(plots.CLASS_COLOURS)],

@@ -90,7 +90,7 @@ def gradient_norm_figure(history_rows, *, biases: bool = False, title: str = "")
         xlabel = "step"
     else:
         steps, xlabel = np.arange(len(rows), dtype=float), "history row"
-    fig = plots._figure(figsize=(6.5, 4.2))
+    fig = plots.new_figure(figsize=(6.5, 4.2))
     ax = fig.add_subplot()
     for n, i in enumerate(layers):
         colour = plots.CLASS_COLOURS[n % len(plots.CLASS_COLOURS)]

@@ -2,7 +2,7 @@
 
 The lecture asks whether one can look inside a model and understand it. The
 functions answer with tables (lists of dicts, a small dataclass) and matplotlib
-Figures (built with :func:`neuralab.plots._figure`, never pyplot; save them with
+Figures (built with :func:`neuralab.plots.new_figure`, never pyplot; save them with
 :func:`neuralab.plots.save_figure`). They live in one module each and are all
 importable from here:
 

@@ -209,7 +209,7 @@ def layer_statistics_figure(stats: Sequence[dict]):
     L = len(stats)
     has_act = any(s.get("activation_histogram") is not None for s in stats)
     nrows = 2 if has_act else 1
-    fig = plots._figure(figsize=(3.2 * L + 0.4, 2.7 * nrows + 0.4))
+    fig = plots.new_figure(figsize=(3.2 * L + 0.4, 2.7 * nrows + 0.4))
     for c, s in enumerate(stats):
         ax = fig.add_subplot(nrows, L, c + 1)
         counts, edges = s["weight_histogram"]

@@ -105,7 +105,7 @@ def hidden_unit_maps_figure(model: MLP, scaler, X_raw: np.ndarray, y=None, layer
     n = min(width, int(max_units))
     ncols = math.ceil(math.sqrt(n))
     nrows = math.ceil(n / ncols)
-    fig = plots._figure(figsize=(1.55 * ncols + 0.3, 1.55 * nrows + 0.7))
+    fig = plots.new_figure(figsize=(1.55 * ncols + 0.3, 1.55 * nrows + 0.7))
     extent = (xx.min(), xx.max(), yy.min(), yy.max())
     for j in range(n):
         ax = fig.add_subplot(nrows, ncols, j + 1)
@@ -212,7 +212,7 @@ def probability_surface_figure(model: MLP, scaler, X_raw: np.ndarray, y: np.ndar
     def proba(G):
         return np.asarray(model.predict_proba(_transform(scaler, G)), dtype=np.float64)
 
-    fig = plots._figure(figsize=(6, 5.5))
+    fig = plots.new_figure(figsize=(6, 5.5))
     ax = fig.add_subplot()
     plots.draw_boundary(ax, proba, X, y, class_names=names, steps=steps,
                         title=title or "predicted-class probability and its gradient")
