@@ -385,6 +385,10 @@ def check_together(v: dict) -> None:
         raise SettingError("val_fraction", f"test_fraction + val_fraction must be below 1; got "
                                            f"{v['test_fraction']} + {v['val_fraction']}",
                            v["val_fraction"])
+    if v.get("optimizer") == "manual" and v.get("weight_decay"):
+        raise SettingError("weight_decay", "weight_decay must be 0 with optimizer manual (the "
+                                           "by-hand update has none; use reg); got "
+                                           f"{v['weight_decay']}", v["weight_decay"])
     torch_only = (("optimizer", "manual", "the torch backend's by-hand update"),
                   ("device", "cuda", "the engine runs on the CPU"))
     for name, value, why in torch_only:

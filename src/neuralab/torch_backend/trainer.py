@@ -38,12 +38,6 @@ class TorchTrainer:
     def __init__(self, model: TorchMLP, *, optimizer: str = "sgd", lr: float = 1.0,
                  reg: float = 0.0, momentum: float = 0.9, weight_decay: float = 0.0,
                  class_weight=None, clip_norm: float | None = None) -> None:
-        if optimizer not in TORCH_OPTIMIZERS:
-            raise NeuralabError(
-                f"optimizer must be one of {', '.join(TORCH_OPTIMIZERS)}; got {optimizer!r}"
-            )
-        if not np.isfinite(lr) or lr <= 0:
-            raise NeuralabError(f"lr must be a finite number > 0, got {lr!r}")
         self.model = model
         self.clip_norm = None if clip_norm is None else float(clip_norm)
         self.lr = float(lr)
@@ -60,9 +54,7 @@ class TorchTrainer:
                                              weight_decay=weight_decay)
         elif optimizer == "adam":
             self.optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-        else:
-            if weight_decay:
-                raise NeuralabError("the manual optimizer has no weight decay; use reg instead")
+        else:  # manual: the slides' by-hand update, which has no weight decay (config refuses it)
             self.optimizer = None
         self.class_weight = (None if class_weight is None else
                              torch.as_tensor(class_weight, dtype=self.dtype, device=self.device))
