@@ -1,0 +1,42 @@
+"""Runs: the one way to write a run directory and to read it back. No torch import here.
+
+- :mod:`~neuralab.runs.store`: folders, checkpoints (safetensors + model.json),
+  optimiser state, the history reader;
+- :mod:`~neuralab.runs.predictor`: a checkpoint with its preprocessing as a
+  :class:`Predictor` (NumPy engine);
+- :mod:`~neuralab.runs.writer`: a run directory from a training result;
+- :mod:`~neuralab.runs.reader`: a run's settings and data, loaded again.
+"""
+
+from neuralab.fileio import atomic_write, read_json, write_json
+from neuralab.runs.predictor import Predictor, load_model, read_model
+from neuralab.runs.reader import (
+    RunData,
+    check_features,
+    load_data_spec,
+    load_run_data,
+    read_config,
+    settings_of,
+)
+from neuralab.runs.store import (
+    CHECKPOINT,
+    MODEL_JSON,
+    OPTIMIZER_STATE,
+    load_checkpoint,
+    load_optimizer_state,
+    new_run_dir,
+    prepare_run_dir,
+    read_history,
+    save_checkpoint,
+    save_optimizer_state,
+    versions,
+)
+from neuralab.runs.writer import RunResult, model_meta, write_run, write_scores
+
+__all__ = [
+    "CHECKPOINT", "MODEL_JSON", "OPTIMIZER_STATE", "Predictor", "RunData", "RunResult",
+    "atomic_write", "check_features", "load_checkpoint", "load_data_spec", "load_model",
+    "load_optimizer_state", "load_run_data", "model_meta", "new_run_dir", "prepare_run_dir",
+    "read_config", "read_history", "read_json", "read_model", "save_checkpoint",
+    "save_optimizer_state", "settings_of", "versions", "write_json", "write_run", "write_scores",
+]

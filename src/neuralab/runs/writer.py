@@ -1,0 +1,206 @@
+"""Writing a run directory from a training result: the files of the run directory contract.
+
+Every file is written atomically; the report is built by the caller
+(:mod:`neuralab.lab`) once these files exist, since the report layer sits above
+this one.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from neuralab.config import TrainSettings
+from neuralab.data import Dataset
+from neuralab.data.preprocess import Standardizer
+from neuralab.data.splits import Split
+from neuralab.fileio import write_csv, write_json
+from neuralab.metrics import UndefinedMetricWarning
+from neuralab.runs.predictor import Predictor
+from neuralab.runs.reader import CONFIG
+from neuralab.runs.store import HISTORY, save_checkpoint, save_optimizer_state, versions
+from neuralab.train import FitResult
+
+
+@dataclass
+class RunResult:
+    """What a finished (or interrupted) training run reports back."""
+
+    name: str
+    settings: TrainSettings
+    fit: FitResult
+    metrics: dict
+    run_dir: Path | None
+    trainer: object
+    predictor: Predictor
+    splits: dict[str, Split]
+    #: each split's probabilities at the final weights, computed once for the metrics
+    #: and reused by the files that show them
+    probs: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def final_loss(self) -> float:
+        return self.fit.final_loss
+
+    @property
+    def train_accuracy(self) -> float:
+        return self.metrics["train"]["accuracy"]
+
+    @property
+    def test_accuracy(self) -> float | None:
+        test = self.metrics.get("test")
+        return None if test is None else test["accuracy"]
+
+    @property
+    def interrupted(self) -> bool:
+        return self.fit.interrupted
+
+    @property
+    def device(self) -> str:
+        """Where the trainer computed: 'cpu' for the engine, the torch device otherwise."""
+        return str(getattr(self.trainer, "device", "cpu"))
+
+
+def model_meta(settings: TrainSettings, sizes: list[int], data: Dataset,
+               scaler: Standardizer) -> dict:
+    """model.json: everything needed to rebuild the model and recompute a prediction by hand."""
+    return {
+        "format": "neuralab-mlp",
+        "format_version": 1,
+        "sizes": sizes,
+        "activation": settings.activation if len(sizes) > 2 else None,
+        "dtype": settings.dtype,
+        "classes": list(data.classes),
+        "feature_names": list(data.feature_names),
+        "preprocessing": scaler.to_meta(),
+        "tensors": [f"{k}{i}" for i in range(1, len(sizes)) for k in ("W", "b")],
+        "layout": "W_i has shape (d_{i-1}, d_i); z_i = o_{i-1} W_i + b_i; "
+                  "x is first standardised as (x - mean) / scale",
+    }
+
+
+def split_probs(predictor: Predictor, splits: dict[str, Split], probs: dict | None,
+                key: str) -> np.ndarray:
+    """A split's probabilities: the ones already computed, else the model's."""
+    known = (probs or {}).get(key)
+    return known if known is not None else predictor.predict_proba(splits[key].X)
+
+
+def write_predictions(path: Path, predictor: Predictor, splits: dict[str, Split],
+                      probs: dict[str, np.ndarray] | None = None) -> None:
+    """predictions.csv: ``split,index,y_true,y_pred,p_0,...,p_{K-1}`` (index = row in the source)."""
+    K = len(predictor.classes)
+
+    def rows():
+        for key, sp in splits.items():
+            probs_k = split_probs(predictor, splits, probs, key)
+            pred = probs_k.argmax(axis=1)
+            for i in range(len(sp.y)):
+                yield (key, int(sp.index[i]), int(sp.y[i]), int(pred[i]),
+                       *(f"{p:.10g}" for p in probs_k[i]))
+
+    write_csv(path, ["split", "index", "y_true", "y_pred", *(f"p_{k}" for k in range(K))], rows())
+
+
+def write_figures(figures: Path, run_name: str, history, metrics: dict, predictor: Predictor,
+                  splits: dict[str, Split], probs: dict[str, np.ndarray] | None = None) -> None:
+    """Curves, confusion matrices, ROC and PR curves, and the boundary for 2-D data."""
+    from neuralab import plots
+
+    classes = predictor.classes
+    if history is not None:
+        held_out = "validation" if "val" in splits else "test"
+        plots.save_figure(plots.history_figure(history, title=run_name, val_label=held_out),
+                          figures / "loss.png")
+    for key, m in metrics.items():
+        cm = np.array(m["confusion_matrix"])
+        plots.save_figure(plots.confusion_figure(cm, classes, title=f"confusion matrix ({key})"),
+                          figures / f"confusion_{key}.png")
+        plots.save_figure(plots.confusion_figure(cm, classes, normalized=True,
+                                                 title=f"confusion matrix ({key}), rows normalised"),
+                          figures / f"confusion_{key}_normalized.png")
+    curve_split = next(k for k in ("test", "eval", "val", "train") if k in splits)
+    sp = splits[curve_split]
+    curve_probs = split_probs(predictor, splits, probs, curve_split)
+    op = metrics[curve_split].get("operating_point")
+    point = None if op is None else (op.get("fpr"), op.get("tpr"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        plots.save_figure(plots.roc_figure(sp.y, curve_probs, classes, title=f"ROC ({curve_split})",
+                                           operating_point=point), figures / "roc.png")
+        plots.save_figure(plots.pr_figure(sp.y, curve_probs, classes,
+                                          title=f"precision-recall ({curve_split})"),
+                          figures / "pr.png")
+    first = splits.get("train") or sp
+    if first.X.shape[1] == 2:
+        held = splits.get("test") or splits.get("val")
+        if held is first:
+            held = None
+        fig = plots.boundary_figure(predictor.predict_proba, first.X, first.y,
+                                    X_test=None if held is None else held.X,
+                                    y_test=None if held is None else held.y,
+                                    class_names=classes, title=run_name)
+        plots.save_figure(fig, figures / "boundary.png")
+
+
+def write_scores(out: Path, title: str, history, metrics: dict, predictor: Predictor,
+                 splits: dict[str, Split], probs: dict[str, np.ndarray] | None = None) -> None:
+    """metrics.json, predictions.csv and the figures: what a run and an evaluation both write."""
+    write_json(out / "metrics.json", metrics)
+    write_predictions(out / "predictions.csv", predictor, splits, probs)
+    write_figures(out / "figures", title, history, metrics, predictor, splits, probs)
+
+
+def run_config(run: RunResult, data: Dataset, *, data_spec: dict | None,
+               test_spec: dict | None) -> dict:
+    """config.json: every setting, the seed, the data's source and shape, the versions."""
+    s = run.settings
+    train = run.splits["train"]
+    test = run.splits.get("test")
+    return {
+        "name": run.name,
+        "settings": s.to_dict(),
+        "seed": s.seed,
+        "data": {
+            **data.describe(),
+            "spec": data_spec,
+            "test_spec": test_spec,
+            "feature_names": list(data.feature_names),
+            "splits": {k: {"shape": list(sp.X.shape), "source": sp.source}
+                       for k, sp in run.splits.items()},
+            "train_shape": list(train.X.shape),
+            "test_shape": list(test.X.shape) if test is not None else None,
+            "test_source": test.source if test is not None else None,
+        },
+        "model": {"sizes": s.sizes(train.X.shape[1], data.n_classes),
+                  "repr": repr(getattr(run.trainer, "model", ""))},
+        "backend": s.backend,
+        "device": run.device,
+        "versions": versions(),
+        "python": platform.python_version(),
+        "steps": run.fit.steps,
+        "train_seconds": run.fit.seconds,
+        "interrupted": run.fit.interrupted,
+        "stopped_early": run.fit.stopped_early,
+        "restored_best_step": run.fit.best_step,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+
+
+def write_run(run: RunResult, data: Dataset, *, data_spec: dict | None = None,
+              test_spec: dict | None = None) -> None:
+    """Every file of the run directory contract but the report, each written atomically."""
+    run_dir = run.run_dir
+    save_checkpoint(run_dir, run.trainer.state_dict(), run.predictor.meta)
+    tensors, scalars = run.trainer.optimizer_state()
+    save_optimizer_state(run_dir, tensors, scalars, optimizer=run.settings.optimizer)
+    write_json(run_dir / CONFIG, run_config(run, data, data_spec=data_spec, test_spec=test_spec))
+    history = run.fit.history
+    write_csv(run_dir / HISTORY, history.columns,
+              ([row.get(c) for c in history.columns] for row in history.rows))
+    write_scores(run_dir, run.name, history, run.metrics, run.predictor, run.splits, run.probs)
