@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 
 from neuralab import NeuralabError
+from neuralab.config import SETTINGS, SettingError, TrainSettings, check
 from neuralab.data import Dataset, load
 from neuralab.data.preprocess import Standardizer
-from neuralab.config import TrainSettings
 from neuralab.sweep import (
     LogUniform,
     grid,
@@ -21,6 +21,7 @@ from neuralab.sweep import (
     parse_space,
     random_draws,
     run_sweep,
+    searchable,
     selection_splits,
 )
 
@@ -55,21 +56,18 @@ def test_parse_space_reads_every_form():
 
 @pytest.mark.parametrize("spec, fragment", [
     ("lrate=0.1", "unknown setting 'lrate'"),
-    ("lr=abc", "lr values must be numbers, got 'abc'"),
-    ("lr=nan", "finite"),
-    ("hidden=32xa", "hidden sizes are widths joined by x"),
-    ("hidden=0", "hidden sizes must be positive integers"),
-    ("batch_size=big", "batch_size values must be integers or full"),
-    ("standardize=maybe", "standardize values must be true or false"),
+    ("lr", "expected SETTING=VALUES"),
     ("lr=", "empty list of values for lr"),
     ("reg=,;", "empty list of values for reg"),
-    ("lr", "expected SETTING=VALUES"),
     ("lr=loguniform:1", "loguniform:LOW:HIGH"),
     ("lr=loguniform:0:1", "0 < low < high"),
     ("reg=loguniform:1:0.1", "0 < low < high"),
     ("lr=loguniform:a:1", "must be numbers"),
     ("hidden=loguniform:1:10", "loguniform ranges are for number settings"),
+    ("momentum=loguniform:0.5:2", "momentum must be a number in [0, 1); got 2.0"),
     ("test_fraction=0.2", "test_fraction cannot be searched"),
+    ("seed=0,1", "seed cannot be searched"),
+    ("noise=0.1", "unknown setting 'noise'"),
 ])
 def test_parse_space_rejects_bad_specs_in_one_line_naming_them(spec, fragment):
     with pytest.raises(NeuralabError) as info:
@@ -78,6 +76,47 @@ def test_parse_space_rejects_bad_specs_in_one_line_naming_them(spec, fragment):
     assert f"sweep spec {spec!r}" in message
     assert fragment in message
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("spec, value, fragment", [
+    ("lr=abc", "lr=abc", "lr must be a finite number > 0; got 'abc'"),
+    ("lr=0.1,nan", "lr=nan", "finite"),
+    ("hidden=32;32xa", "hidden=32xa", "hidden must be a list of layer widths"),
+    ("hidden=0", "hidden=0", "each an integer from 1 to"),
+    ("batch_size=big", "batch_size=big", "batch_size must be a positive integer, or full"),
+    ("standardize=maybe", "standardize=maybe", "standardize must be true or false"),
+    ("activation=relu,rellu", "activation=rellu", "activation must be one of relu, tanh"),
+])
+def test_parse_space_rejects_a_bad_value_naming_the_setting(spec, value, fragment):
+    # each value is read by the schema's check, so the error is the setting's own
+    with pytest.raises(SettingError) as info:
+        parse_space(["reg=0.1", spec])
+    message = str(info.value)
+    assert message.startswith(f"sweep value {value}: ")
+    assert fragment in message and "\n" not in message
+    assert info.value.setting == value.split("=")[0]
+
+
+def test_the_searchable_settings_are_the_schemas():
+    names = set(searchable())
+    assert names == {s.name for s in SETTINGS.values() if s.searchable and "sweep" in s.surfaces}
+    assert {"lr", "reg", "hidden", "batch_size", "optimizer", "epochs"} <= names
+    assert not names & {"seed", "test_fraction", "val_fraction", "log_every", "max_fpr",
+                        "backend", "dtype", "device"}
+    for name in names:  # every one of them is read from text by the schema's check
+        default = SETTINGS[name].default
+        text = "x".join(map(str, default)) if isinstance(default, tuple) else \
+            SETTINGS[name].none_word if default is None else str(default).lower()
+        assert parse_space([f"{name}={text}"]) == {name: [check(name, default)]}, name
+
+
+def test_a_python_range_is_checked_against_the_settings_range():
+    with pytest.raises(SettingError, match=r"momentum must be a number in \[0, 1\)"):
+        random_draws({"momentum": ("loguniform", 0.5, 1.0)}, 3)
+    draws = random_draws({"momentum": ("loguniform", 0.5, 0.99)}, 50, seed=1)
+    assert all(0.5 <= d["momentum"] <= 0.99 for d in draws)
+    with pytest.raises(NeuralabError, match="seed cannot be searched"):
+        grid({"seed": [0, 1]})
 
 
 def test_parse_space_rejects_a_setting_given_twice():
@@ -129,6 +168,11 @@ def test_every_trial_is_validated_before_any_runs():
                   retrain=False, on_trial=lambda *a: calls.append(a))
     with pytest.raises(NeuralabError, match=r"sweep value lr=-1.0: lr must be a finite number > 0"):
         run_sweep(_moons(), FAST, {"lr": [0.1, -1.0]}, retrain=False,
+                  on_trial=lambda *a: calls.append(a))
+    # a rule between settings names the searched value that breaks it
+    with pytest.raises(NeuralabError, match=r"sweep value optimizer=manual: optimizer 'manual' "
+                                            r"needs backend torch"):
+        run_sweep(_moons(), FAST, parse_space(["optimizer=sgd,manual"]), retrain=False,
                   on_trial=lambda *a: calls.append(a))
     assert calls == []
 
@@ -189,7 +233,7 @@ def test_validation_rows_do_not_move_the_scaler():
     # shift only the validation rows far away: a scaler fitted on train + val would squash
     # the training rows to one point and the net could not learn them
     data = _moons()
-    (tr, va), = selection_splits(data.y, val_fraction=0.25, seed=0)
+    (_, va), = selection_splits(data.y, val_fraction=0.25, seed=0)
     data.X[va] += 1e6
     result = run_sweep(data, FAST, {"lr": [0.5]}, val_fraction=0.25, retrain=False)
     trial = result.trials[0]
@@ -288,3 +332,18 @@ def test_random_search_runs_the_seeded_draws():
     assert first == again == random_draws(space, 3, seed=FAST.seed)
     assert all(0.05 <= p["lr"] <= 2 for p in first)
     assert runs[0].to_csv().splitlines()[0].startswith("rank,score,lr,hidden,")
+
+
+def test_a_worker_can_limit_torchs_threads():
+    # parallel workers on the torch backend share the cores through set_threads
+    torch = pytest.importorskip("torch")
+    from neuralab.torch_backend.threads import set_threads
+
+    before = torch.get_num_threads()
+    try:
+        set_threads(1)
+        assert torch.get_num_threads() == 1
+        set_threads(0)  # never below one thread
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

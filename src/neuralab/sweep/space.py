@@ -1,0 +1,296 @@
+"""The search space: which settings a sweep may search, their values, and the trials they make.
+
+Which settings can be searched, and how a value's text is read, comes from the
+one schema (:mod:`neuralab.config`): a setting the sweep offers and the schema
+marks ``searchable``. Only the sweep's own syntax is read here: values separated
+by ``,`` or ``;`` (``hidden=32;64x32``) and the range ``loguniform:LOW:HIGH``.
+
+>>> parse_space(["batch_size=full,32", "activation=relu,tanh", "lr=loguniform:1e-3:1"])
+{'batch_size': [None, 32], 'activation': ['relu', 'tanh'], 'lr': LogUniform(low=0.001, high=1.0)}
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from neuralab import NeuralabError
+from neuralab.config import SETTINGS, Setting, SettingError, check, settings_for
+
+MODES = ("grid", "random")
+
+
+@dataclass(frozen=True)
+class LogUniform:
+    """A number drawn as ``exp(U(log low, log high))``: every decade equally likely.
+
+    Attributes:
+        low, high: the range's ends, ``0 < low < high``.
+
+    Example:
+        >>> r = LogUniform(1e-3, 1.0)
+        >>> str(r)
+        'loguniform:0.001:1'
+        >>> all(1e-3 <= r.sample(np.random.default_rng(s)) <= 1 for s in range(20))
+        True
+    """
+
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        low, high = self.low, self.high
+        ok = all(isinstance(v, (int, float, np.floating)) and not isinstance(v, bool)
+                 for v in (low, high))
+        if not ok or not (math.isfinite(low) and math.isfinite(high) and 0 < low < high):
+            raise NeuralabError(f"a loguniform range needs finite numbers 0 < low < high, "
+                                f"got low={low!r}, high={high!r}")
+
+    def sample(self, rng: np.random.Generator) -> float:
+        # draw the exponent uniformly; clip so that rounding in exp never leaves the range
+        value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        return float(min(max(value, self.low), self.high))
+
+    def __str__(self) -> str:
+        return f"loguniform:{self.low:g}:{self.high:g}"
+
+
+Space = dict[str, "list | LogUniform"]
+
+
+# --- which settings ---------------------------------------------------------------------------
+
+def searchable() -> dict[str, Setting]:
+    """The settings a sweep may search: those it offers that the schema marks searchable.
+
+    >>> "lr" in searchable(), "seed" in searchable(), "test_fraction" in searchable()
+    (True, False, False)
+    """
+    return {s.name: s for s in settings_for("sweep") if s.searchable}
+
+
+def searchable_setting(name: str) -> Setting:
+    """The setting ``name`` if a sweep may search it; else a one-line error that says why."""
+    offered = searchable()
+    if name in offered:
+        return offered[name]
+    if name in SETTINGS and "sweep" in SETTINGS[name].surfaces:
+        raise SettingError(name, f"{name} cannot be searched: every trial of a sweep uses the "
+                                 f"same {name}", name)
+    raise SettingError(name, f"unknown setting {name!r}; choose from {', '.join(offered)}", name)
+
+
+def _range(setting: Setting, values) -> LogUniform:
+    """A loguniform range for ``setting``, its ends checked against the setting's range."""
+    if not isinstance(values, LogUniform):
+        values = LogUniform(values[1], values[2])  # ("loguniform", low, high)
+    if setting.kind != "float":
+        raise NeuralabError(f"loguniform ranges are for number settings, not {setting.name}")
+    # every draw lies between the ends, so ends inside the setting's range keep draws inside
+    check(setting.name, values.low, surface="sweep")
+    check(setting.name, values.high, surface="sweep")
+    return values
+
+
+def _is_range(values) -> bool:
+    return isinstance(values, LogUniform) or (
+        isinstance(values, tuple) and len(values) == 3 and isinstance(values[0], str)
+        and values[0].lower() == "loguniform")
+
+
+# --- the command line's form ------------------------------------------------------------------
+
+def sweep_value(name: str, value):
+    """One value of setting ``name``, read by :func:`neuralab.config.check`; the error quotes it.
+
+    >>> sweep_value("hidden", "64x32"), sweep_value("batch_size", "full")
+    ([64, 32], None)
+    >>> sweep_value("lr", "abc")
+    Traceback (most recent call last):
+    ...
+    neuralab.config.SettingError: sweep value lr=abc: lr must be a finite number > 0; got 'abc'
+    """
+    try:
+        return check(name, value, surface="sweep")
+    except SettingError as exc:
+        raise SettingError(name, f"sweep value {name}={format_value(name, value)}: {exc}",
+                           value) from None
+
+
+def _parse_range(setting: Setting, text: str) -> LogUniform:
+    parts = text.split(":")
+    if len(parts) != 3:
+        raise NeuralabError("a range is loguniform:LOW:HIGH, such as loguniform:1e-3:1")
+    try:
+        low, high = float(parts[1]), float(parts[2])
+    except ValueError:
+        raise NeuralabError(f"loguniform ends must be numbers, "
+                            f"got {parts[1]!r} and {parts[2]!r}") from None
+    return _range(setting, LogUniform(low, high))
+
+
+def _parse_spec(spec: str) -> tuple[str, list | LogUniform]:
+    """``(name, values)`` of one ``SETTING=VALUES`` spec."""
+    try:
+        if "=" not in spec:
+            raise NeuralabError("expected SETTING=VALUES, such as lr=0.01,0.1")
+        name, _, text = spec.partition("=")
+        name, text = name.strip().replace("-", "_"), text.strip()
+        setting = searchable_setting(name)
+        if text.lower().startswith("loguniform"):
+            return name, _parse_range(setting, text)
+        # alternatives are separated by , or ; (hidden's layers by x: hidden=32;64x32)
+        items = [v.strip() for v in text.replace(";", ",").split(",") if v.strip()]
+        if not items:
+            raise NeuralabError(f"empty list of values for {name}")
+    except NeuralabError as exc:
+        raise NeuralabError(f"sweep spec {spec!r}: {exc}") from None
+    return name, [sweep_value(name, v) for v in items]
+
+
+def parse_space(specs: Sequence[str]) -> Space:
+    """Read command-line specs ``SETTING=V1,V2,...`` into a search space.
+
+    Values are separated by ``,`` or ``;``; each is read as the setting's
+    ``--flag`` reads it (:func:`neuralab.config.check`): ``hidden`` takes layer
+    widths joined by ``x`` (``hidden=32;100;64x32``), ``batch_size=full`` is
+    full batch, booleans are true/false. Number settings also take a range
+    ``loguniform:LOW:HIGH`` for random search, its ends inside the setting's
+    range. Any :func:`searchable` setting may be searched. A bad spec is a
+    one-line :class:`~neuralab.NeuralabError` that quotes the spec, or the value.
+
+    Example:
+        >>> parse_space(["lr=0.01,0.1", "hidden=32;64x32"])
+        {'lr': [0.01, 0.1], 'hidden': [[32], [64, 32]]}
+        >>> parse_space(["lrate=0.1"])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        neuralab.NeuralabError: sweep spec 'lrate=0.1': unknown setting 'lrate'; choose from ...
+    """
+    space: Space = {}
+    for spec in specs:
+        name, values = _parse_spec(spec)
+        if name in space:
+            raise NeuralabError(f"sweep spec {spec!r}: {name} is given twice; "
+                                "list every value in one spec")
+        space[name] = values
+    return space
+
+
+# --- the Python form --------------------------------------------------------------------------
+
+def _value_list(setting: Setting, values) -> list:
+    if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
+        raise NeuralabError(f"{setting.name} needs a list of values or a loguniform range, "
+                            f"got {values!r}")
+    values = [v.item() if isinstance(v, np.generic) else v for v in values]
+    if not values:
+        raise NeuralabError(f"empty list of values for {setting.name}")
+    if setting.kind == "int_list":  # a single width is a one-layer net
+        values = [[int(v)] if isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                  else list(v) if isinstance(v, (list, tuple)) else v for v in values]
+    return values
+
+
+def normalize_space(space: Mapping[str, object]) -> Space:
+    """Check a search space written in Python and bring it to one form.
+
+    Values are lists (tuples and other sequences become lists), :class:`LogUniform`
+    or ``("loguniform", low, high)``. A hidden alternative written as a single
+    width becomes a one-layer list: ``{"hidden": [32, [64, 32]]}`` is
+    ``[[32], [64, 32]]``. The values themselves are checked once, with each
+    trial's settings (:func:`~neuralab.sweep.trials.trial_settings`).
+    """
+    if not isinstance(space, Mapping):
+        raise NeuralabError(f"the search space must map settings to values, "
+                            f"got {type(space).__name__}")
+    out: Space = {}
+    for raw_name, values in space.items():
+        setting = searchable_setting(str(raw_name).replace("-", "_"))
+        out[setting.name] = (_range(setting, values) if _is_range(values)
+                             else _value_list(setting, values))
+    return out
+
+
+# --- trials -----------------------------------------------------------------------------------
+
+def grid(space: Mapping[str, object]) -> list[dict]:
+    """Every combination of the space's lists, the first setting varying slowest.
+
+    >>> len(grid({"lr": [0.01, 0.1, 1], "reg": [1e-4, 1e-3]}))
+    6
+    """
+    space = normalize_space(space)
+    for name, values in space.items():
+        if isinstance(values, LogUniform):
+            raise NeuralabError(f"grid search needs a list of values for {name}, got the range "
+                                f"{values}; use random search for ranges")
+    names = list(space)
+    return [dict(zip(names, combo)) for combo in itertools.product(*space.values())]
+
+
+def random_draws(space: Mapping[str, object], n_trials: int, *, seed: int = 0) -> list[dict]:
+    """``n_trials`` seeded draws: a list's values equally likely, ranges log-uniform.
+
+    Draws use ``numpy.random.default_rng(seed)``, setting by setting in the
+    space's order, so the same seed gives the same trials. Values may repeat.
+    """
+    if not isinstance(n_trials, (int, np.integer)) or isinstance(n_trials, bool) or n_trials < 1:
+        raise NeuralabError(f"n_trials must be a positive integer, got {n_trials!r}")
+    space = normalize_space(space)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(int(n_trials)):
+        params = {}
+        for name, values in space.items():
+            if isinstance(values, LogUniform):
+                params[name] = values.sample(rng)
+            else:
+                # pick an index, not a value, so the value keeps its Python type
+                params[name] = values[int(rng.integers(len(values)))]
+        draws.append(params)
+    return draws
+
+
+def make_configs(space: Mapping[str, object], *, mode: str = "grid",
+                 n_trials: int | None = None, seed: int = 0) -> list[dict]:
+    """The trials' parameter dicts: every combination (``grid``) or seeded draws (``random``)."""
+    if mode not in MODES:
+        raise NeuralabError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    if mode == "grid":
+        if n_trials is not None:
+            raise NeuralabError("n_trials is for random search; grid search runs every combination")
+        return grid(space)
+    if n_trials is None:
+        raise NeuralabError("random search needs n_trials, the number of draws")
+    return random_draws(space, n_trials, seed=seed)
+
+
+# --- values as the command line writes them ---------------------------------------------------
+
+def format_value(name: str, value, *, digits: int | None = None) -> str:
+    """A value as the command line writes it: ``64x32``, ``full``, ``true``, ``0.01``.
+
+    Floats are written exactly (``repr``), or with ``digits`` significant digits.
+
+    >>> format_value("batch_size", None), format_value("hidden", [64, 32])
+    ('full', '64x32')
+    """
+    if value is None:
+        return SETTINGS[name].none_word if name in SETTINGS else "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return "x".join(str(v) for v in value)
+    if isinstance(value, float):
+        return repr(value) if digits is None else f"{value:.{digits}g}"
+    return str(value)
+
+
+def format_params(params: Mapping[str, object]) -> str:
+    """``lr=0.01, hidden=64x32``."""
+    return ", ".join(f"{k}={format_value(k, v, digits=6)}" for k, v in params.items())

@@ -1,0 +1,205 @@
+"""One trial of a sweep: its settings, the rows it is scored on, and its score.
+
+A trial's settings are the base settings with the searched values put in
+(:func:`trial_settings`), checked once, when they are made. Each fold is
+trained by the one recipe, :func:`neuralab.lab.prepare`, on the fold's training
+rows and scored on its validation rows.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from neuralab import NeuralabError
+from neuralab.config import SettingError, TrainSettings
+from neuralab.data import Dataset
+from neuralab.data.splits import Split, three_way_split
+from neuralab.lab import prepare
+from neuralab.nn.losses import cross_entropy
+from neuralab.sweep.space import format_params, format_value
+from neuralab.train import TrainingDiverged
+
+#: Share of the whole data set held out for validation when neither folds nor a fraction is given.
+DEFAULT_VAL_FRACTION = 0.2
+
+
+# --- a trial's settings -----------------------------------------------------------------------
+
+def trial_settings(base: TrainSettings, params: Mapping[str, object]) -> TrainSettings:
+    """``base`` with ``params`` put in, checked; the splits' fractions are cleared.
+
+    Giving ``epochs`` drops the base's ``iterations`` (and the other way round), so
+    that a sweep can search either.
+
+    >>> trial_settings(TrainSettings(), {"lr": 0.1, "epochs": 5}).iterations is None
+    True
+    """
+    changes = {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in params.items()}
+    if params.get("epochs") is not None and "iterations" not in params:
+        changes["iterations"] = None
+    if params.get("iterations") is not None and "epochs" not in params:
+        changes["epochs"] = None
+    return base.replace(**{**changes, "val_fraction": None, "test_fraction": None})
+
+
+def all_trial_settings(base: TrainSettings, configs: list[dict]) -> list[TrainSettings]:
+    """Every trial's settings, checked before any trial runs; the error names the bad value."""
+    out = []
+    for params in configs:
+        try:
+            out.append(trial_settings(base, params))
+        except SettingError as exc:
+            name = exc.setting
+            if name in params:
+                raise SettingError(name, f"sweep value {name}={format_value(name, params[name])}: "
+                                         f"{exc}", params[name]) from None
+            raise NeuralabError(f"sweep trial {format_params(params)}: {exc}") from None
+    return out
+
+
+# --- selection splits -------------------------------------------------------------------------
+
+def selection_splits(y: np.ndarray, *, folds: int | None = None,
+                     val_fraction: float | None = DEFAULT_VAL_FRACTION,
+                     test_fraction: float | None = None,
+                     seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(train_rows, val_rows)`` pairs, as row numbers of the whole data set.
+
+    The test part (``test_fraction``) is cut first, exactly as
+    :func:`~neuralab.lab.run_training` cuts it for the same seed, and never
+    appears in any pair. Then either one stratified validation split holding
+    ``val_fraction`` of the whole data set (as ``--val-fraction`` means in
+    ``train``), or ``folds`` stratified, shuffled, seeded folds
+    (``sklearn.model_selection.StratifiedKFold``), each row a validation row
+    exactly once.
+
+    >>> y = np.repeat([0, 1], 10)
+    >>> pairs = selection_splits(y, folds=5, seed=0)
+    >>> len(pairs), sorted(np.concatenate([va for _, va in pairs]).tolist()) == list(range(20))
+    (5, True)
+    """
+    y = np.asarray(y)
+    rows = np.empty((len(y), 0))
+    if folds is None:
+        if val_fraction is None:
+            raise NeuralabError("give folds or val_fraction to score the trials")
+        parts = three_way_split(rows, y, val_fraction=val_fraction,
+                                test_fraction=test_fraction, seed=seed)
+        return [(parts["train"], parts["val"])]
+    if not isinstance(folds, (int, np.integer)) or isinstance(folds, bool) or folds < 2:
+        raise NeuralabError(f"folds must be an integer >= 2, got {folds!r}")
+    from sklearn.model_selection import StratifiedKFold
+
+    dev = three_way_split(rows, y, val_fraction=None, test_fraction=test_fraction,
+                          seed=seed)["train"]
+    counts = np.bincount(y[dev])
+    present = counts[counts > 0]
+    if present.min() < folds:
+        k = int(np.flatnonzero(counts == present.min())[0])
+        raise NeuralabError(f"folds={folds} needs at least {folds} examples of every class in "
+                            f"the data used for selection; class {k} has {present.min()}")
+    kfold = StratifiedKFold(n_splits=int(folds), shuffle=True, random_state=seed)
+    return [(np.sort(dev[tr]), np.sort(dev[va])) for tr, va in kfold.split(dev, y[dev])]
+
+
+# --- one trial --------------------------------------------------------------------------------
+
+@dataclass
+class Trial:
+    """One point of the search and how it scored.
+
+    Attributes:
+        number: the trial's place in the generated order (0-based).
+        params: the searched settings' values, e.g. ``{"lr": 0.1, "hidden": [32]}``.
+        settings: every setting of the trial, as a dict (``TrainSettings`` fields).
+        score: mean validation accuracy over the folds (NaN when failed).
+        val_loss: mean validation cross-entropy, without the L2 penalty, so that
+            trials with different ``reg`` compare fairly; it breaks ties in score.
+        train_accuracy: mean accuracy on the training folds.
+        std: standard deviation of the validation accuracy across folds (0 for one split).
+        seconds: wall time of the trial, all folds.
+        status: ``ok`` or ``failed``; a failed trial's ``message`` says why.
+        fold_accuracies, fold_losses: per fold.
+        rank: 1 for the best trial once the sweep has ranked them; None when failed.
+    """
+
+    number: int
+    params: dict
+    settings: dict
+    score: float = float("nan")
+    val_loss: float = float("nan")
+    train_accuracy: float = float("nan")
+    std: float = float("nan")
+    seconds: float = 0.0
+    status: str = "ok"
+    message: str = ""
+    fold_accuracies: list[float] = field(default_factory=list)
+    fold_losses: list[float] = field(default_factory=list)
+    rank: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def sort_key(self) -> tuple:
+        """Best first: ok before failed, higher score, lower val_loss, earlier number."""
+        if not self.ok:
+            return (1, 0.0, 0.0, self.number)
+        loss = self.val_loss if math.isfinite(self.val_loss) else math.inf
+        return (0, -self.score, loss, self.number)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _fit_fold(s: TrainSettings, data: Dataset, train_rows: np.ndarray,
+              val_rows: np.ndarray) -> tuple[float, float, float]:
+    """Train on one fold's training rows; return (train accuracy, val accuracy, val cross-entropy).
+
+    :func:`~neuralab.lab.prepare` does what ``run_training`` does around ``fit``
+    (scaling fitted on the training rows only, class weights, oversampling,
+    augmentation, the schedule); early stopping watches the validation rows.
+    """
+    splits = {"train": Split(data.X[train_rows], data.y[train_rows], train_rows, data.source),
+              "val": Split(data.X[val_rows], data.y[val_rows], val_rows, "a validation fold")}
+    prep = prepare(data, s, splits=splits)
+    # without early stopping no history is needed: one row at the end keeps the loop cheapest
+    quiet = {} if s.early_stopping is not None else {
+        "X_val": None, "y_val": None, "log_every": s.iterations or s.epochs}
+    prep.fit(progress=False, stop_on_signal=False, **quiet)
+    probs = {k: prep.trainer.evaluate(prep.scaled[k], sp.y)[1] for k, sp in splits.items()}
+    acc = {k: float(np.mean(probs[k].argmax(axis=1) == sp.y)) for k, sp in splits.items()}
+    # the cross-entropy of probabilities alone (no L2 penalty), so that every reg compares fairly
+    return acc["train"], acc["val"], cross_entropy(probs["val"], splits["val"].y)
+
+
+def evaluate_trial(number: int, params: dict, settings: TrainSettings, data: Dataset,
+                   folds: Sequence[tuple[np.ndarray, np.ndarray]]) -> Trial:
+    """Score one trial on every fold; divergence and user errors make a failed trial.
+
+    Everything it needs goes in (the settings, the data, the folds' rows), so
+    that a worker process can run it: the same inputs give the same trial in
+    any process.
+    """
+    trial = Trial(number=number, params=dict(params), settings=settings.to_dict())
+    start = time.perf_counter()
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            scores = [_fit_fold(settings, data, tr, va) for tr, va in folds]
+    except (TrainingDiverged, NeuralabError) as exc:
+        trial.status = "failed"
+        trial.message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    else:
+        train_accs, accs, losses = (list(col) for col in zip(*scores))
+        trial.score = float(np.mean(accs))
+        trial.val_loss = float(np.mean(losses))
+        trial.train_accuracy = float(np.mean(train_accs))
+        trial.std = float(np.std(accs))
+        trial.fold_accuracies, trial.fold_losses = accs, losses
+    trial.seconds = time.perf_counter() - start
+    return trial
