@@ -215,7 +215,7 @@ _DECLARED = (
        optional=True, none_word="full", none_means="full batch",
        surfaces=frozenset({"train", "sweep", "playground"}), playground={"maximum": 5000}),
     _s("seed", "int", 0, "Seed for data, initial weights and shuffling.", minimum=0,
-       maximum=2**32 - 1, surfaces=ALL, searchable=False),
+       maximum=2**32 - 1, surfaces=ALL),
     _s("log_every", "int", 10, "History row every N steps (N epochs with epochs and batch_size).",
        minimum=1, searchable=False),
     _s("early_stopping", "int", None,
@@ -241,12 +241,11 @@ _DECLARED = (
        searchable=False),
     # --- where it runs ------------------------------------------------------------------
     _s("backend", "choice", "numpy", "numpy (the engine) or torch (its PyTorch twin).",
-       choices=("numpy", "torch"), group="backend", surfaces=ALL, searchable=False),
+       choices=("numpy", "torch"), group="backend", surfaces=ALL),
     _s("dtype", "choice", "float64", "float64 or float32.", choices=("float64", "float32"),
-       group="backend", surfaces=frozenset({"train", "sweep", "demo"}), searchable=False),
+       group="backend", surfaces=frozenset({"train", "sweep", "demo"})),
     _s("device", "choice", "auto", "auto (CUDA where there is a GPU), cpu or cuda; torch backend.",
-       choices=("auto", "cpu", "cuda"), group="backend", surfaces=frozenset({"train", "sweep", "demo"}),
-       searchable=False),
+       choices=("auto", "cpu", "cuda"), group="backend", surfaces=frozenset({"train", "sweep", "demo"})),
 )
 
 #: Every setting by name, in declaration order.

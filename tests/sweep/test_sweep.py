@@ -66,7 +66,7 @@ def test_parse_space_reads_every_form():
     ("hidden=loguniform:1:10", "loguniform ranges are for number settings"),
     ("momentum=loguniform:0.5:2", "momentum must be a number in [0, 1); got 2.0"),
     ("test_fraction=0.2", "test_fraction cannot be searched"),
-    ("seed=0,1", "seed cannot be searched"),
+    ("log_every=1,2", "log_every cannot be searched"),
     ("noise=0.1", "unknown setting 'noise'"),
 ])
 def test_parse_space_rejects_bad_specs_in_one_line_naming_them(spec, fragment):
@@ -115,8 +115,9 @@ def test_a_python_range_is_checked_against_the_settings_range():
         random_draws({"momentum": ("loguniform", 0.5, 1.0)}, 3)
     draws = random_draws({"momentum": ("loguniform", 0.5, 0.99)}, 50, seed=1)
     assert all(0.5 <= d["momentum"] <= 0.99 for d in draws)
-    with pytest.raises(NeuralabError, match="seed cannot be searched"):
-        grid({"seed": [0, 1]})
+    with pytest.raises(NeuralabError, match="max_fpr cannot be searched"):
+        grid({"max_fpr": [0.1, 0.2]})
+    assert [c["seed"] for c in grid({"seed": [0, 1]})] == [0, 1]  # seeds can be searched
 
 
 def test_parse_space_rejects_a_setting_given_twice():
