@@ -214,7 +214,7 @@ def compare(run_dir: str | Path, new_data: np.ndarray | Dataset, *, alpha: float
     """
     from scipy.stats import ks_2samp
 
-    from neuralab.outliers import run_training_split
+    from neuralab.analysis.outliers import run_training_split
 
     alpha = _check_threshold("alpha", alpha, upper=1.0, open_low=True)
     thresholds = {"alpha": alpha, "min_ks": _check_threshold("min_ks", min_ks),

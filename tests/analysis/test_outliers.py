@@ -13,7 +13,7 @@ from neuralab.data import Dataset, load
 from neuralab.config import TrainSettings
 from neuralab.data.splits import Split
 from neuralab.lab import run_training
-from neuralab.outliers import (
+from neuralab.analysis.outliers import (
     OutlierReport,
     cross_entropy,
     find_outliers,

@@ -14,7 +14,7 @@ from neuralab.data import Dataset, load
 from neuralab.config import TrainSettings
 from neuralab.lab import run_training
 from neuralab.metrics import UndefinedMetricWarning
-from neuralab.retrieve import image_shape_of, retrieve, write_retrieval
+from neuralab.analysis.retrieve import image_shape_of, retrieve, write_retrieval
 
 PNG = b"\x89PNG\r\n\x1a\n"
 DIGITS = [str(k) for k in range(10)]
