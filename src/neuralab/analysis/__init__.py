@@ -7,5 +7,8 @@
 - :mod:`~neuralab.analysis.retrieve`: every item the model gives a label, ranked,
   with precision at k (``neuralab retrieve``)
 
-Nothing is imported here, so that importing one of them does not load the others.
+Each reloads the run through :mod:`neuralab.runs` (outliers and monitor take
+the training split from :func:`neuralab.runs.reader.training_split`) and writes
+its files through :mod:`neuralab.fileio`. Nothing is imported here, so that
+importing one of them does not load the others.
 """
