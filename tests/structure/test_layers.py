@@ -18,7 +18,7 @@ import neuralab
 SRC = Path(neuralab.__file__).parent
 #: DESIGN.md's layout, lowest first: a part may import the parts before it.
 LAYERS = ["config", "fileio", "nn", "optim", "gradcheck", "data", "metrics", "plots", "train",
-          "torch_backend", "runs", "report", "lab", "analysis", "monitor", "outliers", "retrieve", "explain", "sweep",
+          "torch_backend", "runs", "report", "lab", "analysis", "explain", "sweep",
           "playground", "cli"]
 
 

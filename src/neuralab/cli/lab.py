@@ -23,7 +23,7 @@ def inspect(
     """Training points the model finds hardest (highest loss): outliers and label noise."""
     from rich.table import Table
 
-    from neuralab.outliers import find_outliers, write_outliers
+    from neuralab.analysis.outliers import find_outliers, write_outliers
     from neuralab.runs import load_model, prepare_run_dir
 
     predictor = load_model(run_dir)
@@ -55,7 +55,7 @@ def monitor(
     from rich.table import Table
 
     from neuralab.data.files import load_features
-    from neuralab.monitor import compare, write_monitor
+    from neuralab.analysis.monitor import compare, write_monitor
     from neuralab.runs import load_model, prepare_run_dir
 
     predictor = load_model(run_dir)
@@ -92,8 +92,8 @@ def retrieve(
     """Find every item the model labels LABEL, ranked by probability, with precision at k."""
     from rich.table import Table
 
-    from neuralab.retrieve import retrieve as do_retrieve
-    from neuralab.retrieve import write_retrieval
+    from neuralab.analysis.retrieve import retrieve as do_retrieve
+    from neuralab.analysis.retrieve import write_retrieval
     from neuralab.runs import prepare_run_dir
 
     items = labelled_data(dataset, data, target, split, data_dir)

@@ -17,8 +17,9 @@ from neuralab import NeuralabError
 from neuralab.config import TrainSettings
 from neuralab.data import Dataset, load, load_file
 from neuralab.data.preprocess import Standardizer
-from neuralab.data.splits import Split, make_splits
+from neuralab.data.splits import Split, make_splits, remap_labels
 from neuralab.fileio import read_json
+from neuralab.runs.predictor import Predictor, load_model
 from neuralab.runs.store import HISTORY, load_checkpoint, load_optimizer_state, read_history
 
 CONFIG = "config.json"
@@ -95,6 +96,56 @@ def check_features(data: Dataset, predictor) -> None:
         data.X = data.X[:, order]
         data.feature_names = list(predictor.feature_names)
     predictor.check_width(data.X, where=f"data {data.name}")
+
+
+def training_split(run_dir: str | Path, *, data: Dataset | None = None,
+                   predictor: Predictor | None = None) -> tuple[Split, Predictor]:
+    """The training split a run was fitted on, its labels as indices into the model's classes.
+
+    The split is cut again as the run cut it (:meth:`RunData.splits`, with the run's
+    settings and seed); inspect and monitor take it as their reference.
+
+    Parameters
+    ----------
+    run_dir : path
+        A run directory (``config.json``).
+    data : Dataset, optional
+        The data the run was trained on; by default loaded again from
+        ``config.json``'s ``data.spec``. It must give a training split of the size
+        the run recorded.
+    predictor : Predictor, optional
+        The run's model, when already loaded (by default the NumPy engine's): its
+        feature names order the columns (see :func:`check_features`) and its class
+        names the labels.
+
+    Returns
+    -------
+    (split, predictor)
+        The training split (raw features ``X`` in the model's column order, labels
+        ``y`` in the model's class order, ``index`` = the rows in the source data)
+        and the model.
+    """
+    config = read_config(run_dir)
+    if predictor is None:
+        predictor = load_model(run_dir)
+    data_cfg = config.get("data")
+    data_cfg = data_cfg if isinstance(data_cfg, dict) else {}
+    if data is None:
+        data = load_data_spec(data_cfg.get("spec"))
+    check_features(data, predictor)
+    # a separate test file excludes test_fraction, so it never changes the training split
+    source = RunData(config=config, settings=settings_of(config), data=data, test=None,
+                     data_spec=data_cfg.get("spec"), test_spec=None)
+    split = source.splits()["train"]
+    recorded = ((data_cfg.get("splits") or {}).get("train", {}).get("shape")
+                or data_cfg.get("train_shape"))
+    if recorded and int(recorded[0]) != len(split.y):
+        raise NeuralabError(
+            f"data {data.name} gives a training split of {len(split.y)} rows, but the run in "
+            f"{Path(run_dir)} trained on {int(recorded[0])}; give the data the run was trained on"
+        )
+    y = remap_labels(data, predictor.classes)[split.index]
+    return Split(split.X, y, split.index, split.source), predictor
 
 
 @dataclass

@@ -17,7 +17,10 @@ import numpy as np
 
 from neuralab import NeuralabError
 from neuralab.data import Dataset
-from neuralab.runs import Predictor, atomic_write, load_model, write_json
+from neuralab.data.splits import remap_labels
+from neuralab.fileio import csv_text, write_csv, write_json
+from neuralab.runs import Predictor, load_model
+from neuralab.runs.reader import check_features
 
 #: The cutoffs at which :func:`retrieve` reports precision (those <= the number retrieved).
 CUTOFFS = (1, 5, 10, 50, 100)
@@ -87,19 +90,15 @@ class Retrieval:
             "precision": self.precision, "recall": self.recall,
         }
 
+    def csv_rows(self) -> tuple[list[str], list[list[str]]]:
+        """(header, rows) of retrieval.csv: ``rank,index,probability,true_label,relevant``."""
+        rows = [[str(h.rank), str(h.index), f"{h.probability:.10g}", h.true_label,
+                 str(int(h.relevant))] for h in self.hits]
+        return ["rank", "index", "probability", "true_label", "relevant"], rows
+
     def to_csv(self) -> str:
         """``rank,index,probability,true_label,relevant``, one row per hit."""
-        lines = ["rank,index,probability,true_label,relevant"]
-        for h in self.hits:
-            lines.append(f"{h.rank},{h.index},{h.probability:.10g},{_csv_cell(h.true_label)},"
-                         f"{int(h.relevant)}")
-        return "\n".join(lines) + "\n"
-
-
-def _csv_cell(text: str) -> str:
-    if any(c in text for c in ',"\n'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
+        return csv_text(*self.csv_rows())
 
 
 def retrieve(run_dir: str | Path, label, data: Dataset, *, k: int | None = None,
@@ -125,8 +124,6 @@ def retrieve(run_dir: str | Path, label, data: Dataset, *, k: int | None = None,
     -------
     Retrieval
     """
-    from neuralab.data.splits import remap_labels
-    from neuralab.runs import check_features
     from neuralab.metrics import UndefinedMetricWarning
 
     if predictor is None:
@@ -240,7 +237,7 @@ def write_retrieval(result: Retrieval, out_dir: str | Path, data: Dataset, *,
     from neuralab.plots import save_figure
 
     out_dir = Path(out_dir)
-    paths = {"csv": atomic_write(out_dir / "retrieval.csv", result.to_csv()),
+    paths = {"csv": write_csv(out_dir / "retrieval.csv", *result.csv_rows()),
              "json": write_json(out_dir / "retrieval.json", result.to_dict())}
     if result.hits and image_shape_of(data) is not None:
         paths["figure"] = save_figure(contact_sheet(result, data, max_images=max_images),

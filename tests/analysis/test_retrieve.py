@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from neuralab import NeuralabError
-from neuralab.data import Dataset, load
+from neuralab.analysis.retrieve import image_shape_of, retrieve, write_retrieval
 from neuralab.config import TrainSettings
+from neuralab.data import Dataset, load
 from neuralab.lab import run_training
 from neuralab.metrics import UndefinedMetricWarning
-from neuralab.retrieve import image_shape_of, retrieve, write_retrieval
 
 PNG = b"\x89PNG\r\n\x1a\n"
 DIGITS = [str(k) for k in range(10)]

@@ -36,7 +36,10 @@ import numpy as np
 
 from neuralab import NeuralabError
 from neuralab.data import Dataset
-from neuralab.runs import Predictor, write_json
+from neuralab.fileio import write_json
+from neuralab.runs import Predictor
+from neuralab.runs.reader import check_features, training_split
+
 
 @dataclass
 class FeatureDrift:
@@ -156,8 +159,6 @@ def _check_threshold(name: str, value, *, upper: float | None = None, open_low: 
 def _new_inputs(new_data: np.ndarray | Dataset, predictor: Predictor) -> np.ndarray:
     """The new inputs as a float (n, d) array in the model's column order."""
     if isinstance(new_data, Dataset):
-        from neuralab.runs import check_features
-
         check_features(new_data, predictor)
         X = new_data.X
     else:
@@ -175,8 +176,96 @@ def _new_inputs(new_data: np.ndarray | Dataset, predictor: Predictor) -> np.ndar
     return X
 
 
+def _thresholds(alpha, min_ks, max_out_of_range, max_class_tv, max_confidence_drop) -> dict:
+    """The drift thresholds, each checked, as floats by name."""
+    return {"alpha": _check_threshold("alpha", alpha, upper=1.0, open_low=True),
+            "min_ks": _check_threshold("min_ks", min_ks),
+            "max_out_of_range": _check_threshold("max_out_of_range", max_out_of_range),
+            "max_class_tv": _check_threshold("max_class_tv", max_class_tv),
+            "max_confidence_drop": _check_threshold("max_confidence_drop", max_confidence_drop)}
+
+
+def _mean_shift(diff: float, ref_std: float) -> float:
+    """``diff / ref_std``; for a constant training feature 0 or +-inf."""
+    if ref_std > 0:
+        return float(diff / ref_std)
+    # a constant training feature: any change of mean is infinitely many stds
+    return 0.0 if diff == 0 else float(np.copysign(np.inf, diff))
+
+
+def _feature_drift(X_ref: np.ndarray, X_new: np.ndarray, outside: np.ndarray, names: list[str],
+                   t: dict) -> list[FeatureDrift]:
+    """One :class:`FeatureDrift` per column of ``X_ref`` (n_ref, d) against ``X_new`` (n, d).
+
+    ``outside`` (n, d) is True where a new value lies outside its training range.
+    """
+    from scipy.stats import ks_2samp
+
+    d = X_ref.shape[1]
+    lo, hi = X_ref.min(axis=0), X_ref.max(axis=0)
+    ref_mean, ref_std = X_ref.mean(axis=0), X_ref.std(axis=0)
+    new_mean, new_std = X_new.mean(axis=0), X_new.std(axis=0)
+    features = []
+    for j, name in enumerate(names):
+        ks = ks_2samp(X_ref[:, j], X_new[:, j])
+        stat, p = float(ks.statistic), float(ks.pvalue)
+        p_adj = min(1.0, d * p)
+        features.append(FeatureDrift(
+            name=name, ks_statistic=stat, p_value=p, p_adjusted=p_adj,
+            mean_shift=_mean_shift(new_mean[j] - ref_mean[j], ref_std[j]),
+            out_of_range=float(outside[:, j].mean()), ref_mean=float(ref_mean[j]),
+            ref_std=float(ref_std[j]), new_mean=float(new_mean[j]), new_std=float(new_std[j]),
+            ref_min=float(lo[j]), ref_max=float(hi[j]),
+            drifted=bool(p_adj < t["alpha"] and stat >= t["min_ks"])))
+    return features
+
+
+def _input_reasons(features: list[FeatureDrift], any_outside: float, t: dict) -> list[str]:
+    """A line per drifted feature (most drifted first), and one for inputs out of range."""
+    d = len(features)
+    reasons = [f"feature {f.name} drifted: KS {f.ks_statistic:.3f} >= {t['min_ks']:g}, "
+               f"p = {f.p_adjusted:.2g} after Bonferroni over {d} features < {t['alpha']:g}; "
+               f"mean shift {f.mean_shift:+.2f} std"
+               for f in sorted((f for f in features if f.drifted), key=lambda f: -f.ks_statistic)]
+    if any_outside > t["max_out_of_range"]:
+        worst = max(features, key=lambda f: f.out_of_range)
+        reasons.append(f"{any_outside:.1%} of the new inputs lie outside the training range "
+                       f"(> {t['max_out_of_range']:.1%}); most often feature {worst.name} "
+                       f"({worst.out_of_range:.1%})")
+    return reasons
+
+
 def _class_mix(pred: np.ndarray, K: int) -> np.ndarray:
     return np.bincount(pred, minlength=K) / len(pred)
+
+
+def _prediction_drift(predictor: Predictor, X_ref: np.ndarray, X_new: np.ndarray,
+                      t: dict) -> tuple[dict, list[str]]:
+    """The model's side: predicted class mix and mean confidence, reference against new.
+
+    Returns (the :class:`DriftReport` fields ``class_mix_*`` and ``confidence_*``,
+    a line per finding).
+    """
+    classes, K = predictor.classes, len(predictor.classes)
+    p_ref, p_new = predictor.predict_proba(X_ref), predictor.predict_proba(X_new)
+    mix_ref, mix_new = _class_mix(p_ref.argmax(axis=1), K), _class_mix(p_new.argmax(axis=1), K)
+    tv = float(0.5 * np.abs(mix_new - mix_ref).sum())
+    conf_ref, conf_new = float(p_ref.max(axis=1).mean()), float(p_new.max(axis=1).mean())
+    drop = conf_ref - conf_new
+    reasons = []
+    max_class_tv, max_confidence_drop = t["max_class_tv"], t["max_confidence_drop"]
+    if tv > max_class_tv:
+        k = int(np.argmax(np.abs(mix_new - mix_ref)))
+        reasons.append(f"the predicted class mix moved: total variation {tv:.3f} > {max_class_tv:g}; "
+                       f"class {classes[k]} {mix_ref[k]:.1%} -> {mix_new[k]:.1%}")
+    if drop > max_confidence_drop:
+        reasons.append(f"the mean confidence fell by {drop:.3f} > {max_confidence_drop:g} "
+                       f"({conf_ref:.3f} -> {conf_new:.3f})")
+    fields = {"class_mix_reference": dict(zip(classes, mix_ref.tolist())),
+              "class_mix_new": dict(zip(classes, mix_new.tolist())), "class_mix_tv": tv,
+              "confidence_reference": conf_ref, "confidence_new": conf_new,
+              "confidence_drop": drop}
+    return fields, reasons
 
 
 def compare(run_dir: str | Path, new_data: np.ndarray | Dataset, *, alpha: float = 0.01,
@@ -212,75 +301,19 @@ def compare(run_dir: str | Path, new_data: np.ndarray | Dataset, *, alpha: float
     -------
     DriftReport
     """
-    from scipy.stats import ks_2samp
-
-    from neuralab.outliers import run_training_split
-
-    alpha = _check_threshold("alpha", alpha, upper=1.0, open_low=True)
-    thresholds = {"alpha": alpha, "min_ks": _check_threshold("min_ks", min_ks),
-                  "max_out_of_range": _check_threshold("max_out_of_range", max_out_of_range),
-                  "max_class_tv": _check_threshold("max_class_tv", max_class_tv),
-                  "max_confidence_drop": _check_threshold("max_confidence_drop", max_confidence_drop)}
-    split, predictor = run_training_split(run_dir, data=reference, predictor=predictor)
-    X_ref = split.X
-    X_new = _new_inputs(new_data, predictor)
-    d = X_ref.shape[1]
-    reasons: list[str] = []
-
-    lo, hi = X_ref.min(axis=0), X_ref.max(axis=0)
-    outside = (X_new < lo) | (X_new > hi)
-    ref_mean, ref_std = X_ref.mean(axis=0), X_ref.std(axis=0)
-    new_mean, new_std = X_new.mean(axis=0), X_new.std(axis=0)
-    features = []
-    for j, name in enumerate(predictor.feature_names):
-        ks = ks_2samp(X_ref[:, j], X_new[:, j])
-        stat, p = float(ks.statistic), float(ks.pvalue)
-        p_adj = min(1.0, d * p)
-        diff = new_mean[j] - ref_mean[j]
-        if ref_std[j] > 0:
-            shift = float(diff / ref_std[j])
-        else:
-            # a constant training feature: any change of mean is infinitely many stds
-            shift = 0.0 if diff == 0 else float(np.copysign(np.inf, diff))
-        drifted = p_adj < alpha and stat >= thresholds["min_ks"]
-        features.append(FeatureDrift(
-            name=name, ks_statistic=stat, p_value=p, p_adjusted=p_adj, mean_shift=shift,
-            out_of_range=float(outside[:, j].mean()), ref_mean=float(ref_mean[j]),
-            ref_std=float(ref_std[j]), new_mean=float(new_mean[j]), new_std=float(new_std[j]),
-            ref_min=float(lo[j]), ref_max=float(hi[j]), drifted=bool(drifted)))
-    for f in sorted((f for f in features if f.drifted), key=lambda f: -f.ks_statistic):
-        reasons.append(f"feature {f.name} drifted: KS {f.ks_statistic:.3f} >= {min_ks:g}, "
-                       f"p = {f.p_adjusted:.2g} after Bonferroni over {d} features < {alpha:g}; "
-                       f"mean shift {f.mean_shift:+.2f} std")
-
+    t = _thresholds(alpha, min_ks, max_out_of_range, max_class_tv, max_confidence_drop)
+    split, predictor = training_split(run_dir, data=reference, predictor=predictor)
+    X_ref, X_new = split.X, _new_inputs(new_data, predictor)
+    # True where a new value lies outside the training range [min, max] of its feature
+    outside = (X_new < X_ref.min(axis=0)) | (X_new > X_ref.max(axis=0))
+    features = _feature_drift(X_ref, X_new, outside, predictor.feature_names, t)
     any_outside = float(outside.any(axis=1).mean())
-    if any_outside > thresholds["max_out_of_range"]:
-        worst = max(features, key=lambda f: f.out_of_range)
-        reasons.append(f"{any_outside:.1%} of the new inputs lie outside the training range "
-                       f"(> {max_out_of_range:.1%}); most often feature {worst.name} "
-                       f"({worst.out_of_range:.1%})")
-
-    K = len(predictor.classes)
-    p_ref, p_new = predictor.predict_proba(X_ref), predictor.predict_proba(X_new)
-    mix_ref, mix_new = _class_mix(p_ref.argmax(axis=1), K), _class_mix(p_new.argmax(axis=1), K)
-    tv = float(0.5 * np.abs(mix_new - mix_ref).sum())
-    if tv > thresholds["max_class_tv"]:
-        k = int(np.argmax(np.abs(mix_new - mix_ref)))
-        reasons.append(f"the predicted class mix moved: total variation {tv:.3f} > {max_class_tv:g}; "
-                       f"class {predictor.classes[k]} {mix_ref[k]:.1%} -> {mix_new[k]:.1%}")
-    conf_ref, conf_new = float(p_ref.max(axis=1).mean()), float(p_new.max(axis=1).mean())
-    drop = conf_ref - conf_new
-    if drop > thresholds["max_confidence_drop"]:
-        reasons.append(f"the mean confidence fell by {drop:.3f} > {max_confidence_drop:g} "
-                       f"({conf_ref:.3f} -> {conf_new:.3f})")
-
+    model_side, model_reasons = _prediction_drift(predictor, X_ref, X_new, t)
+    reasons = _input_reasons(features, any_outside, t) + model_reasons
     return DriftReport(
-        run_dir=Path(run_dir), n_reference=len(X_ref), n_new=len(X_new), thresholds=thresholds,
+        run_dir=Path(run_dir), n_reference=len(X_ref), n_new=len(X_new), thresholds=t,
         features=features, out_of_range=any_outside, classes=list(predictor.classes),
-        class_mix_reference=dict(zip(predictor.classes, mix_ref.tolist())),
-        class_mix_new=dict(zip(predictor.classes, mix_new.tolist())), class_mix_tv=tv,
-        confidence_reference=conf_ref, confidence_new=conf_new, confidence_drop=drop,
-        drift=bool(reasons), reasons=reasons, X_reference=X_ref, X_new=X_new)
+        drift=bool(reasons), reasons=reasons, X_reference=X_ref, X_new=X_new, **model_side)
 
 
 def drift_figure(report: DriftReport, *, max_features: int = 8):

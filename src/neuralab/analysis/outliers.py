@@ -6,9 +6,12 @@ label the trained model gives a low probability has a large cross-entropy loss,
 examples (label noise) and genuine outliers collect. :func:`find_outliers` ranks
 them; :func:`write_outlier_figure` circles them on the decision boundary of 2-D data.
 
-The training split is rebuilt exactly as the run made it: the data from
-``config.json``'s ``data.spec`` (or a Dataset given explicitly), split by
-:func:`neuralab.lab.make_splits` with the run's settings and seed.
+The training split is rebuilt exactly as the run made it
+(:func:`neuralab.runs.reader.training_split`): the data from ``config.json``'s
+``data.spec`` (or a Dataset given explicitly), split with the run's settings and
+seed. The loss is :func:`neuralab.nn.losses.cross_entropy` per row, its
+probability floored at :data:`~neuralab.nn.losses.PROB_FLOOR`, so a confidently
+wrong point costs at most -log(1e-15) = 34.5.
 """
 
 from __future__ import annotations
@@ -21,66 +24,10 @@ import numpy as np
 from neuralab import NeuralabError
 from neuralab.data import Dataset
 from neuralab.data.splits import Split
-from neuralab.runs import Predictor, atomic_write, load_model, read_json, write_json
-
-
-def run_training_split(run_dir: str | Path, *, data: Dataset | None = None,
-                       predictor: Predictor | None = None) -> tuple[Split, Predictor]:
-    """The training split a run was fitted on, with labels as indices into the model's classes.
-
-    Parameters
-    ----------
-    run_dir : path
-        A run directory (``config.json``, ``model.json``, ``model.safetensors``).
-    data : Dataset, optional
-        The data the run was trained on; by default it is loaded again from
-        ``config.json``'s ``data.spec``. It must give a training split of the size
-        the run recorded.
-    predictor : Predictor, optional
-        The run's model, when already loaded.
-
-    Returns
-    -------
-    (split, predictor) : the training split (raw features ``X``, labels ``y`` in the
-    model's class order, ``index`` = rows in the source data) and the loaded model.
-    """
-    from neuralab.data.splits import make_splits, remap_labels
-    from neuralab.runs import check_features, load_data_spec, settings_of
-
-    run_dir = Path(run_dir)
-    if not (run_dir / "config.json").is_file():
-        raise NeuralabError(f"{run_dir} is not a run directory (no config.json)")
-    config = read_json(run_dir / "config.json")
-    if predictor is None:
-        predictor = load_model(run_dir)
-    if data is None:
-        data = load_data_spec(config.get("data", {}).get("spec"))
-    check_features(data, predictor)
-    settings = settings_of(config)
-    # the test file (if any) never changes the training split, so it is not needed here
-    split = make_splits(data, None, test_fraction=settings.test_fraction,
-                        val_fraction=settings.val_fraction, seed=settings.seed)["train"]
-    recorded = (config.get("data", {}).get("splits", {}).get("train", {}).get("shape")
-                or config.get("data", {}).get("train_shape"))
-    if recorded and int(recorded[0]) != len(split.y):
-        raise NeuralabError(
-            f"data {data.name} gives a training split of {len(split.y)} rows, but the run in "
-            f"{run_dir} trained on {int(recorded[0])}; give the data the run was trained on"
-        )
-    y = remap_labels(data, predictor.classes)[split.index]
-    return Split(split.X, y, split.index, split.source), predictor
-
-
-def cross_entropy(probs: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Per-row loss ``-log p[y]``, shape (n,), for probabilities (n, K) and labels (n,).
-
-    >>> cross_entropy(np.array([[0.5, 0.5], [0.1, 0.9]]), np.array([0, 1])).round(4).tolist()
-    [0.6931, 0.1054]
-    """
-    # p can underflow to exactly 0 for a confidently wrong prediction; clipping at the
-    # smallest positive float keeps the loss finite (at most about 708) and the order intact
-    p = probs[np.arange(len(y)), y]
-    return -np.log(np.maximum(p, np.finfo(np.float64).tiny))
+from neuralab.fileio import csv_text, write_csv, write_json
+from neuralab.nn.losses import cross_entropy
+from neuralab.runs import Predictor
+from neuralab.runs.reader import training_split
 
 
 @dataclass
@@ -150,22 +97,16 @@ class OutlierReport:
             "outliers": [o.to_dict() for o in self.outliers],
         }
 
+    def csv_rows(self) -> tuple[list[str], list[list[str]]]:
+        """(header, rows) of outliers.csv: ``rank,index,label,predicted,p_true,loss,<features>``."""
+        head = ["rank", "index", "label", "predicted", "p_true", "loss", *self.feature_names]
+        rows = [[str(o.rank), str(o.index), o.label, o.predicted, f"{o.p_true:.10g}",
+                 f"{o.loss:.10g}", *(f"{v:.10g}" for v in o.features)] for o in self.outliers]
+        return head, rows
+
     def to_csv(self) -> str:
         """``rank,index,label,predicted,p_true,loss,<feature names>``, one row per outlier."""
-        head = ["rank", "index", "label", "predicted", "p_true", "loss", *self.feature_names]
-        lines = [",".join(_csv_cell(h) for h in head)]
-        for o in self.outliers:
-            cells = [str(o.rank), str(o.index), _csv_cell(o.label), _csv_cell(o.predicted),
-                     f"{o.p_true:.10g}", f"{o.loss:.10g}", *(f"{v:.10g}" for v in o.features)]
-            lines.append(",".join(cells))
-        return "\n".join(lines) + "\n"
-
-
-def _csv_cell(text: str) -> str:
-    text = str(text)
-    if any(c in text for c in ',"\n'):
-        return '"' + text.replace('"', '""') + '"'
-    return text
+        return csv_text(*self.csv_rows())
 
 
 def find_outliers(run_dir: str | Path, k: int, *, data: Dataset | None = None,
@@ -188,14 +129,14 @@ def find_outliers(run_dir: str | Path, k: int, *, data: Dataset | None = None,
     OutlierReport, its ``outliers`` sorted by loss ``-log p[y]`` descending (ties by
     source row).
     """
-    split, predictor = run_training_split(run_dir, data=data, predictor=predictor)
+    split, predictor = training_split(run_dir, data=data, predictor=predictor)
     n = len(split.y)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
         raise NeuralabError(
             f"k must be a positive integer at most the training split's size {n}, got {k!r}"
         )
     probs = predictor.predict_proba(split.X)
-    loss = cross_entropy(probs, split.y)
+    loss = cross_entropy(probs, split.y, reduction="none")
     pred = probs.argmax(axis=1)
     # stable sort on the negated loss: equal losses keep the order of the source rows
     order = np.argsort(-loss, kind="stable")[: int(k)]
@@ -216,7 +157,9 @@ def outlier_figure(report: OutlierReport, predictor: Predictor, *, title: str | 
 
     Only for 2-D data; anything else is a NeuralabError.
     """
-    from neuralab.plots import draw_boundary, new_figure
+    from neuralab.plots import new_figure
+
+    from neuralab.plots import draw_boundary
 
     d = report.split.X.shape[1]
     if d != 2:
@@ -252,7 +195,7 @@ def write_outliers(report: OutlierReport, predictor: Predictor, out_dir: str | P
     """
     out_dir = Path(out_dir)
     paths = {"json": write_json(out_dir / "outliers.json", report.to_dict()),
-             "csv": atomic_write(out_dir / "outliers.csv", report.to_csv())}
+             "csv": write_csv(out_dir / "outliers.csv", *report.csv_rows())}
     if report.split.X.shape[1] == 2:
         paths["figure"] = write_outlier_figure(report, predictor, out_dir / "outliers.png")
     return paths

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from neuralab import NeuralabError
-from neuralab.data import Dataset, load
+from neuralab.analysis.monitor import compare, write_monitor
 from neuralab.config import TrainSettings
+from neuralab.data import Dataset, load
 from neuralab.lab import run_training
-from neuralab.monitor import compare, write_monitor
 
 PNG = b"\x89PNG\r\n\x1a\n"
 N_PER_CLASS = 350  # 1050 points: the KS test is decisive and fixed seeds keep it so

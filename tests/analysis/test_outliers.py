@@ -9,17 +9,18 @@ import numpy as np
 import pytest
 
 from neuralab import NeuralabError
-from neuralab.data import Dataset, load
-from neuralab.config import TrainSettings
-from neuralab.data.splits import Split
-from neuralab.lab import run_training
-from neuralab.outliers import (
+from neuralab.analysis.outliers import (
+    Outlier,
     OutlierReport,
-    cross_entropy,
     find_outliers,
     write_outlier_figure,
     write_outliers,
 )
+from neuralab.config import TrainSettings
+from neuralab.data import Dataset, load
+from neuralab.data.splits import Split
+from neuralab.lab import run_training
+from neuralab.nn.losses import PROB_FLOOR, cross_entropy
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -148,7 +149,54 @@ def test_missing_or_mismatched_data_is_a_one_line_error(noisy, tmp_path):
 
 
 def test_cross_entropy_stays_finite_when_the_probability_underflows():
+    # the per-row loss the ranking uses is nn.losses' cross-entropy, floored at PROB_FLOOR
+    # (1e-15): a true class given probability 0 costs -log(1e-15) = 34.5, no longer the
+    # -log(smallest float) = 708 of the floor outliers once had of its own
     probs = np.array([[1.0, 0.0], [0.25, 0.75]])
-    loss = cross_entropy(probs, np.array([1, 1]))
-    assert np.all(np.isfinite(loss))
-    assert loss[0] > 700 and loss[1] == pytest.approx(-np.log(0.75))
+    loss = cross_entropy(probs, np.array([1, 1]), reduction="none")
+    assert loss.shape == (2,) and np.all(np.isfinite(loss))
+    assert loss[0] == pytest.approx(-np.log(PROB_FLOOR)) and 34.5 < loss[0] < 34.6
+    assert loss[1] == pytest.approx(-np.log(0.75))
+
+
+def test_a_point_given_probability_zero_ranks_first_with_the_floored_loss(noisy, tmp_path):
+    """A training point the model rules out entirely still gets a finite loss and rank 1."""
+    run, data, _ = noisy
+    predictor = run.predictor
+    train = run.splits["train"]
+    target = int(train.index[0])
+
+    class Certain:
+        """The run's model, but certain that row ``target`` is not its label."""
+
+        classes, feature_names = predictor.classes, predictor.feature_names
+
+        def check_width(self, X, where="input"):
+            return predictor.check_width(X, where)
+
+        def predict_proba(self, X):
+            probs = predictor.predict_proba(X)
+            hit = np.all(X == data.X[target], axis=1)
+            wrong = np.zeros(len(predictor.classes))
+            wrong[(data.y[target] + 1) % len(wrong)] = 1.0
+            probs[hit] = wrong
+            return probs
+
+    report = find_outliers(run.run_dir, 3, data=data, predictor=Certain())
+    assert report.outliers[0].index == target and report.outliers[0].p_true == 0.0
+    assert report.outliers[0].loss == pytest.approx(-np.log(PROB_FLOOR))
+    assert np.isfinite(report.mean_loss)
+
+
+def test_csv_quotes_names_with_commas_and_keeps_ten_digits(noisy):
+    run, _, _ = noisy
+    split = Split(np.zeros((1, 2)), np.zeros(1, dtype=np.int64), np.arange(1), "one row")
+    o = Outlier(rank=1, index=7, features=[1 / 3, 2.0], label='a, "b"', predicted="c",
+                p_true=0.125, loss=2.0794415416798357)
+    report = OutlierReport(run_dir=run.run_dir, k=1, n_train=1, mean_loss=0.0, outliers=[o],
+                           feature_names=["x,1", "x2"], classes=['a, "b"', "c"], split=split)
+    text = report.to_csv()
+    assert text.splitlines()[1] == '1,7,"a, ""b""",c,0.125,2.079441542,0.3333333333,2'
+    rows = list(csv.reader(text.splitlines()))
+    assert rows[0] == ["rank", "index", "label", "predicted", "p_true", "loss", "x,1", "x2"]
+    assert rows[1][2] == 'a, "b"'
