@@ -157,9 +157,7 @@ def outlier_figure(report: OutlierReport, predictor: Predictor, *, title: str | 
 
     Only for 2-D data; anything else is a NeuralabError.
     """
-    from neuralab.plots import new_figure
-
-    from neuralab.plots import draw_boundary
+    from neuralab.plots import draw_boundary, new_figure
 
     d = report.split.X.shape[1]
     if d != 2:

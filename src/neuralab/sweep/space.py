@@ -67,7 +67,7 @@ Space = dict[str, "list | LogUniform"]
 def searchable() -> dict[str, Setting]:
     """The settings a sweep may search: those it offers that the schema marks searchable.
 
-    >>> "lr" in searchable(), "seed" in searchable(), "test_fraction" in searchable()
+    >>> "lr" in searchable(), "log_every" in searchable(), "test_fraction" in searchable()
     (True, False, False)
     """
     return {s.name: s for s in settings_for("sweep") if s.searchable}
