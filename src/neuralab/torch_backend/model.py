@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from neuralab import NeuralabError
-from neuralab.config import SettingError
+from neuralab.config import SettingError, check
 from neuralab.nn.activations import ACTIVATIONS, LeakyReLU
 from neuralab.nn.models import MLP, check_sizes
 
@@ -18,6 +18,7 @@ TORCH_DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 def resolve_device(device: str = "auto") -> torch.device:
     """``auto`` picks CUDA where there is a GPU, else the CPU; ``cuda`` without one is an error."""
+    check("device", device)  # a direct call; settings that came through config are already checked
     if device == "cuda" and not torch.cuda.is_available():
         raise SettingError("device", "device 'cuda' was asked for but no CUDA GPU is available; "
                                      "use device auto or cpu", device)
