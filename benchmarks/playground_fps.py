@@ -47,9 +47,9 @@ import time
 from pathlib import Path
 
 TARGET_FPS = 20.0
-CONFIG = {"dataset": "spiral", "n_points": 100, "classes": 3, "noise": 0.2, "test_ratio": 0.2,
-          "seed": 0, "model": "mlp", "hidden": [100], "activation": "relu", "lr": 1.0,
-          "reg": 1e-3, "batch_size": 0, "optimizer": "sgd", "backend": "numpy",
+CONFIG = {"dataset": "spiral", "n_points": 100, "classes": 3, "noise": 0.2,
+          "test_fraction": 0.2, "seed": 0, "model": "mlp", "hidden": [100], "activation": "relu",
+          "lr": 1.0, "reg": 1e-3, "batch_size": None, "optimizer": "sgd", "backend": "numpy",
           "standardize": False}
 
 
@@ -133,7 +133,8 @@ def measure_server(max_fps: float, *, config: dict, seconds: float, repeats: int
 
 def measure_in_process(*, config: dict, seconds: float, grid: int) -> dict:
     """The session's own work per frame (train a chunk, draw, encode), no network."""
-    from neuralab.playground.session import HIDDEN_EVERY, Session
+    from neuralab.playground.frames import HIDDEN_EVERY
+    from neuralab.playground.session import Session
 
     s = Session(runs_dir="unused", grid=grid)
     s.configure(config)

@@ -5,8 +5,10 @@ Routes:
 - ``GET /``: the page, ``static/index.html``.
 - ``GET /static/{path}``: files inside the package's ``static`` folder only
   (anything that resolves outside it, or is not a file, is 404).
-- ``GET /api/defaults``: the default config, every field's allowed values, and
-  the grid sizes, from which the page builds its controls.
+- ``GET /api/defaults``: the default settings and, for each setting the
+  playground shows, its description from neuralab's schema
+  (:meth:`neuralab.config.Setting.describe`: kind, bounds, choices, help,
+  unit, group), from which the page builds its controls; and the grid sizes.
 - ``/ws``: the protocol (JSON text messages). Client to server: ``config``,
   ``play``, ``pause``, ``step``, ``reset``, ``add_point``, ``upload_csv``,
   ``save``. Server to client: ``config_ok``, ``frame``, ``state``, ``saved``,
@@ -44,8 +46,19 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from neuralab import NeuralabError
+from neuralab.config import TWO_CLASS_TOYS, SettingError, settings_for
+from neuralab.playground.data import MAX_CSV_CHARS, MAX_CSV_ROWS
+from neuralab.playground.frames import HIDDEN_EVERY, MAX_UNITS_SHOWN
+from neuralab.playground.session import Session
+from neuralab.playground.settings import (
+    DATASET_DEFAULTS,
+    MAX_CLASSES,
+    SURFACE,
+    UPLOAD,
+    PlaygroundError,
+    normalise_config,
+)
 from neuralab.plots import CLASS_COLOURS
-from neuralab.playground import session as S
 
 log = logging.getLogger("neuralab.playground")
 
@@ -57,25 +70,37 @@ MESSAGE_TYPES = ("config", "play", "pause", "step", "reset", "add_point", "uploa
 
 
 def defaults_payload(grid: int = 100, hidden_grid: int = 25) -> dict:
-    """What ``GET /api/defaults`` answers: the default config and what each field allows."""
+    """What ``GET /api/defaults`` answers: the default settings and each setting's description.
+
+    ``settings`` lists, in the schema's order, ``describe()`` of every setting
+    the playground shows, with the playground's bounds; ``config`` holds their
+    defaults as :func:`~neuralab.playground.settings.normalise_config` checks them.
+    """
     return {
-        "config": S.normalise_config({}),
-        "ranges": S.RANGES,
-        "datasets": list(S.DATASETS),
-        "two_class_only": list(S.TWO_CLASS),
-        "dataset_defaults": S.DATASET_DEFAULTS,
-        "class_colours": CLASS_COLOURS[:S.MAX_CLASSES],
+        "config": normalise_config({}),
+        "settings": [s.describe() for s in settings_for(SURFACE)],
+        "upload": UPLOAD,
+        "two_class_only": list(TWO_CLASS_TOYS),
+        "dataset_defaults": DATASET_DEFAULTS,
+        "class_colours": CLASS_COLOURS[:MAX_CLASSES],
         "grid": {"width": grid, "height": grid},
         "hidden_grid": {"width": hidden_grid, "height": hidden_grid,
-                        "max_units": S.MAX_UNITS_SHOWN, "every_frames": S.HIDDEN_EVERY},
-        "csv": {"max_rows": S.MAX_CSV_ROWS, "max_chars": S.MAX_CSV_CHARS,
-                "columns": "x1,x2,label (header optional)", "classes": [2, S.MAX_CLASSES]},
+                        "max_units": MAX_UNITS_SHOWN, "every_frames": HIDDEN_EVERY},
+        "csv": {"max_rows": MAX_CSV_ROWS, "max_chars": MAX_CSV_CHARS,
+                "columns": "x1,x2,label (header optional)", "classes": [2, MAX_CLASSES]},
         "message_types": list(MESSAGE_TYPES),
     }
 
 
 def _dumps(obj) -> str:
     return json.dumps(obj, separators=(",", ":"), allow_nan=False)
+
+
+def _echo_id(msg) -> dict:
+    """``{"id": ...}`` of a message that has a JSON-scalar id, for its reply; else nothing."""
+    value = msg.get("id") if isinstance(msg, dict) else None
+    ok = value is not None and isinstance(value, (str, int, float)) and not isinstance(value, bool)
+    return {"id": value} if ok else {}
 
 
 def _origin_allowed(websocket: WebSocket) -> bool:
@@ -103,13 +128,16 @@ class Connection:
     one frame with hidden maps; ``step`` -> (``state`` first if it was playing)
     a frame with hidden maps; ``reset`` -> a frame with points; ``add_point`` ->
     a frame with points and the regenerated ``code``; ``save`` -> ``saved``.
-    A refused message gets ``error`` and changes nothing. No play frame follows
+    A refused message gets ``error`` (its ``field`` the setting, or what else was
+    wrong) and changes nothing. A message's ``id``, when it has one, comes back
+    in its ``config_ok`` or ``error`` (the page tells the reply to its latest
+    config from older ones by it). No play frame follows
     a ``state`` whose ``playing`` is false. A frame whose ``history_reset`` is
     true carries the whole history (after a config, an upload or a reset).
     A diverged loss sends ``error`` (field null) and ``state`` (not playing).
     """
 
-    def __init__(self, websocket: WebSocket, session: S.Session, *, max_fps: float = MAX_FPS,
+    def __init__(self, websocket: WebSocket, session: Session, *, max_fps: float = MAX_FPS,
                  on_closed=None) -> None:
         self.ws = websocket
         self.on_closed = on_closed
@@ -137,8 +165,9 @@ class Connection:
             self.gone = True
             raise _Gone from None
 
-    async def error(self, field: str | None, message: str) -> None:
-        await self.send({"type": "error", "field": field, "message": message})
+    async def error(self, field: str | None, message: str, reply_to=None) -> None:
+        await self.send({"type": "error", "field": field, "message": message,
+                         **_echo_id(reply_to)})
 
     async def state(self) -> None:
         await self.send({"type": "state", "playing": self.session.playing})
@@ -214,43 +243,41 @@ class Connection:
         async with self.lock:
             try:
                 await getattr(self, "on_" + kind)(msg)
-            except S.PlaygroundError as exc:
-                await self.error(exc.field, str(exc))
+            except SettingError as exc:
+                await self.error(exc.setting, str(exc), msg)
+            except PlaygroundError as exc:
+                await self.error(exc.field, str(exc), msg)
             except NeuralabError as exc:
-                await self.error(None, str(exc))
+                await self.error(None, str(exc), msg)
             except _Gone:
                 raise
             except Exception as exc:  # a bug must not take the tab's session down
                 log.exception("playground: %s failed", kind)
-                await self.error(None, f"{kind} failed: {type(exc).__name__}: {exc}")
+                await self.error(None, f"{kind} failed: {type(exc).__name__}: {exc}", msg)
 
     # ---------------------------------------------------------------- messages
 
-    async def on_config(self, msg) -> None:
-        update = msg.get("config", {})
-
+    async def _rebuild(self, msg, change) -> None:
+        """``change()`` (configure or upload) in the worker; then ``config_ok`` and a frame."""
         def build():
-            cfg = self.session.configure(update)
+            cfg = change()
             return cfg, self.session.code(), self._frame_text(points=True, hidden=True)
 
         cfg, code, frame = await self._thread(build)
-        await self.send({"type": "config_ok", "config": cfg, "code": code})
+        await self.send({"type": "config_ok", "config": cfg, "code": code, **_echo_id(msg)})
         await self.send(frame)
+
+    async def on_config(self, msg) -> None:
+        await self._rebuild(msg, lambda: self.session.configure(msg.get("config", {})))
 
     async def on_upload_csv(self, msg) -> None:
-        def build():
-            cfg = self.session.upload(msg.get("text"))
-            return cfg, self.session.code(), self._frame_text(points=True, hidden=True)
-
-        cfg, code, frame = await self._thread(build)
-        await self.send({"type": "config_ok", "config": cfg, "code": code})
-        await self.send(frame)
+        await self._rebuild(msg, lambda: self.session.upload(msg.get("text")))
 
     async def on_play(self, msg) -> None:
         await self._thread(self.session.ensure)
         m = self.session.model
         if m is not None and m.diverged is not None:
-            raise S.PlaygroundError(None, m.diverged + "; press reset or change the settings")
+            raise PlaygroundError(None, m.diverged + "; press reset or change the settings")
         self.session.playing = True
         await self.state()
         if self.play_task is None or self.play_task.done():
@@ -314,8 +341,8 @@ class Connection:
                     if self.gone or not self.session.playing:
                         break
                     try:
-                        ok = await self._train_and_send(hidden=next(count) % S.HIDDEN_EVERY == 0)
-                    except S.PlaygroundError as exc:
+                        ok = await self._train_and_send(hidden=next(count) % HIDDEN_EVERY == 0)
+                    except PlaygroundError as exc:
                         self.session.playing = False
                         await self.error(exc.field, str(exc))
                         await self.state()
@@ -354,7 +381,7 @@ def create_app(*, runs_dir: Path, static_dir: Path | None = None, grid: int = 10
     """
     runs_dir = Path(runs_dir)
     static_root = (Path(static_dir) if static_dir is not None else STATIC_DIR).resolve()
-    sessions: dict[int, S.Session] = {}
+    sessions: dict[int, Session] = {}
     ids = itertools.count(1)
 
     async def index(request: Request) -> Response:
@@ -381,7 +408,7 @@ def create_app(*, runs_dir: Path, static_dir: Path | None = None, grid: int = 10
             await websocket.close(code=1008)  # before accept: the handshake is refused (403)
             return
         sid = next(ids)
-        session = S.Session(runs_dir=runs_dir, grid=grid, hidden_grid=hidden_grid)
+        session = Session(runs_dir=runs_dir, grid=grid, hidden_grid=hidden_grid)
         sessions[sid] = session
         # the session leaves the registry once its tab has gone and its training has stopped
         await Connection(websocket, session, max_fps=max_fps,

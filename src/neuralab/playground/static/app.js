@@ -3,41 +3,33 @@
 // The server owns the experiment; this page holds the settings (mirrored in the URL),
 // sends them over one WebSocket per tab, and draws what the frames carry: the decision
 // boundary image, the points, the loss curves, the confusion matrix, the hidden-unit maps
-// and the generated code. Values are sent as typed, never clamped: the server checks them
-// and its refusal is shown in #error.
+// and the generated code. The controls are built from GET /api/defaults, which describes
+// every setting from neuralab's one schema (kind, bounds, choices, help, unit, group):
+// this page keeps no copy of a default, a range or a list of choices. Values are sent as
+// typed, never clamped: the server checks them and its refusal is shown in #error.
 "use strict";
 
 (function () {
-  const COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b"];
-  const INT_FIELDS = ["n_points", "classes", "seed", "batch_size", "steps_per_frame"];
-  const FLOAT_FIELDS = ["noise", "test_ratio", "lr", "reg"];
-  const CHOICE_FIELDS = ["dataset", "model", "activation", "optimizer", "backend"];
-  const FIELDS = ["dataset", "n_points", "classes", "noise", "test_ratio", "seed", "model",
-    "hidden", "activation", "lr", "reg", "batch_size", "optimizer", "backend",
-    "steps_per_frame", "standardize"];
-  // used until GET /api/defaults answers (and if it cannot)
-  const FALLBACK_DEFAULTS = {
-    dataset: "spiral", n_points: 100, classes: 3, noise: 0.2, test_ratio: 0.2, seed: 0,
-    model: "mlp", hidden: [100], activation: "relu", lr: 1.0, reg: 1e-3, batch_size: 0,
-    optimizer: "sgd", backend: "numpy", steps_per_frame: 10, standardize: false,
+  // a display name where the setting's own name reads badly as a label; any other
+  // setting is labelled by its name ("batch_size": "Batch size")
+  const LABELS = {
+    n_points: "Points per class", lr: "Learning rate", optimizer: "Optimiser",
+    standardize: "standardise inputs", hidden: "Hidden layers",
   };
-  // each toy generator's own noise and class count, offered when the dataset changes
-  const DATASET_DEFAULTS = {
-    spiral: { noise: 0.2, classes: 3 }, moons: { noise: 0.1, classes: 2 },
-    circles: { noise: 0.05, classes: 2 }, xor: { noise: 0.05, classes: 2 },
-    gaussian: { noise: 0.5, classes: 3 },
-  };
-  const MAX_LAYERS_FALLBACK = 6;
 
   const $ = (id) => document.getElementById(id);
 
   const state = {
-    defaults: Object.assign({}, FALLBACK_DEFAULTS),
-    ranges: {},
-    datasetDefaults: DATASET_DEFAULTS,
+    settings: [],          // each setting's description, from /api/defaults, in the schema's order
+    byName: {},
+    defaults: {},
+    upload: null,          // the dataset value that keeps an uploaded CSV's data
+    datasetDefaults: {},   // each toy generator's own noise and class count
+    colours: [],           // the class colours
     ws: null,
     connected: false,
     lastSent: null,        // JSON of the last config sent
+    configId: 0,           // the id of the last config sent: its reply is the one to show
     playing: false,
     awaitingState: 0,      // play/pause requests sent whose `state` reply has not come yet
     configured: false,     // whether the server has accepted a config on this connection
@@ -46,11 +38,15 @@
     points: { train: [], test: [] },
     history: { step: [], train_loss: [], test_loss: [], train_accuracy: [], test_accuracy: [] },
     lastStep: -1,
-    classes: 3,
+    classes: 0,
     classNames: null,
     codeTab: "torch",
     reconnectDelay: 500,
   };
+
+  function colour(k) {
+    return state.colours.length ? state.colours[k % state.colours.length] : "#888";
+  }
 
   // ------------------------------------------------------------------ messages
 
@@ -59,10 +55,11 @@
     box.textContent = message;
     box.hidden = false;
     document.querySelectorAll(".invalid").forEach((el) => el.classList.remove("invalid"));
-    if (field === "hidden") {
-      // the layer inputs outside the documented range, else the whole list
-      const bad = layerInputs().filter((el) => !el.validity.valid);
-      (bad.length ? bad : [$("hidden")]).forEach((el) => el.classList.add("invalid"));
+    const s = state.byName[field];
+    if (s && s.kind === "int_list") {
+      // the entries outside the documented range, else the whole list
+      const bad = listInputs(s).filter((el) => !el.validity.valid);
+      (bad.length ? bad : [$(field)]).forEach((el) => el.classList.add("invalid"));
     } else if (field) {
       const el = $(field);
       if (el) el.classList.add("invalid");
@@ -87,26 +84,157 @@
     el.classList.toggle("ok", !!ok);
   }
 
-  // ------------------------------------------------------------------ hidden layers
+  // ------------------------------------------------------------------ controls, from the schema
 
-  function maxLayers() {
-    const r = state.ranges.hidden;
-    return r && Number.isFinite(r.max_length) ? r.max_length : MAX_LAYERS_FALLBACK;
+  function labelText(s) {
+    return LABELS[s.name] || s.name.charAt(0).toUpperCase() + s.name.slice(1).replace(/_/g, " ");
   }
 
-  function layerInputs() {
-    return Array.from($("hidden").querySelectorAll("input"));
+  // what the label adds in small print: the unit (unless the label says it), the empty value
+  function hintText(s, label) {
+    const parts = [];
+    if (s.unit && !label.toLowerCase().includes(s.unit.toLowerCase())) parts.push(s.unit);
+    if (s.optional && s.kind !== "choice") parts.push(`empty = ${s.none_word}`);
+    return parts.join("; ");
   }
 
-  function setLayers(sizes) {
-    const box = $("hidden");
+  function tooltip(s) {
+    return `${s.name}: ${s.help} Allowed: ${s.allowed}.`;
+  }
+
+  function makeLabel(s, forId) {
+    const label = document.createElement("label");
+    if (forId) label.htmlFor = forId;
+    const text = labelText(s);
+    label.append(text);
+    const hint = hintText(s, text);
+    if (hint) {
+      const small = document.createElement("small");
+      small.textContent = ` (${hint})`;
+      label.append(small);
+    }
+    label.title = tooltip(s);
+    return label;
+  }
+
+  // min and max only tell the browser (and the reader) the range; values are not clamped
+  function setBounds(el, s) {
+    if (s.minimum !== undefined) el.min = String(s.minimum);
+    if (s.maximum !== undefined) el.max = String(s.maximum);
+  }
+
+  function numberInput(s, box) {
+    const el = document.createElement("input");
+    el.type = "number";
+    el.id = el.name = s.name;
+    el.step = s.kind === "int" ? "1" : "any";
+    setBounds(el, s);
+    if (s.optional) el.placeholder = s.none_word;
+    el.title = tooltip(s);
+    box.append(makeLabel(s, el.id), el);
+    bindInput(el);
+  }
+
+  function choiceInput(s, box) {
+    const el = document.createElement("select");
+    el.id = el.name = s.name;
+    for (const c of (s.optional ? [s.none_word] : []).concat(s.choices)) {
+      const opt = document.createElement("option");
+      opt.value = opt.textContent = c;
+      el.append(opt);
+    }
+    el.title = tooltip(s);
+    box.append(makeLabel(s, el.id), el);
+    el.addEventListener("change", s.name === "dataset" ? onDatasetChange : () => {
+      updateListButtons();
+      sendConfig();
+    });
+  }
+
+  function boolInput(s, box) {
+    const el = document.createElement("input");
+    el.type = "checkbox";
+    el.id = el.name = s.name;
+    el.title = tooltip(s);
+    const label = makeLabel(s, null);
+    label.className = "check";
+    label.prepend(el, " ");
+    box.append(label);
+    el.addEventListener("change", () => sendConfig());
+  }
+
+  // a list of widths: one row per entry, with buttons that add and remove the last one
+  function listInput(s, box) {
+    const head = document.createElement("div");
+    head.className = "hidden-head";
+    const title = makeLabel(s, null);
+    const buttons = document.createElement("span");
+    for (const [what, sign, help] of [["remove", "\u2212", "Remove the last entry"], ["add", "+", "Add an entry"]]) {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.id = `${s.name}_${what}`;
+      b.className = "small";
+      b.textContent = sign;
+      b.title = help;
+      buttons.append(b);
+    }
+    head.append(title, buttons);
+    const rows = document.createElement("div");
+    rows.id = s.name;
+    rows.className = "hidden-layers";
+    rows.setAttribute("aria-label", labelText(s));
+    box.append(head, rows);
+    $(`${s.name}_add`).addEventListener("click", () => {
+      const inputs = listInputs(s);
+      const last = inputs.length ? inputs[inputs.length - 1].value : s.default[s.default.length - 1];
+      addListRow(s, last);
+      updateListButtons();
+      sendConfig();
+    });
+    $(`${s.name}_remove`).addEventListener("click", () => {
+      if (rows.lastElementChild) rows.lastElementChild.remove();
+      updateListButtons();
+      sendConfig();
+    });
+  }
+
+  const BUILDERS = { int: numberInput, float: numberInput, choice: choiceInput, bool: boolInput, int_list: listInput };
+
+  // one fieldset per group, in the schema's order; the CSV upload joins the data group
+  function buildControls() {
+    const box = $("settings");
     box.textContent = "";
-    sizes.forEach((n) => addLayerRow(n));
-    updateLayerButtons();
+    const groups = {};
+    for (const s of state.settings) {
+      if (!groups[s.group]) {
+        const fs = document.createElement("fieldset");
+        const legend = document.createElement("legend");
+        legend.textContent = s.group;
+        fs.append(legend);
+        box.append(fs);
+        groups[s.group] = fs;
+      }
+      (BUILDERS[s.kind] || numberInput)(s, groups[s.group]);
+    }
+    const upload = $("upload");
+    (groups.data || box).append(upload);
+    upload.hidden = false;
   }
 
-  function addLayerRow(units) {
-    const box = $("hidden");
+  // ------------------------------------------------------------------ lists (hidden layers)
+
+  function listInputs(s) {
+    return Array.from($(s.name).querySelectorAll("input"));
+  }
+
+  function setList(s, values) {
+    $(s.name).textContent = "";
+    values.forEach((v) => addListRow(s, v));
+    updateListButtons();
+  }
+
+  function addListRow(s, value) {
+    const box = $(s.name);
     const i = box.children.length + 1;
     const row = document.createElement("div");
     row.className = "layer-row";
@@ -114,12 +242,11 @@
     const input = document.createElement("input");
     input.type = "number";
     input.step = "1";
-    input.id = "hidden_" + i;
+    input.id = `${s.name}_${i}`;
     input.className = "layer-units";
-    input.setAttribute("aria-label", "units in hidden layer " + i);
-    const r = state.ranges.hidden;
-    if (r) { input.min = r.min; input.max = r.max; }
-    input.value = String(units);
+    input.setAttribute("aria-label", `${labelText(s)}: entry ${i}`);
+    setBounds(input, s);
+    input.value = String(value);
     label.htmlFor = input.id;
     label.textContent = "layer " + i;
     row.append(label, input);
@@ -127,13 +254,17 @@
     bindInput(input);
   }
 
-  function updateLayerButtons() {
-    const n = layerInputs().length;
-    const linear = $("model").value === "linear";
-    $("add_layer").disabled = linear || n >= maxLayers();
-    $("remove_layer").disabled = linear || n === 0;
-    $("hidden").classList.toggle("disabled", linear);
-    layerInputs().forEach((el) => { el.disabled = linear; });
+  // a linear model has no hidden layers: its list is kept, greyed, for when mlp comes back
+  function updateListButtons() {
+    const linear = $("model") && $("model").value === "linear";
+    for (const s of state.settings.filter((x) => x.kind === "int_list")) {
+      const n = listInputs(s).length;
+      const off = linear && s.name === "hidden";
+      $(`${s.name}_add`).disabled = off || (s.max_length !== undefined && n >= s.max_length);
+      $(`${s.name}_remove`).disabled = off || n === 0;
+      $(s.name).classList.toggle("disabled", off);
+      listInputs(s).forEach((el) => { el.disabled = off; });
+    }
   }
 
   // ------------------------------------------------------------------ controls <-> config
@@ -145,63 +276,77 @@
       // so that it is sent and the server can accept or refuse it
       const opt = document.createElement("option");
       opt.value = value;
-      opt.textContent = value === "upload" ? "uploaded CSV" : value;
+      opt.textContent = value === state.upload ? "uploaded CSV" : value;
       el.append(opt);
     }
     el.value = value;
   }
 
+  function isNone(s, value) {
+    return value === null || (s.optional && typeof value === "string" &&
+      [s.none_word, "none", "null"].includes(value.trim().toLowerCase()));
+  }
+
   function applyConfig(cfg, { keepFocused = false } = {}) {
     const focused = keepFocused ? document.activeElement : null;
-    for (const name of FIELDS) {
-      if (!(name in cfg)) continue;
-      const value = cfg[name];
-      if (name === "hidden") {
-        const sizes = Array.isArray(value) ? value : String(value).split(",").filter((s) => s.trim() !== "");
+    for (const s of state.settings) {
+      if (!(s.name in cfg)) continue;
+      const value = cfg[s.name];
+      const el = $(s.name);
+      if (s.kind === "int_list") {
+        const values = Array.isArray(value) ? value : String(value).split(",").filter((v) => v.trim() !== "");
         // a linear model has no hidden layers; keep the rows so that mlp gets them back
-        if (sizes.length === 0 && (cfg.model || $("model").value) === "linear") continue;
-        if (focused && $("hidden").contains(focused)) continue;
-        setLayers(sizes.map((s) => String(s).trim()));
+        if (values.length === 0 && (cfg.model || ($("model") && $("model").value)) === "linear") continue;
+        if (focused && el.contains(focused)) continue;
+        setList(s, values.map((v) => String(v).trim()));
         continue;
       }
-      const el = $(name);
       if (!el || el === focused) continue;
-      if (name === "standardize") el.checked = value === true || value === "true" || value === "1";
-      else if (el.tagName === "SELECT") setSelect(el, value);
-      else el.value = String(value);
+      if (s.kind === "bool") el.checked = value === true || value === "true" || value === "1";
+      else if (s.kind === "choice") setSelect(el, isNone(s, value) ? s.none_word : value);
+      else el.value = isNone(s, value) ? "" : String(value);
     }
-    updateLayerButtons();
+    updateListButtons();
     updateClassPicker();
   }
 
-  function parseNumber(name, el) {
+  function parseNumber(label, el, optional) {
     const raw = el.value.trim();
+    if (raw === "" && optional && !el.validity.badInput) return { value: null };
     if (raw === "" || el.validity.badInput) {
-      return { error: `${name} must be a number; the field is empty or not a number` };
+      return { error: `${label} must be a number; the field is empty or not a number` };
     }
     const v = Number(raw);
-    if (!Number.isFinite(v)) return { error: `${name} must be a finite number; got ${raw}` };
+    if (!Number.isFinite(v)) return { error: `${label} must be a finite number; got ${raw}` };
     return { value: v };
   }
 
-  // the config as the controls hold it; { error } when a field holds no number at all
+  function readSetting(s) {
+    const el = $(s.name);
+    if (s.kind === "choice") return { value: s.optional && el.value === s.none_word ? null : el.value };
+    if (s.kind === "bool") return { value: el.checked };
+    if (s.kind !== "int_list") return parseNumber(s.name, el, s.optional);
+    const values = [];
+    for (const [i, input] of listInputs(s).entries()) {
+      const r = parseNumber(`${s.name} entry ${i + 1}`, input, false);
+      if (r.error) return r;
+      values.push(r.value);
+    }
+    return { value: values };
+  }
+
+  // the config as the controls hold it, and the lists as shown; { error } when a field holds
+  // no number at all
   function readConfig() {
     const cfg = {};
-    for (const name of CHOICE_FIELDS) cfg[name] = $(name).value;
-    for (const name of INT_FIELDS.concat(FLOAT_FIELDS)) {
-      const r = parseNumber(name, $(name));
-      if (r.error) return { error: r.error, field: name };
-      cfg[name] = r.value;
+    for (const s of state.settings) {
+      const r = readSetting(s);
+      if (r.error) return { error: r.error, field: s.name };
+      cfg[s.name] = r.value;
     }
-    const sizes = [];
-    for (const [i, el] of layerInputs().entries()) {
-      const r = parseNumber(`hidden layer ${i + 1}`, el);
-      if (r.error) return { error: r.error, field: "hidden" };
-      sizes.push(r.value);
-    }
-    cfg.hidden = cfg.model === "linear" ? [] : sizes;
-    cfg.standardize = $("standardize").checked;
-    return { config: cfg, layers: sizes };
+    const shown = Object.assign({}, cfg);
+    if (cfg.model === "linear" && "hidden" in cfg) cfg.hidden = [];
+    return { config: cfg, shown: shown };
   }
 
   // ------------------------------------------------------------------ URL
@@ -209,17 +354,17 @@
   function configFromURL() {
     const params = new URLSearchParams(window.location.search);
     const cfg = {};
-    for (const name of FIELDS) {
-      if (params.has(name)) cfg[name] = params.get(name);
+    for (const s of state.settings) {
+      if (params.has(s.name)) cfg[s.name] = params.get(s.name);
     }
     return cfg;
   }
 
-  function writeURL(cfg, layers) {
+  function writeURL(shown) {
     const params = new URLSearchParams();
-    for (const name of FIELDS) {
-      if (name === "hidden") params.set("hidden", layers.join(","));
-      else params.set(name, String(cfg[name]));
+    for (const s of state.settings) {
+      const v = shown[s.name];
+      params.set(s.name, Array.isArray(v) ? v.join(",") : v === null ? s.none_word : String(v));
     }
     const url = window.location.pathname + "?" + params.toString().replace(/%2C/g, ",");
     window.history.replaceState(null, "", url);
@@ -242,11 +387,12 @@
       showError(r.error, r.field);
       return;
     }
-    writeURL(r.config, r.layers);
+    writeURL(r.shown);
     const json = JSON.stringify(r.config);
     if (!force && json === state.lastSent) return;
     clearError();
-    if (send({ type: "config", config: r.config })) {
+    if (send({ type: "config", config: r.config, id: state.configId + 1 })) {
+      state.configId += 1;
       state.lastSent = json;
       setMessage("applying settings…");
     }
@@ -292,10 +438,13 @@
         state.configured = true;
         setTransportEnabled(true);
         clearError();
+        // the reply to an older config (a newer one is on its way) leaves the controls alone:
+        // they hold the newer settings
+        if (msg.id !== undefined && msg.id !== state.configId) break;
         setMessage("settings applied");
         applyConfig(msg.config, { keepFocused: true });
         // the server's normalised config is what a link should reproduce
-        { const r = readConfig(); if (!r.error) { writeURL(r.config, r.layers); state.lastSent = JSON.stringify(r.config); } }
+        { const r = readConfig(); if (!r.error) { writeURL(r.shown); state.lastSent = JSON.stringify(r.config); } }
         state.classes = msg.config.classes || state.classes;
         updateClassPicker();
         resetHistory();
@@ -311,7 +460,7 @@
         break;
       case "error":
         showError(msg.message || "The server refused the request.", msg.field);
-        setMessage((FIELDS.includes(msg.field) || msg.field === "config") && state.configured
+        setMessage((state.byName[msg.field] || msg.field === "config") && state.configured
           ? "settings refused; the model keeps the last accepted ones" : "");
         state.awaitingState = 0;
         // a refused config leaves the server on its previous one: let the same values be resent
@@ -475,7 +624,7 @@
     for (const [x, y, k] of state.points.train || []) {
       ctx.beginPath();
       ctx.arc(px(x), py(y), r, 0, 2 * Math.PI);
-      ctx.fillStyle = COLOURS[k % COLOURS.length];
+      ctx.fillStyle = colour(k);
       ctx.fill();
       ctx.strokeStyle = "#1b1b1b";
       ctx.stroke();
@@ -489,7 +638,7 @@
       ctx.strokeStyle = "#1b1b1b";   // a dark edge under the colour keeps it visible on its tint
       ctx.lineWidth = 3.6 * dpr;
       ctx.stroke();
-      ctx.strokeStyle = COLOURS[k % COLOURS.length];
+      ctx.strokeStyle = colour(k);
       ctx.lineWidth = 2 * dpr;
       ctx.stroke();
     }
@@ -620,7 +769,7 @@
     for (let j = 0; j < K; j++) {
       const th = document.createElement("th");
       th.scope = "col";
-      th.innerHTML = `<span class="swatch" style="background:${COLOURS[j % COLOURS.length]}"></span>`;
+      th.innerHTML = `<span class="swatch" style="background:${colour(j)}"></span>`;
       th.append(String(j));
       head.append(th);
     }
@@ -631,7 +780,7 @@
       const tr = document.createElement("tr");
       const th = document.createElement("th");
       th.scope = "row";
-      th.innerHTML = `<span class="swatch" style="background:${COLOURS[i % COLOURS.length]}"></span>`;
+      th.innerHTML = `<span class="swatch" style="background:${colour(i)}"></span>`;
       th.append(String(i));
       tr.append(th);
       const total = m[i].reduce((a, b) => a + b, 0) || 1;
@@ -691,7 +840,7 @@
     const sel = $("point_class");
     const fromInput = parseInt($("classes").value, 10);
     let K = state.classes || (Number.isFinite(fromInput) ? fromInput : 2);
-    K = Math.max(1, Math.min(K, COLOURS.length));
+    K = Math.max(1, Math.min(K, state.colours.length || 1));
     if (sel.options.length !== K || (state.classNames && sel.dataset.names !== String(state.classNames))) {
       const current = sel.value;
       sel.textContent = "";
@@ -699,13 +848,13 @@
         const opt = document.createElement("option");
         opt.value = String(k);
         opt.textContent = "class " + className(k);
-        opt.style.color = COLOURS[k];
+        opt.style.color = colour(k);
         sel.append(opt);
       }
       sel.dataset.names = String(state.classNames || "");
       sel.value = current !== "" && Number(current) < K ? current : "0";
     }
-    $("point_swatch").style.background = COLOURS[Number(sel.value) % COLOURS.length] || COLOURS[0];
+    $("point_swatch").style.background = colour(Number(sel.value) || 0);
   }
 
   function showCode(code) {
@@ -747,12 +896,9 @@
   }
 
   function onDatasetChange() {
-    const d = state.datasetDefaults[$("dataset").value];
-    if (d) {
-      // each generator's own noise and class count, visible in the controls before sending
-      if (d.noise !== undefined) $("noise").value = String(d.noise);
-      if (d.classes !== undefined) $("classes").value = String(d.classes);
-    }
+    // each generator's own noise and class count, visible in the controls before sending
+    const own = state.datasetDefaults[$("dataset").value];
+    if (own) applyConfig(own);
     sendConfig();
   }
 
@@ -783,25 +929,8 @@
     reader.readAsText(file);
   }
 
+  // the page's own buttons; each setting's control is bound where it is built
   function bindEvents() {
-    for (const name of ["n_points", "classes", "noise", "test_ratio", "seed", "lr", "reg",
-      "batch_size", "steps_per_frame"]) bindInput($(name));
-    for (const name of ["model", "activation", "optimizer", "backend", "standardize"]) {
-      $(name).addEventListener("change", () => { updateLayerButtons(); sendConfig(); });
-    }
-    $("dataset").addEventListener("change", onDatasetChange);
-    $("add_layer").addEventListener("click", () => {
-      const inputs = layerInputs();
-      addLayerRow(inputs.length ? inputs[inputs.length - 1].value : 8);
-      updateLayerButtons();
-      sendConfig();
-    });
-    $("remove_layer").addEventListener("click", () => {
-      const box = $("hidden");
-      if (box.lastElementChild) box.lastElementChild.remove();
-      updateLayerButtons();
-      sendConfig();
-    });
     $("play").addEventListener("click", () => {
       clearError();
       const next = !state.playing;
@@ -827,53 +956,29 @@
 
   // ------------------------------------------------------------------ start
 
-  function applyRanges(ranges) {
-    for (const [name, r] of Object.entries(ranges || {})) {
-      const el = $(name);
-      if (!el) continue;
-      if (r.type === "choice" && el.tagName === "SELECT" && Array.isArray(r.choices)) {
-        const current = el.value;
-        el.textContent = "";
-        for (const c of r.choices) {
-          const opt = document.createElement("option");
-          opt.value = c;
-          opt.textContent = c;
-          el.append(opt);
-        }
-        if (r.choices.includes(current)) el.value = current;
-      } else if (r.type === "int" || r.type === "float") {
-        // min and max only tell the browser (and the reader) the range; values are not clamped
-        if (r.min !== undefined) el.min = String(r.min);
-        if (r.max !== undefined) el.max = String(r.max);
-      }
-      const note = r.note ? ` (${r.note})` : "";
-      if (r.type === "int" || r.type === "float") {
-        el.title = `${name}: ${r.min} to ${r.max}${note}`;
-      } else if (r.note) {
-        el.title = `${name}${note}`;
-      }
-    }
-  }
-
   async function loadDefaults() {
     try {
       const resp = await fetch("/api/defaults", { cache: "no-store" });
       if (!resp.ok) throw new Error(`HTTP ${resp.status}`);
       const data = await resp.json();
-      const config = data.config || data.defaults || data;
-      state.defaults = Object.assign({}, FALLBACK_DEFAULTS, config);
-      state.ranges = data.ranges || data.allowed || {};
-      if (data.dataset_defaults) state.datasetDefaults = data.dataset_defaults;
+      state.settings = data.settings;
+      state.byName = Object.fromEntries(data.settings.map((s) => [s.name, s]));
+      state.defaults = data.config;
+      state.upload = data.upload;
+      state.datasetDefaults = data.dataset_defaults || {};
+      state.colours = data.class_colours;
+      return true;
     } catch (e) {
-      setMessage("could not load /api/defaults; using the built-in defaults");
+      showError(`Could not load the settings from /api/defaults (${e.message}); reload the page.`);
+      return false;
     }
   }
 
   async function start() {
     setTransportEnabled(false);
     bindEvents();
-    await loadDefaults();
-    applyRanges(state.ranges);
+    if (!(await loadDefaults())) return;
+    buildControls();
     applyConfig(state.defaults);
     const fromURL = configFromURL();
     // a linked dataset brings its own noise and class count unless the link gives them

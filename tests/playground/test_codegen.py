@@ -6,7 +6,10 @@ all of them run at once to keep the test short.
 
 from __future__ import annotations
 
+import ast
+import inspect
 import itertools
+import math
 import os
 import re
 import subprocess
@@ -21,11 +24,21 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
+from neuralab.config import SETTINGS, settings_for
+from neuralab.nn import MLP
 from neuralab.playground import create_app
-from neuralab.playground.codegen import default_steps, numpy_code, torch_code
-from neuralab.playground.session import RANGES, Session, normalise_config
+from neuralab.playground.codegen import (
+    TORCH_ACTIVATIONS,
+    default_steps,
+    model_arguments,
+    numpy_code,
+    torch_code,
+)
+from neuralab.playground.session import Session
+from neuralab.playground.settings import normalise_config, train_settings
+from neuralab.train import make_engine_trainer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ACC = re.compile(r"^train accuracy: (\S+)$", re.MULTILINE)
 TEST_ACC = re.compile(r"^test accuracy: (.+)$", re.MULTILINE)
 LOSS = re.compile(r"^final loss: (\S+) after (\d+) steps$", re.MULTILINE)
@@ -48,7 +61,7 @@ def _session_case(config: dict, *, points=(), csv: str | None = None, frames: in
     for _ in range(frames):
         s.train()
     return {"steps": s.model.step, "scores": dict(s.model.scores),
-            "n_train": len(s.data.y_train), "code": s.code()}
+            "n_train": len(s.data.splits["train"].y), "code": s.code()}
 
 
 def _play_case(tmp_path) -> dict:
@@ -76,17 +89,17 @@ def _play_case(tmp_path) -> dict:
 CASES = {
     "moons-linear-adam-minibatch": dict(
         config={"dataset": "moons", "model": "linear", "optimizer": "adam", "lr": 0.05,
-                "batch_size": 16, "steps_per_frame": 7, "test_ratio": 0.3, "n_points": 40,
+                "batch_size": 16, "steps_per_frame": 7, "test_fraction": 0.3, "n_points": 40,
                 "noise": 0.2, "seed": 3},
         frames=5),
     "gaussian-tanh-momentum-added-points": dict(
         config={"dataset": "gaussian", "classes": 4, "hidden": [8, 8], "activation": "tanh",
-                "optimizer": "momentum", "lr": 0.1, "standardize": True, "test_ratio": 0.25,
+                "optimizer": "momentum", "lr": 0.1, "standardize": True, "test_fraction": 0.25,
                 "n_points": 30, "seed": 7},
         points=[(0.5, -0.25, 3), (-1.0, 2.0, 0)], frames=4),
-    "upload-linear-sgd-minibatch": dict(
-        config={"model": "linear", "batch_size": 10, "steps_per_frame": 5, "lr": 0.5,
-                "test_ratio": 0.2},
+    "upload-mlp-nesterov-minibatch": dict(
+        config={"model": "mlp", "hidden": [6], "optimizer": "nesterov", "batch_size": 10,
+                "steps_per_frame": 5, "lr": 0.2, "test_fraction": 0.2},
         csv=CSV, frames=4),
 }
 
@@ -119,6 +132,7 @@ def runs(tmp_path_factory):
     return cases, outputs
 
 
+@pytest.mark.slow  # the scripts run as subprocesses (the module's fixture)
 @pytest.mark.parametrize("name", ["spiral-mlp-played", *CASES])
 def test_numpy_script_reproduces_the_session_exactly(runs, name):
     cases, outputs = runs
@@ -130,6 +144,7 @@ def test_numpy_script_reproduces_the_session_exactly(runs, name):
     assert float(loss) == pytest.approx(case["scores"]["train_loss"], abs=1e-6)
 
 
+@pytest.mark.slow  # the scripts run as subprocesses (the module's fixture)
 @pytest.mark.parametrize("name", ["spiral-mlp-played", *CASES])
 def test_torch_script_runs_and_agrees_to_rounding(runs, name):
     cases, outputs = runs
@@ -145,6 +160,7 @@ def test_torch_script_runs_and_agrees_to_rounding(runs, name):
     assert float(loss) == pytest.approx(case["scores"]["train_loss"], abs=1e-5)
 
 
+@pytest.mark.slow  # the scripts run as subprocesses (the module's fixture)
 def test_scripts_are_written_the_way_each_library_is_used(runs):
     cases, _ = runs
     code = cases["gaussian-tanh-momentum-added-points"]["code"]
@@ -159,15 +175,17 @@ def test_scripts_are_written_the_way_each_library_is_used(runs):
                   "start_step=done", "optimizer='momentum'", "train_test_split("):
         assert piece in numpy_src, piece
     assert "import torch" not in numpy_src
-    upload = cases["upload-linear-sgd-minibatch"]["code"]["numpy"]
-    assert "load(" not in upload and "['cat', 'dog', 'eel']" in upload
+    upload = cases["upload-mlp-nesterov-minibatch"]["code"]
+    assert "load(" not in upload["numpy"] and "CLASSES = ['cat', 'dog', 'eel']" in upload["numpy"]
+    assert "lr=LR, momentum=0.9, nesterov=True)" in upload["torch"]
 
 
-OPTIONS = {
-    "model": ["linear", "mlp"], "activation": RANGES["activation"]["choices"],
-    "optimizer": RANGES["optimizer"]["choices"], "test_ratio": [0, 0.5],
-    "standardize": [False, True], "batch_size": [0, 8],
-}
+# every choice and switch the playground shows (but the data set and the backend, which
+# change no line of a script's model), read from the schema: a setting shown later is in
+OPTIONS = {s.name: list(s.choices) if s.kind == "choice" else [False, True]
+           for s in settings_for("playground")
+           if s.kind in ("choice", "bool") and s.name not in ("dataset", "backend")}
+OPTIONS.update({"test_fraction": [0, 0.5], "batch_size": [None, 8]})
 
 
 def test_every_option_combination_compiles():
@@ -179,10 +197,74 @@ def test_every_option_combination_compiles():
             for extra in (None, [(0.0, 1.0, 1)]):
                 compile(make(cfg, extra, steps=3), f"<{make.__name__}>", "exec")
                 n += 1
-    assert n == 2 * 2 * 5 * 3 * 2 * 2 * 2 * 2
+    assert n == 2 * 2 * math.prod(len(v) for v in OPTIONS.values())
+    assert {"model", "activation", "optimizer", "standardize"} <= set(OPTIONS)
 
 
 def test_default_steps_are_the_lectures_in_whole_frames():
     assert default_steps(normalise_config({})) == 10_000
     assert default_steps(normalise_config({"model": "linear", "steps_per_frame": 30})) == 210
     assert "else 10000" in numpy_code(normalise_config({}))
+
+
+def test_the_model_settings_reach_the_scripts_by_name():
+    shown = {s.name for s in settings_for("playground")}
+    settings = train_settings(normalise_config({"activation": "tanh", "optimizer": "adam"}))
+    engine = model_arguments(make_engine_trainer, settings)
+    # every setting the playground shows that the engine takes, under its own name
+    for name in shown & set(inspect.signature(make_engine_trainer).parameters):
+        assert engine[name] == getattr(settings, name), name
+    assert engine["activation"] == "tanh" and engine["optimizer"] == "adam"
+    # a setting not shown goes in when its value is not the engine's default: the scripts
+    # train what the session trained (init, here, as a session given another one would)
+    other = settings.replace(init="he", momentum=0.5)
+    assert model_arguments(make_engine_trainer, other)["init"] == "he"
+    assert model_arguments(make_engine_trainer, other)["momentum"] == 0.5
+    assert model_arguments(MLP, other)["init"] == "he"
+    if "init" not in shown:
+        assert "init" not in model_arguments(MLP, settings)  # the default says nothing new
+
+
+def test_every_activation_has_a_torch_module():
+    assert set(TORCH_ACTIVATIONS) == set(SETTINGS["activation"].choices)
+
+
+HOSTILE = ['"""; import os; os.system("echo pwned") #', "it's", "two\nlines", "{SEED}",
+           "back\\slash", "')]; import os #"]
+
+
+def test_hostile_class_names_are_plain_string_constants_in_the_scripts(tmp_path):
+    import csv
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(["x1", "x2", "label"])
+    for k, name in enumerate(HOSTILE):
+        for i in range(6):
+            writer.writerow([k + 0.1 * i, (-1) ** k * i / 6, name])
+    s = Session(runs_dir=tmp_path)
+    s.configure({"model": "linear", "test_fraction": 0.2})
+    s.upload(buf.getvalue())
+    classes = list(s.data.base.classes)
+    assert sorted(classes) == sorted(HOSTILE)
+    for kind, src in s.code().items():
+        tree = ast.parse(src)
+        strings = {n.value for n in ast.walk(tree) if isinstance(n, ast.Constant)
+                   and isinstance(n.value, str)}
+        assert set(HOSTILE) <= strings, kind
+        assign = next(n for n in tree.body if isinstance(n, ast.Assign)
+                      and getattr(n.targets[0], "id", None) == "CLASSES")
+        assert ast.literal_eval(assign.value) == classes
+        # no name is in the docstring, and nothing but the scripts' own imports is imported
+        doc = ast.get_docstring(tree)
+        assert not any(name in doc for name in HOSTILE)
+        imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
+        imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert "os" not in imported and not any(m.startswith("os") for m in imported), imported
+    path = tmp_path / "hostile.py"
+    path.write_text(s.code()["numpy"], encoding="utf-8")
+    out = subprocess.run([sys.executable, str(path), "3"], capture_output=True, text=True,
+                         timeout=120, cwd=tmp_path, check=False)
+    assert out.returncode == 0, out.stderr
+    assert "pwned" not in out.stdout and ACC.search(out.stdout)

@@ -26,7 +26,7 @@ uvicorn = pytest.importorskip("uvicorn")
 from neuralab.playground import create_app  # noqa: E402
 
 # one worker runs the whole module under `pytest -n 2 --dist loadgroup`: one server, one browser
-pytestmark = pytest.mark.xdist_group(name="playground_e2e")
+pytestmark = [pytest.mark.xdist_group(name="playground_e2e"), pytest.mark.slow]
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
@@ -92,7 +92,8 @@ class _Tab:
 @pytest.fixture
 def context(browser):
     ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-    ctx.set_default_timeout(20_000)
+    # generous: a busy machine (or the first import of torch, for backend=torch) is slow
+    ctx.set_default_timeout(60_000)
     yield ctx
     ctx.close()
 
@@ -271,11 +272,11 @@ def test_out_of_range_learning_rate_in_the_url_is_refused_visibly(open_tab):
 
 
 def test_url_settings_reproduce_the_setup(open_tab, server):
-    query = ("?dataset=moons&n_points=60&noise=0.15&test_ratio=0.25&seed=7&model=mlp&hidden=8,8"
+    query = ("?dataset=moons&n_points=60&noise=0.15&test_fraction=0.25&seed=7&model=mlp&hidden=8,8"
              "&activation=tanh&lr=0.03&reg=0.0001&batch_size=32&optimizer=adam&backend=torch"
              "&steps_per_frame=5")
     page = open_tab(query).page
-    expected = {"#dataset": "moons", "#n_points": "60", "#noise": "0.15", "#test_ratio": "0.25",
+    expected = {"#dataset": "moons", "#n_points": "60", "#noise": "0.15", "#test_fraction": "0.25",
                 "#seed": "7", "#model": "mlp", "#activation": "tanh", "#lr": "0.03",
                 "#reg": "0.0001", "#batch_size": "32", "#optimizer": "adam", "#backend": "torch",
                 "#steps_per_frame": "5", "#classes": "2"}
@@ -288,7 +289,7 @@ def test_url_settings_reproduce_the_setup(open_tab, server):
     assert "Adam" in page.inner_text("#code_torch")
     # a change goes into the URL at once, so the link reproduces it
     page.select_option("#activation", "relu")
-    page.click("#add_layer")
+    page.click("#hidden_add")
     page.wait_for_function("location.search.includes('hidden=8,8,8')")
     params = parse_qs(urlsplit(page.url).query)
     assert params["activation"] == ["relu"] and params["backend"] == ["torch"]
@@ -326,3 +327,60 @@ def test_csv_upload_replaces_the_data(open_tab):
                                          "buffer": b"x1,x2,label\n1,oops,a\n"}])
     page.wait_for_selector("#error", state="visible")
     assert "not a finite number" in text(page, "#error")
+
+
+def test_controls_are_built_from_the_schema_in_api_defaults(open_tab, server):
+    """Every setting of /api/defaults has its control, with the schema's bounds and choices."""
+    page = open_tab().page
+    payload = page.evaluate("fetch('/api/defaults').then((r) => r.json())")
+    assert payload["settings"], payload
+    for s in payload["settings"]:
+        name = s["name"]
+        if s["kind"] == "int_list":
+            inputs = page.locator(f"#{name} input")
+            assert inputs.count() == len(payload["config"][name]), name
+            for i in range(inputs.count()):
+                el = inputs.nth(i)
+                assert float(el.get_attribute("min")) == s["minimum"], name
+                assert float(el.get_attribute("max")) == s["maximum"], name
+            continue
+        el = page.locator(f"#{name}")
+        assert el.count() == 1, f"no control for {name}"
+        assert s["help"] in page.get_attribute(f"#{name}", "title"), name
+        if s["kind"] == "choice":
+            options = page.eval_on_selector(f"#{name}", "el => Array.from(el.options).map(o => o.value)")
+            assert options == ([s["none_word"]] if s["optional"] else []) + s["choices"], name
+        elif s["kind"] == "bool":
+            assert page.get_attribute(f"#{name}", "type") == "checkbox", name
+            assert page.is_checked(f"#{name}") == payload["config"][name], name
+        else:
+            for attr, key in (("min", "minimum"), ("max", "maximum")):
+                value = page.get_attribute(f"#{name}", attr)
+                assert (None if value is None else float(value)) == s.get(key), (name, attr)
+            shown = page.input_value(f"#{name}")
+            default = payload["config"][name]
+            assert (shown == "") if default is None else float(shown) == default, name
+    # a list's + stops at the schema's longest list
+    lists = [s for s in payload["settings"] if s["kind"] == "int_list"]
+    for s in lists:
+        for n in range(len(payload["config"][s["name"]]) + 1, s["max_length"] + 1):
+            page.click(f"#{s['name']}_add")
+            page.wait_for_function(  # the server has accepted the longer list
+                f"document.querySelectorAll('#{s['name']} input').length === {n} && "
+                "document.getElementById('message').textContent === 'settings applied'")
+        assert page.is_disabled(f"#{s['name']}_add")
+        assert page.locator(f"#{s['name']} input").count() == s["max_length"]
+
+
+def test_full_batch_is_spelled_full_in_the_url(open_tab):
+    page = open_tab(LECTURE + "&batch_size=16").page
+    assert page.input_value("#batch_size") == "16"
+    page.fill("#batch_size", "")
+    page.press("#batch_size", "Enter")
+    page.wait_for_function("location.search.includes('batch_size=full')")
+    page.wait_for_function("document.getElementById('message').textContent === 'settings applied'")
+    assert page.is_hidden("#error")
+    assert "BATCH_SIZE = None" in page.inner_text("#code_torch")
+    again = open_tab("?" + urlsplit(page.url).query).page
+    assert again.input_value("#batch_size") == ""
+    assert again.get_attribute("#batch_size", "placeholder") == "full"
