@@ -30,15 +30,21 @@ Callback = Callable[[int, float, dict], None]
 
 
 class TrainingDiverged(RuntimeError):
-    """The loss became NaN or infinite; the message says when and what to try."""
+    """The loss became NaN or infinite; the message says when and what to try.
+
+    The advice names settings (``lr``, ``reg``, ``optimizer``, listed in
+    ``settings``); the command line shows them as its flags.
+    """
+
+    settings = ("lr", "reg", "optimizer")
 
     def __init__(self, step: int, loss: float, lr: float | None) -> None:
         self.step, self.loss, self.lr = step, loss, lr
         lr_text = f" (now {lr:g})" if lr is not None else ""
         super().__init__(
             f"training stopped: the loss became {loss} at iteration {step}, so the weights "
-            f"diverged. Try a smaller learning rate --lr{lr_text}, a smaller --reg, or "
-            "another --optimizer such as adam with --lr 0.01"
+            f"diverged. Try a smaller learning rate lr{lr_text}, a smaller reg, or "
+            "another optimizer such as adam with lr 0.01"
         )
 
 

@@ -93,7 +93,7 @@ def test_adam_trains_the_spiral(data):
 def test_divergence_stops_with_a_message(data):
     X, y = data
     trainer = make_engine_trainer([2, 100, 3], seed=0, lr=1e6, reg=1e-3)
-    with pytest.raises(TrainingDiverged, match=r"loss became (nan|inf) at iteration \d+.*--lr \(now 1e\+06\)"):
+    with pytest.raises(TrainingDiverged, match=r"loss became (nan|inf) at iteration \d+.*rate lr \(now 1e\+06\)"):
         fit(trainer, X, y, iterations=200)
 
 

@@ -17,7 +17,7 @@ from neuralab import NeuralabError
 # importing the command modules registers their commands, in the order --help lists them
 from neuralab.cli import runs as _run_commands  # noqa: F401, I001
 from neuralab.cli import lab as _lab_commands  # noqa: F401, I001
-from neuralab.cli.app import app, flag_message, offending_value
+from neuralab.cli.app import app, flag_message, flags_named, offending_value
 
 __all__ = ["app", "main"]
 
@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingDiverged as exc:
         if debug:
             raise
-        typer.echo(f"neuralab: {exc}", err=True)
+        typer.echo(f"neuralab: {flags_named(str(exc), exc.settings)}", err=True)
         return 1
     return rv if isinstance(rv, int) else 0
 

@@ -174,6 +174,14 @@ def offending_value(exc, args: list[str]) -> str | None:
     return value
 
 
+def flags_named(message: str, settings) -> str:
+    """``message`` with each of ``settings`` named as a word shown as its flag."""
+    import re
+
+    return re.sub(r"\b(" + "|".join(map(re.escape, settings)) + r")\b",
+                  lambda m: flag(m.group(1)), message)
+
+
 def flag_message(exc: NeuralabError) -> str:
     """The error's message, with the argument's name at its start shown as its flag."""
     from neuralab import ArgumentError

@@ -212,9 +212,7 @@ class Session:
                                     stop_on_signal=False, progress=False)
         except TrainingDiverged as exc:
             m.step = exc.step
-            # the message names the command line's flags (--lr); here they are the settings (lr)
-            m.diverged = str(exc).replace(" --", " ")
-            exc.args = (m.diverged,)
+            m.diverged = str(exc)
             m.seconds += time.perf_counter() - start
             raise
         m.seconds += time.perf_counter() - start
