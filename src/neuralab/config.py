@@ -181,7 +181,7 @@ _DECLARED = (
     _s("init", "choice", "lecture",
        "Initial weights: lecture (0.01 N(0,1)), he or glorot; he trains deep ReLU nets.",
        choices=("lecture", "he", "glorot"), group="model",
-       surfaces=frozenset({"train", "sweep"})),
+       surfaces=frozenset({"train", "sweep", "playground"})),
     # --- optimiser ----------------------------------------------------------------------
     _s("lr", "float", 1.0, "Learning rate (step size).", minimum=0.0, low_open=True,
        group="optimiser", surfaces=frozenset({"train", "sweep", "playground"}),
