@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralab import NeuralabError
+from neuralab import ArgumentError, NeuralabError
 
 
 def atomic_write(path: str | Path, data: bytes | str) -> Path:
@@ -110,6 +110,28 @@ def check_regular_file(path: str | Path, *, what: str = "") -> None:
              (stat.S_ISSOCK, "a socket"))
     kind = next((name for test, name in kinds if test(mode)), "not a plain file")
     raise NeuralabError(f"{what}{path} is {kind}; give a regular file")
+
+
+def check_writable(path: str | Path, *, argument: str = "path") -> None:
+    """Refuse a file path that cannot be written, before any work is done for it.
+
+    A folder in its place, a file where one of its folders should be, or a
+    nearest existing folder without write permission (a read-only place) is a
+    one-line :class:`~neuralab.ArgumentError` naming ``argument`` and the path.
+    Missing folders are fine: :func:`atomic_write` makes them.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ArgumentError(argument, f"{argument} {path} is a folder; give a file name")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if folder.exists() and not folder.is_dir():
+        raise ArgumentError(argument, f"{argument} {path} cannot be written: {folder} is a file, "
+                                      "not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ArgumentError(argument, f"{argument} {path} cannot be written: folder {folder} "
+                                      "is read-only or not writable by this user")
 
 
 def jsonable(value):
