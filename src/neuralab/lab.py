@@ -11,6 +11,7 @@ command line only parses and prints; everything here works from Python too.
 
 from __future__ import annotations
 
+import itertools
 import time
 import warnings
 from collections.abc import Callable
@@ -173,7 +174,7 @@ def check_memory(settings: TrainSettings, sizes: list[int], splits: dict[str, Sp
     from neuralab.data.files import gib, memory_limit
 
     item = np.dtype(settings.dtype).itemsize
-    params = sum(a * b + b for a, b in zip(sizes, sizes[1:]))
+    params = sum(a * b + b for a, b in itertools.pairwise(sizes))
     state = params * (3 + OPTIMIZER_SLOTS.get(settings.optimizer, 2)) * item
     rows = {k: len(sp.y) for k, sp in splits.items()}
     batch = rows["train"] if settings.batch_size is None else min(settings.batch_size, rows["train"])

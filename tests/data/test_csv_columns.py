@@ -53,8 +53,8 @@ def test_duplicate_names_are_one_line_and_exit_2(tmp_path, capsys):
                          "--out", tmp_path / "run", "-q")
     assert code == 2
     assert err.strip().splitlines() == [
-        f"neuralab: error: data file {path} has duplicate column names ['label']; "
-        "every column needs a name of its own"]
+        (f"neuralab: error: data file {path} has duplicate column names ['label']; "
+         "every column needs a name of its own")]
     assert not (tmp_path / "run").exists()
 
 

@@ -6,8 +6,7 @@ import stat
 
 import pytest
 
-from neuralab import NeuralabError
-from neuralab import fileio
+from neuralab import NeuralabError, fileio
 from neuralab.fileio import atomic_write, check_regular_file, read_csv, read_json
 
 
