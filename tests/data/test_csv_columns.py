@@ -8,7 +8,7 @@ import pytest
 
 from neuralab import NeuralabError
 from neuralab.cli import main
-from neuralab.data import load_file
+from neuralab.data import Dataset, load_file
 from neuralab.data.files import feature_columns, load_features
 from neuralab.data.splits import make_splits
 
@@ -85,8 +85,17 @@ def test_test_data_without_the_training_columns_is_refused(tmp_path):
     train = load_file(write_csv(tmp_path / "train.csv", ["x1", "x2", "label"], X, y))
     other = load_file(write_csv(tmp_path / "foo.csv", ["foo", "x2", "label"], X, y))
     with pytest.raises(NeuralabError, match=r"the test data foo.csv lacks the feature columns "
-                                            r"\['x1'\] of the training data; it has \['foo', 'x2'\]"):
+                                            r"\['x1'\] of the training data; in their place it has "
+                                            r"\['foo'\]"):
         make_splits(train, other)
+    wide = Dataset(X=np.zeros((1, 20)), y=np.zeros(1, dtype=int), classes=["a"], name="w",
+                   source="test", feature_names=[f"p{i}" for i in range(20)])
+    with pytest.raises(NeuralabError, match=r"lacks the feature columns \['x1', 'x2', 'x3', 'x4', "
+                                            r"'x5', 'x6', 'x7', 'x8', \.\.\. 12 more\]"):
+        feature_columns(wide, [f"x{i + 1}" for i in range(20)], where="w")
+    narrow = Dataset(X=np.zeros((1, 1)), y=np.zeros(1, dtype=int), classes=["a"], name="n",
+                     source="test", feature_names=["z"])
+    assert feature_columns(narrow, ["x1", "x2"], where="n") is narrow.X  # the width check says it
 
 
 def test_an_npz_names_no_columns_and_is_taken_by_position(tmp_path):

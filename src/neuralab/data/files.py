@@ -230,23 +230,26 @@ def load_features(path: str | Path, feature_names: list[str]) -> np.ndarray:
 def feature_columns(data: Dataset, feature_names: list[str], *, where: str) -> np.ndarray:
     """``data.X`` with the columns a model was trained on, matched by name, in its order.
 
-    A file that names its columns (a CSV, a registry set) must hold every name
-    in ``feature_names``; columns in another order are put in the model's. An NPZ
-    names no columns, so its X is taken as it is; so is a data set with columns
-    beyond the model's, whose width the caller then refuses. ``where`` starts the
-    message (``"the test data t.csv"``).
+    Columns of the model's width are matched by name: another order is put in
+    the model's, a missing name is refused. An NPZ names no columns, so its X is
+    taken as it is; so is X of another width, which the caller refuses. ``where``
+    starts the message (``"the test data t.csv"``).
     """
     names = list(data.feature_names)
     wanted = list(feature_names)
-    if names == wanted or str(data.name).lower().endswith(".npz"):
+    if names == wanted or len(names) != len(wanted) or str(data.name).lower().endswith(".npz"):
         return data.X
     missing = [c for c in wanted if c not in names]
     if missing:
-        raise NeuralabError(f"{where} lacks the feature columns {missing} of the training data; "
-                            f"it has {names}")
-    if len(names) != len(wanted):
-        return data.X
+        raise NeuralabError(f"{where} lacks the feature columns {_few(missing)} of the training "
+                            f"data; in their place it has {_few([c for c in names if c not in wanted])}")
     return data.X[:, [names.index(c) for c in wanted]]
+
+
+def _few(names: list[str], n: int = 8) -> str:
+    """A list of names for a message, cut after ``n``: ``['a', 'b', ... 90 more]``."""
+    shown = ", ".join(repr(c) for c in names[:n])
+    return f"[{shown}, ... {len(names) - n} more]" if len(names) > n else f"[{shown}]"
 
 
 def load_npz(path: str | Path) -> Dataset:
