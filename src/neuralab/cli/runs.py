@@ -185,7 +185,7 @@ def predict(
         try:
             atomic_write(output, text)
         except OSError as exc:
-            raise NeuralabError(f"--output {output} cannot be written: {exc.strerror}") from None
+            raise NeuralabError(f"--output {output} cannot be written: {exc.strerror or exc}") from None
         typer.echo(f"{len(pred)} predictions written to {output}")
 
 
