@@ -11,6 +11,7 @@ command line only parses and prints; everything here works from Python too.
 
 from __future__ import annotations
 
+import itertools
 import time
 import warnings
 from collections.abc import Callable
@@ -19,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralab import NeuralabError
+from neuralab import ArgumentError, NeuralabError
 from neuralab.config import LECTURE_ITERATIONS, TrainSettings
 from neuralab.data import Dataset, load
 from neuralab.data.augment import jitter, oversample_indices, shift_images
@@ -117,7 +118,82 @@ def make_augment(settings: TrainSettings, image_shape, scaler: Standardizer):
 
 def fit_scaler(settings: TrainSettings, X: np.ndarray) -> Standardizer:
     """The training split's standardisation, or none (the lecture's raw inputs)."""
-    return Standardizer.fit(X) if settings.standardize else Standardizer.identity(X.shape[1])
+    if not settings.standardize:
+        return Standardizer.identity(X.shape[1])
+    with np.errstate(over="ignore", invalid="ignore"):  # check_inputs names an overflowing column
+        return Standardizer.fit(X)
+
+
+def check_inputs(X: np.ndarray, scaler: Standardizer, feature_names: list[str], *,
+                 where: str, dtype="float64") -> None:
+    """Refuse inputs that overflow once standardised, naming the column.
+
+    A value such as 1e308 is finite, but its column's mean or standard deviation
+    overflows, or its standardised value is too large to be multiplied by a
+    weight and summed in ``dtype``: the loss, the probabilities and the figures'
+    axes would become NaN. Standardised values up to the square root of
+    ``dtype``'s largest number (1.3e154 in float64, 1.8e19 in float32) pass.
+    """
+    if X.size == 0:
+        return
+    dtype = np.dtype(dtype if dtype in ("float32", "float64") else "float64")
+    limit = float(np.sqrt(np.finfo(dtype).max))
+    with np.errstate(over="ignore", invalid="ignore"):
+        lo = (X.min(axis=0).astype(np.float64) - scaler.mean) / scaler.scale
+        hi = (X.max(axis=0).astype(np.float64) - scaler.mean) / scaler.scale
+        reach = np.maximum(np.abs(lo), np.abs(hi))
+    moments = np.isfinite(scaler.mean) & np.isfinite(scaler.scale)
+    bad = np.flatnonzero(~(reach <= limit) | ~moments)
+    if bad.size == 0:
+        return
+    j = int(bad[0])
+    if not moments[j]:
+        why = "its mean or standard deviation is not finite in float64"
+    elif not np.isfinite(reach[j]):
+        why = "its standardised values are not finite"
+    else:
+        how = "as given" if scaler.is_identity else "standardised"
+        why = (f"{how}, its values reach {reach[j]:.3g}, beyond the {limit:.3g} that "
+               f"{dtype.name} can carry through the model")
+    name = feature_names[j] if j < len(feature_names) else f"x{j + 1}"
+    raise NeuralabError(f"{where}: column {name!r} overflows: {why}; rescale or drop that column")
+
+
+#: optimiser slots per parameter: momentum's velocity, Adam's two moments
+OPTIMIZER_SLOTS = {"sgd": 0, "manual": 0, "momentum": 1, "nesterov": 1, "adam": 2}
+
+
+def check_memory(settings: TrainSettings, sizes: list[int], splits: dict[str, Split]) -> None:
+    """Refuse a model whose training needs more memory than this machine allows, before any is taken.
+
+    The estimate counts, in the settings' dtype: weights, gradients, optimiser
+    slots and one temporary per parameter; the activations of a training batch
+    (z and o of each layer, and their gradients) and of a whole split evaluated at
+    once; and the standardised copy of the data.
+    """
+    from neuralab.data.files import gib, memory_limit
+
+    item = np.dtype(settings.dtype).itemsize
+    params = sum(a * b + b for a, b in itertools.pairwise(sizes))
+    state = params * (3 + OPTIMIZER_SLOTS.get(settings.optimizer, 2)) * item
+    rows = {k: len(sp.y) for k, sp in splits.items()}
+    batch = rows["train"] if settings.batch_size is None else min(settings.batch_size, rows["train"])
+    width = sum(sizes[1:])
+    activations = max(4 * batch, 2 * max(rows.values())) * width * item
+    data = sum(rows.values()) * sizes[0] * item
+    needed, limit = state + activations + data, memory_limit()
+    if needed <= limit:
+        return
+    advice = "use smaller hidden sizes"
+    if 4 * batch > 2 * max(rows.values()) and activations > state:
+        advice += " or a smaller batch (set batch_size)"
+    message = (f"the model {' -> '.join(map(str, sizes))} needs about {gib(needed)} of memory "
+               f"(weights, gradients and optimizer state {gib(state)}, activations "
+               f"{gib(activations)}, data {gib(data)}), more than the {gib(limit)} this machine "
+               f"allows; {advice}")
+    if settings.hidden:
+        raise ArgumentError("hidden", f"hidden {list(settings.hidden)}: {message}", hint="batch_size")
+    raise NeuralabError(message)
 
 
 @dataclass
@@ -181,8 +257,12 @@ def prepare(data: Dataset, settings: TrainSettings, *, test: Dataset | None = No
         splits = make_splits(data, test, test_fraction=s.test_fraction,
                              val_fraction=s.val_fraction, seed=s.seed)
     train = splits["train"]
+    check_memory(s, s.sizes(train.X.shape[1], data.n_classes), splits)
     if scaler is None:
         scaler = resume.scaler if resume is not None else fit_scaler(s, train.X)
+    for key, sp in splits.items():
+        check_inputs(sp.X, scaler, data.feature_names, where=f"the {key} split of {data.name}",
+                     dtype=s.dtype)
     dtype = np.dtype(s.dtype)
     scaled = {k: scaler.transform(sp.X).astype(dtype, copy=False) for k, sp in splits.items()}
     class_weight = (balanced_class_weights(train.y, data.n_classes)
@@ -333,6 +413,8 @@ def evaluate_run(run_dir: str | Path, data: Dataset | None = None, *,
         label = Path(data.name).stem
     for key, sp in splits.items():
         predictor.check_width(sp.X, where=f"the {key} data")
+        check_inputs(sp.X, predictor.scaler, predictor.feature_names, where=f"the {key} data",
+                     dtype=predictor.meta.get("dtype"))
     if out is None:
         out = run_dir / "evaluations" / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}"
     out = prepare_run_dir(out)

@@ -56,12 +56,32 @@ def main(argv: list[str] | None = None) -> int:
             raise
         typer.echo(f"neuralab: error: {flag_message(exc)}", err=True)
         return 2
+    except OSError as exc:
+        if debug:
+            raise
+        typer.echo(f"neuralab: error: {file_error(exc)}", err=True)
+        return 2
+    except MemoryError:
+        if debug:
+            raise
+        typer.echo("neuralab: error: out of memory; use a smaller model, batch or data set",
+                   err=True)
+        return 2
     except TrainingDiverged as exc:
         if debug:
             raise
         typer.echo(f"neuralab: {flags_named(str(exc), exc.settings)}", err=True)
         return 1
     return rv if isinstance(rv, int) else 0
+
+
+def file_error(exc: OSError) -> str:
+    """A file-system error in one line, path first: ``runs/a/config.json: No space left on device``."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    if exc.filename is None:
+        return reason
+    where = str(exc.filename) + ("" if exc.filename2 is None else f" -> {exc.filename2}")
+    return f"{where}: {reason}"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -153,21 +153,26 @@ def predict(
 ) -> None:
     """Class probabilities from a saved model: for a file of inputs, or one --point."""
     from neuralab.data.files import load_features
-    from neuralab.lab import load_model
+    from neuralab.fileio import check_writable
+    from neuralab.lab import check_inputs, load_model
     from neuralab.runs import atomic_write
 
     if (input is None) == (point is None):
         raise NeuralabError("give exactly one of --input FILE and --point X1,X2,...")
     if label is not None and point is None:
         raise NeuralabError("--label goes with --point")
-    if output is not None and output.exists() and not overwrite:
-        raise NeuralabError(f"--output {output} exists; choose another file or pass --overwrite")
+    if output is not None:
+        check_writable(output, argument="output")
+        if output.exists() and not overwrite:
+            raise NeuralabError(f"--output {output} exists; choose another file or pass --overwrite")
     predictor = load_model(run_dir, backend=backend)
     if point is not None:
         _predict_point(predictor, point, label)
         return
     X = load_features(input, predictor.feature_names)
     predictor.check_width(X, where=f"input file {input}")
+    check_inputs(X, predictor.scaler, predictor.feature_names, where=f"input file {input}",
+                 dtype=predictor.meta.get("dtype"))
     probs = predictor.predict_proba(X)
     pred = probs.argmax(axis=1)
     lines = ["index,y_pred," + ",".join(f"p_{c}" for c in predictor.classes)]
@@ -177,12 +182,19 @@ def predict(
     if output is None:
         typer.echo(text, nl=False)
     else:
-        atomic_write(output, text)
+        try:
+            atomic_write(output, text)
+        except OSError as exc:
+            raise NeuralabError(f"--output {output} cannot be written: {exc.strerror or exc}") from None
         typer.echo(f"{len(pred)} predictions written to {output}")
 
 
 def _predict_point(predictor, point: str, label: str | None) -> None:
     import math
+
+    import numpy as np
+
+    from neuralab.lab import check_inputs
 
     try:
         values = [float(v) for v in point.split(",")]
@@ -191,6 +203,8 @@ def _predict_point(predictor, point: str, label: str | None) -> None:
     if len(values) != predictor.n_features or not all(math.isfinite(v) for v in values):
         raise NeuralabError(f"--point needs {predictor.n_features} finite numbers "
                             f"({', '.join(predictor.feature_names)}), got {point!r}")
+    check_inputs(np.array([values]), predictor.scaler, predictor.feature_names,
+                 where="--point", dtype=predictor.meta.get("dtype"))
     probs = predictor.predict_proba([values])[0]
     typer.echo("softmax: " + "  ".join(f"p({c}) = {p:.6f}" for c, p in zip(predictor.classes, probs)))
     typer.echo(f"predicted class: {predictor.classes[int(probs.argmax())]}")

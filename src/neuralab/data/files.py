@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import math
+import os
 import zipfile
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import numpy as np
 
 from neuralab import ArgumentError, NeuralabError
 from neuralab.data.dataset import Dataset
+from neuralab.fileio import check_regular_file
 
 
 def encode_labels(raw: list[str] | np.ndarray, *, where: str) -> tuple[np.ndarray, list[str]]:
@@ -32,8 +34,94 @@ def encode_labels(raw: list[str] | np.ndarray, *, where: str) -> tuple[np.ndarra
     return np.array([index[v] for v in values], dtype=np.int64), classes
 
 
+def memory_limit() -> int:
+    """The most bytes neuralab plans to hold at once: 80 % of the machine's memory.
+
+    The machine's memory is the physical memory, or a container's (cgroup) limit
+    when that is lower; 64 GiB where neither can be read.
+    """
+    total = None
+    try:
+        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        pass
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            text = Path(limit_file).read_text().strip()
+        except OSError:
+            continue
+        if text.isdigit() and (total is None or int(text) < total):
+            total = int(text)
+    return int(0.8 * (total if total and total > 0 else 64 * 2**30))
+
+
+def gib(n_bytes: float) -> str:
+    """A byte count in GiB, for messages: ``gib(3 * 2**30) == '3.0 GiB'``."""
+    return f"{n_bytes / 2**30:,.1f} GiB"
+
+
+def _npy_header(fh) -> tuple[tuple[int, ...], np.dtype]:
+    """(shape, dtype) from the header of an .npy stream, reading nothing else."""
+    version = np.lib.format.read_magic(fh)
+    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+            else np.lib.format.read_array_header_2_0)
+    shape, _, dtype = read(fh)
+    return tuple(int(n) for n in shape), np.dtype(dtype)
+
+
+def check_npz_header(path: Path, *, what: str = "data file") -> None:
+    """Refuse an NPZ whose arrays' headers ask for more memory than the file or machine has.
+
+    Each ``.npy`` header declares a shape and a dtype; ``np.load`` allocates that
+    much before reading. The bytes declared (and a float64 copy of them) are set
+    against the uncompressed size the archive records for the array and against
+    :func:`memory_limit`, without reading the data.
+    """
+    try:
+        if not zipfile.is_zipfile(path):
+            with open(path, "rb") as fh:
+                if fh.read(6) == b"\x93NUMPY":
+                    raise NeuralabError(f"{what} {path} holds a single .npy array, "
+                                        "not an NPZ archive of X and y")
+            return  # not an archive at all: np.load says so
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with zf.open(info) as fh:
+                    shape, dtype = _npy_header(fh)
+                    header_size = fh.tell()
+                declared = math.prod(shape) * dtype.itemsize
+                name = info.filename[:-4]
+                described = f"{name} declares shape {shape} of {dtype} ({gib(declared)})"
+                if declared > info.file_size - header_size:
+                    raise NeuralabError(f"{what} {path}: {described} but holds "
+                                        f"{info.file_size - header_size:,} bytes of data; "
+                                        "the file is truncated or malformed")
+                needed = declared + math.prod(shape) * 8  # and its float64 copy
+                if needed > memory_limit():
+                    raise NeuralabError(f"{what} {path}: {described}; reading it needs about "
+                                        f"{gib(needed)}, more than the {gib(memory_limit())} "
+                                        "this machine allows; use fewer rows")
+    except NeuralabError:
+        raise
+    except FileNotFoundError:
+        return  # the caller's own message says so
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as exc:
+        raise NeuralabError(f"{what} {path} is not a readable NPZ file: {exc}") from None
+
+
+def _refuse_duplicates(path: Path, header: list[str], used: list[str]) -> None:
+    """Refuse a file where a column that is read has a name shared with another column."""
+    twice = sorted({h for h in used if header.count(h) > 1})
+    if twice:
+        raise NeuralabError(f"data file {path} has duplicate column names {twice}; "
+                            "every column needs a name of its own")
+
+
 def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
     """Header and non-blank data rows of a CSV file; errors are one line."""
+    check_regular_file(path, what="data file ")
     try:
         # utf-8-sig drops the byte-order mark that spreadsheet programs put before the header
         with path.open(newline="", encoding="utf-8-sig") as fh:
@@ -83,6 +171,7 @@ def load_csv(path: str | Path, *, target: str | None = None) -> Dataset:
     """
     path = Path(path)
     header, rows = _read_csv(path)
+    _refuse_duplicates(path, header, header)
     target = header[-1] if target is None else target
     if target not in header:
         raise ArgumentError("target", f"target {target!r} is not a column of {path}; columns are {header}")
@@ -105,6 +194,8 @@ def load_features(path: str | Path, feature_names: list[str]) -> np.ndarray:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".npz":
+        check_regular_file(path, what="input file ")
+        check_npz_header(path, what="input file")
         try:
             with np.load(path, allow_pickle=False) as npz:
                 if "X" not in npz.files:
@@ -132,12 +223,40 @@ def load_features(path: str | Path, feature_names: list[str]) -> np.ndarray:
         raise NeuralabError(
             f"input file {path} lacks the model's feature columns {missing}; it has {header}"
         )
+    _refuse_duplicates(path, header, list(feature_names))
     return _numeric_columns(path, header, rows, list(feature_names))
+
+
+def feature_columns(data: Dataset, feature_names: list[str], *, where: str) -> np.ndarray:
+    """``data.X`` with the columns a model was trained on, matched by name, in its order.
+
+    Columns of the model's width are matched by name: another order is put in
+    the model's, a missing name is refused. An NPZ names no columns, so its X is
+    taken as it is; so is X of another width, which the caller refuses. ``where``
+    starts the message (``"the test data t.csv"``).
+    """
+    names = list(data.feature_names)
+    wanted = list(feature_names)
+    if names == wanted or len(names) != len(wanted) or str(data.name).lower().endswith(".npz"):
+        return data.X
+    missing = [c for c in wanted if c not in names]
+    if missing:
+        raise NeuralabError(f"{where} lacks the feature columns {_few(missing)} of the training "
+                            f"data; in their place it has {_few([c for c in names if c not in wanted])}")
+    return data.X[:, [names.index(c) for c in wanted]]
+
+
+def _few(names: list[str], n: int = 8) -> str:
+    """A list of names for a message, cut after ``n``: ``['a', 'b', ... 90 more]``."""
+    shown = ", ".join(repr(c) for c in names[:n])
+    return f"[{shown}, ... {len(names) - n} more]" if len(names) > n else f"[{shown}]"
 
 
 def load_npz(path: str | Path) -> Dataset:
     """Read an NPZ holding ``X`` (n, d) numeric and ``y`` (n,) labels; never unpickles."""
     path = Path(path)
+    check_regular_file(path, what="data file ")
+    check_npz_header(path)
     try:
         npz = np.load(path, allow_pickle=False)
         if not isinstance(npz, np.lib.npyio.NpzFile):

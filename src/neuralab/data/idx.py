@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from neuralab import NeuralabError
+from neuralab.fileio import check_regular_file
 
 #: type code -> (dtype as stored, big-endian; name in the format's documentation)
 IDX_TYPES: dict[int, tuple[np.dtype, str]] = {
@@ -140,6 +141,7 @@ def read_idx(path: str | Path, *, ndim: int | None = None, dtype=None) -> np.nda
     """
     path = Path(path)
     want_code = None if dtype is None else _type_code(dtype)
+    check_regular_file(path, what="IDX file ")
     try:
         raw = path.open("rb")
     except FileNotFoundError:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neuralab import NeuralabError
+from neuralab.data.files import feature_columns
 
 
 def train_test_split(X: np.ndarray, y: np.ndarray, *, test_fraction: float, seed: int = 0):
@@ -101,12 +102,13 @@ def make_splits(data, test=None, *, test_fraction: float | None = None,
     if test is not None:
         if test_fraction:
             raise NeuralabError("test_fraction and a separate test set exclude each other")
-        if test.X.shape[1] != data.X.shape[1]:
-            raise NeuralabError(f"the test data has {test.X.shape[1]} features, "
+        X_test = feature_columns(test, data.feature_names, where=f"the test data {test.name}")
+        if X_test.shape[1] != data.X.shape[1]:
+            raise NeuralabError(f"the test data has {X_test.shape[1]} features, "
                                 f"the training data {data.X.shape[1]}")
-    builtin_test = getattr(data, "test", None)
-    if test is None and builtin_test is not None and not test_fraction:
-        test = builtin_test
+    elif getattr(data, "test", None) is not None and not test_fraction:
+        test = data.test
+        X_test = test.X
     parts = three_way_split(data.X, data.y, val_fraction=val_fraction,
                             test_fraction=test_fraction, seed=seed)
     splits = {}
@@ -119,7 +121,7 @@ def make_splits(data, test=None, *, test_fraction: float | None = None,
                                  idx, f"{data.name}: {len(idx)} rows{how}")
     if test is not None:
         y = remap_labels(test, data.classes)
-        splits["test"] = Split(test.X, y, np.arange(len(y)), test.source)
+        splits["test"] = Split(X_test, y, np.arange(len(y)), test.source)
     counts = np.bincount(splits["train"].y, minlength=len(data.classes))
     if np.any(counts == 0):
         missing = [data.classes[k] for k in np.flatnonzero(counts == 0)]

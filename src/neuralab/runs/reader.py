@@ -16,6 +16,7 @@ import numpy as np
 from neuralab import NeuralabError
 from neuralab.config import TrainSettings
 from neuralab.data import Dataset, load, load_file
+from neuralab.data.files import feature_columns
 from neuralab.data.preprocess import Standardizer
 from neuralab.data.splits import Split, make_splits, remap_labels
 from neuralab.fileio import read_json
@@ -89,12 +90,10 @@ def load_run_data(run_dir: str | Path) -> RunData:
 
 
 def check_features(data: Dataset, predictor) -> None:
-    """Reorder a data set's feature columns to the model's, by name; refuse a wrong width."""
-    names = list(data.feature_names)
-    if set(names) == set(predictor.feature_names) and names != predictor.feature_names:
-        order = [names.index(c) for c in predictor.feature_names]
-        data.X = data.X[:, order]
-        data.feature_names = list(predictor.feature_names)
+    """Take a data set's feature columns in the model's order, by name; refuse a wrong width."""
+    X = feature_columns(data, predictor.feature_names, where=f"data {data.name}")
+    if X is not data.X:
+        data.X, data.feature_names = X, list(predictor.feature_names)
     predictor.check_width(data.X, where=f"data {data.name}")
 
 
