@@ -128,6 +128,7 @@ def sweep(
     processes: Annotated[int, typer.Option("--processes", "-j", min=1, help="Trials in parallel processes.")] = 1,
     out: Out = None,
     overwrite: Overwrite = False,
+    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the stopped sweep in this folder (repeat its options): its finished trials are kept, only the others run.")] = None,
 ) -> None:
     """Search hyperparameters: grid or random trials, scored on validation data, the best saved as a run."""
     from rich.table import Table
@@ -140,8 +141,11 @@ def sweep(
     space = parse_space(param)
     base = TrainSettings(**settings)
     seed = base.seed
+    if resume is not None and out is not None and Path(out).resolve() != Path(resume).resolve():
+        raise NeuralabError(f"--resume {resume} continues the sweep in that folder and --out {out} "
+                            "names another; give one of them")
     items, spec = training_data(dataset, data, target, data_dir, seed)
-    out = out if out is not None else new_run_dir("runs", "sweep")
+    out = resume or out or new_run_dir("runs", "sweep")
     term = console()
 
     def on_trial(done: int, total: int, trial) -> None:
@@ -150,7 +154,8 @@ def sweep(
 
     result = run_sweep(items, base, space, mode="random" if random else "grid", n_trials=random,
                        folds=folds, val_fraction=val_fraction, processes=processes, out=out,
-                       overwrite=overwrite, on_trial=on_trial, data_spec=spec, progress=False)
+                       overwrite=overwrite, on_trial=on_trial, data_spec=spec, progress=False,
+                       resume=resume is not None)
     sc = result.scoring
     how = (f"{sc['folds']}-fold cross-validation" if sc.get("method") == "kfold"
            else f"a validation split of {sc.get('val_fraction', 0.2):g}")
@@ -169,13 +174,21 @@ def sweep(
         table.add_row(str(row["rank"]), cell(row["score"]), *(str(row[c]) for c in result.varied),
                       cell(row["val_loss"]), cell(row["std"]), cell(row["seconds"]), row["status"])
     term.print(table)
-    typer.echo(f"all {len(rows)} trials in {out / 'sweep.csv'}")
+    read_back = f" ({result.resumed} of {result.total} trials read back from {out})" if resume else ""
+    typer.echo(f"all {len(rows)} trials in {out / 'sweep.csv'}{read_back}")
     if result.interrupted:
-        typer.echo("sweep interrupted: the trials done so far are saved; nothing was retrained", err=True)
+        typer.echo(f"sweep interrupted: {len(rows)} of {result.total} trials are done and saved in "
+                   f"{out}; nothing was retrained; to run the rest, repeat the command with "
+                   f"--resume {out}", err=True)
         raise typer.Exit(130)
     if result.best_error:
         raise NeuralabError(f"no best run: {result.best_error}")
     best = result.best_run
+    if best.interrupted:
+        typer.echo(f"sweep's best trial: retraining interrupted after {best.fit.steps} steps and "
+                   f"saved in {out / 'best'} as an interrupted run; every trial is in {out}; "
+                   f"to retrain it, repeat the command with --resume {out}", err=True)
+        raise typer.Exit(130)
     test = "" if best.test_accuracy is None else f", test accuracy {percent(best.test_accuracy)}"
     typer.echo(f"best trial retrained on all training data: train accuracy "
                f"{percent(best.train_accuracy)}{test}; run written to {out / 'best'}")

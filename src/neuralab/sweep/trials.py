@@ -19,6 +19,7 @@ from neuralab import NeuralabError
 from neuralab.config import SettingError, TrainSettings
 from neuralab.data import Dataset
 from neuralab.data.splits import Split, three_way_split
+from neuralab.fileio import jsonable
 from neuralab.lab import prepare
 from neuralab.nn.losses import cross_entropy
 from neuralab.sweep.space import format_params, format_value
@@ -155,6 +156,70 @@ class Trial:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+# --- a trial read back ------------------------------------------------------------------------
+
+def _number(raw: dict, key: str, where: str, *, low: float = 0.0, high: float = math.inf,
+            null: bool = True) -> float:
+    """``raw[key]`` as a float in [low, high] (None: NaN, where ``null``); else a one-line error."""
+    value = raw.get(key)
+    if value is None and null:
+        return float("nan")
+    allowed = (f"a number in [{low:g}, {high:g}]" if math.isfinite(high) else f"a number >= {low:g}")
+    if (not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value)
+            or not low <= value <= high):
+        raise NeuralabError(f"{where}: {key} must be {allowed}{' or null' if null else ''}, "
+                            f"got {value!r:.60}")
+    return float(value)
+
+
+def _numbers(raw: dict, key: str, where: str, count: int, *, high: float = math.inf) -> list[float]:
+    values = raw.get(key)
+    if not isinstance(values, list) or len(values) != count:
+        raise NeuralabError(f"{where}: {key} must list {count} numbers, got {values!r:.60}")
+    return [_number({key: v}, key, where, high=high, null=False) for v in values]
+
+
+def read_trial(raw, where: str, *, total: int, expected: Sequence[tuple[dict, dict]],
+               n_folds: int) -> Trial:
+    """A trial read back from a sweep's files, checked as untrusted input.
+
+    ``expected[number]`` is the (params, settings) pair of trial ``number``
+    (settings as :meth:`TrainSettings.to_dict` gives them): a trial read back must be one of this sweep's, with the same
+    settings, or the resumed sweep would rank results of another search. Numbers
+    must be finite and in range, the status ``ok`` or ``failed``; an ``ok``
+    trial has a score and a value for every fold. Any other content is a one-line
+    :class:`~neuralab.NeuralabError` that starts with ``where``.
+    """
+    if not isinstance(raw, dict):
+        raise NeuralabError(f"{where} must be an object, got {type(raw).__name__}")
+    number = raw.get("number")
+    if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number < total:
+        raise NeuralabError(f"{where}: number must be an integer in [0, {total}), "
+                            f"got {number!r:.60}")
+    params, settings = expected[number]
+    for key, want in (("params", params), ("settings", settings)):
+        if raw.get(key) != jsonable(want):
+            raise NeuralabError(f"{where}: its {key} are not those of trial {number} of this "
+                                f"sweep")
+    status, message = raw.get("status"), raw.get("message")
+    if status not in ("ok", "failed"):
+        raise NeuralabError(f"{where}: status must be ok or failed, got {status!r:.60}")
+    if not isinstance(message, str):
+        raise NeuralabError(f"{where}: message must be text, got {type(message).__name__}")
+    ok = status == "ok"
+    trial = Trial(number=number, params=params, settings=settings, status=status,
+                  message=message[:1000],
+                  score=_number(raw, "score", where, high=1.0, null=not ok),
+                  val_loss=_number(raw, "val_loss", where),
+                  train_accuracy=_number(raw, "train_accuracy", where, high=1.0),
+                  std=_number(raw, "std", where, high=1.0),
+                  seconds=_number(raw, "seconds", where, null=False))
+    if ok:
+        trial.fold_accuracies = _numbers(raw, "fold_accuracies", where, n_folds, high=1.0)
+        trial.fold_losses = _numbers(raw, "fold_losses", where, n_folds)
+    return trial
 
 
 def _fit_fold(s: TrainSettings, data: Dataset, train_rows: np.ndarray,
