@@ -61,6 +61,12 @@ def main(argv: list[str] | None = None) -> int:
             raise
         typer.echo(f"neuralab: {exc}", err=True)
         return 1
+    except OSError as exc:  # a file-system error the library did not name: the path, one line
+        if debug:
+            raise
+        where = f"{exc.filename}: " if getattr(exc, "filename", None) else ""
+        typer.echo(f"neuralab: error: {where}{exc.strerror or exc}", err=True)
+        return 2
     return rv if isinstance(rv, int) else 0
 
 
