@@ -11,6 +11,7 @@ command line only parses and prints; everything here works from Python too.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import time
 import warnings
@@ -29,18 +30,27 @@ from neuralab.data.splits import Split, make_splits, remap_labels
 from neuralab.fileio import write_json
 from neuralab.metrics import evaluate_predictions
 from neuralab.runs import (
+    NewState,
     Predictor,
+    RunLock,
     RunResult,
     check_features,
     load_run_data,
     model_meta,
-    prepare_run_dir,
     read_model,
     write_run,
     write_scores,
 )
-from neuralab.runs.reader import Resume, read_config, read_resume
-from neuralab.train import FitResult, balanced_class_weights, fit, lr_schedule, make_engine_trainer
+from neuralab.runs.reader import Resume, read_resume
+from neuralab.runs.state import where
+from neuralab.train import (
+    FitResult,
+    StopOnSignal,
+    balanced_class_weights,
+    fit,
+    lr_schedule,
+    make_engine_trainer,
+)
 
 
 def make_trainer(settings: TrainSettings, n_features: int, n_classes: int, *,
@@ -307,7 +317,17 @@ def add_operating_point(metrics: dict, splits: dict[str, Split], probs: dict[str
 def _check_before_writing(data: Dataset, settings: TrainSettings) -> None:
     """What can be refused before a run directory is made."""
     if settings.max_fpr is not None and data.n_classes != 2:
-        raise NeuralabError(f"max_fpr needs a binary problem, this one has {data.n_classes} classes")
+        raise ArgumentError("max_fpr", f"max_fpr needs a binary problem, this one has "
+                                       f"{data.n_classes} classes")
+
+
+def _prepared(data: Dataset, settings: TrainSettings, test: Dataset | None,
+              resume: Resume | None) -> Prepared:
+    """Everything checked and built before anything is written (a bad device fails here)."""
+    _check_before_writing(data, settings)
+    prep = prepare(data, settings, test=test, resume=resume)
+    warn_if_unbalanced(prep.splits["train"].y, data.classes)
+    return prep
 
 
 def run_training(
@@ -328,20 +348,59 @@ def run_training(
     """Train on ``data`` with ``settings``; evaluate every split; write a run directory to ``out``.
 
     Standardisation (``settings.standardize``) is fitted on the training split only.
-    ``print_every`` prints ``iteration N: loss X`` lines (None: no lines). Ctrl-C or
-    SIGTERM stops training after the current step; the run directory is still
-    written, with ``interrupted`` set, and the result says so.
+    ``print_every`` prints ``iteration N: loss X`` lines (None: no lines).
+
+    Everything that can be checked is checked before anything is written, and
+    ``out`` moves to its new state as a whole (:class:`~neuralab.runs.NewState`):
+    nothing appears there until the run is written completely, and a failure
+    leaves nothing behind. ``out`` must be new or empty unless ``overwrite``,
+    whose new state replaces the old one entirely (a clean folder); with
+    ``resume`` (a run continued in ``out``) what later commands wrote there is
+    kept. ``out`` is locked while the run trains and writes.
+
+    Ctrl-C or SIGTERM stops training after the current step; the run directory is
+    still written, with ``interrupted`` set, and the result says so. A signal
+    while the run is written lets the write finish (``stopped_while_writing``);
+    a second one abandons it and raises :class:`~neuralab.runs.WriteInterrupted`,
+    leaving the previous state.
     """
-    _check_before_writing(data, settings)
-    prep = prepare(data, settings, test=test, resume=resume)
-    warn_if_unbalanced(prep.splits["train"].y, data.classes)
-    run_dir = prepare_run_dir(out, overwrite=overwrite) if out is not None else None
+    prep = _prepared(data, settings, test, resume)
+    opts = dict(resume=resume, name=name, data_spec=data_spec, test_spec=test_spec,
+                print_every=print_every, echo=echo, progress=progress)
+    if out is None:
+        return _fit_and_write(prep, data, None, **opts)
+    mode = "update" if resume is not None else ("overwrite" if overwrite else "new")
+    with NewState(out, mode=mode) as state:
+        return _fit_and_write(prep, data, state, **opts)
+
+
+def _fit_and_write(prep: Prepared, data: Dataset, state: NewState | None, *,
+                   resume: Resume | None, name: str, data_spec: dict | None,
+                   test_spec: dict | None, print_every: int | None,
+                   echo: Callable[[str], None] | None, progress: bool | None) -> RunResult:
+    """Train, score every split and, with a ``state``, write and swap in the run."""
     callbacks = []
     if print_every and echo is not None:
         callbacks.append(lambda step, loss, m: None if m.get("final") or step % print_every
                          else echo(f"iteration {step}: loss {loss:f}"))
-    result = prep.fit(callbacks=callbacks, progress=progress, description=name,
-                      start_step=0 if resume is None else resume.start_step)
+    # fit stops on the first signal; after it, a signal lets the write finish, a second abandons it
+    with StopOnSignal(state is not None) as stopper:
+        result = prep.fit(callbacks=callbacks, progress=progress, description=name,
+                          start_step=0 if resume is None else resume.start_step)
+        stopper.requested = stopper.requested or result.interrupted
+        run = _scored(prep, data, result, resume, name)
+        if state is not None:
+            run.run_dir = state.shown
+            _write_state(run, data, state, data_spec=data_spec, test_spec=test_spec,
+                         stopper=stopper)
+    run.stopped_while_writing = stopper.requested and not result.interrupted
+    return run
+
+
+def _scored(prep: Prepared, data: Dataset, result: FitResult, resume: Resume | None,
+            name: str) -> RunResult:
+    """The run's result: history joined to a resumed run's, the model, every split's metrics."""
+    settings = prep.settings
     if resume is not None:
         earlier = [r for r in resume.history_rows if r["step"] < resume.start_step]
         result.history.rows[:0] = earlier
@@ -353,21 +412,32 @@ def run_training(
     metrics, probs = prep.evaluate()
     if settings.max_fpr is not None:
         add_operating_point(metrics, prep.splits, probs, settings.max_fpr, data.classes)
-    run = RunResult(name=name, settings=settings, fit=result, metrics=metrics,
-                    run_dir=run_dir, trainer=prep.trainer, predictor=predictor,
-                    splits=prep.splits, probs=probs)
-    if run_dir is not None:
-        save_run(run, data, data_spec=data_spec, test_spec=test_spec)
-    return run
+    return RunResult(name=name, settings=settings, fit=result, metrics=metrics, run_dir=None,
+                     trainer=prep.trainer, predictor=predictor, splits=prep.splits, probs=probs)
+
+
+def _write_state(run: RunResult, data: Dataset, state: NewState, *, data_spec: dict | None,
+                 test_spec: dict | None, stopper: StopOnSignal | None = None) -> None:
+    """Every file of the run into the new state's folder, the report last; then swap it in."""
+    from neuralab.report import build_report
+
+    write_run(run, data, data_spec=data_spec, test_spec=test_spec, folder=state.folder)
+    build_report(state.folder)
+    if stopper is not None:
+        stopper.abort_on_second = False  # from here on the write is finished, whatever comes
+    state.commit()
 
 
 def save_run(run: RunResult, data: Dataset, *, data_spec: dict | None = None,
-             test_spec: dict | None = None) -> None:
-    """Write ``run.run_dir``: every file of the run directory contract, the report last."""
-    from neuralab.report import build_report
+             test_spec: dict | None = None, overwrite: bool = False) -> None:
+    """Write ``run.run_dir``: every file of the run directory contract, the report last.
 
-    write_run(run, data, data_spec=data_spec, test_spec=test_spec)
-    build_report(run.run_dir)
+    The files are written beside ``run.run_dir`` and swapped in whole
+    (:class:`~neuralab.runs.NewState`); ``run.run_dir`` must be new or empty
+    unless ``overwrite``, which replaces what was there.
+    """
+    with NewState(run.run_dir, mode="overwrite" if overwrite else "new") as state:
+        _write_state(run, data, state, data_spec=data_spec, test_spec=test_spec)
 
 
 def resume_training(run_dir: str | Path, *, iterations: int | None = None,
@@ -377,20 +447,24 @@ def resume_training(run_dir: str | Path, *, iterations: int | None = None,
     """Continue a run from its checkpoint and optimiser state, in the same directory.
 
     Trains ``iterations`` (or ``epochs``) more, by default as many as the run
-    was set to; history rows are appended and every file is rewritten atomically.
+    was set to; history rows are appended. The run is locked from before it is
+    read until its new state (every file rewritten, plus what later commands
+    wrote into it, except explain.json and the figures, which describe the old
+    weights) is swapped in; until then it loads as it was.
     """
     run_dir = Path(run_dir)
-    read_config(run_dir)
-    source = load_run_data(run_dir)
-    settings = source.settings
-    if iterations is not None or epochs is not None:
-        settings = settings.replace(iterations=iterations, epochs=epochs)
-    resume = read_resume(run_dir, source.config, settings.optimizer)
-    name = source.config.get("name")
-    return run_training(source.data, settings, test=source.test, out=run_dir, overwrite=True,
-                        print_every=print_every, echo=echo, progress=progress,
-                        name=name if isinstance(name, str) else "train",
-                        data_spec=source.data_spec, test_spec=source.test_spec, resume=resume)
+    with NewState(run_dir, mode="update") as state:
+        source = load_run_data(run_dir)
+        settings = source.settings
+        if iterations is not None or epochs is not None:
+            settings = settings.replace(iterations=iterations, epochs=epochs)
+        resume = read_resume(run_dir, source.config, settings.optimizer)
+        name = source.config.get("name")
+        prep = _prepared(source.data, settings, source.test, resume)
+        return _fit_and_write(prep, source.data, state, resume=resume,
+                              name=name if isinstance(name, str) else "train",
+                              data_spec=source.data_spec, test_spec=source.test_spec,
+                              print_every=print_every, echo=echo, progress=progress)
 
 
 def evaluate_run(run_dir: str | Path, data: Dataset | None = None, *,
@@ -398,7 +472,9 @@ def evaluate_run(run_dir: str | Path, data: Dataset | None = None, *,
     """Score a saved model on new data (or again on its own splits); write the results.
 
     Writes ``metrics.json``, ``predictions.csv`` and figures to ``out`` (default
-    ``RUN_DIR/evaluations/<time>-<data>/``), never over the run's own files.
+    ``RUN_DIR/evaluations/<time>-<data>/``), never over the run's own files. The
+    folder appears whole or not at all; while it is written into the run, the run
+    is locked (a run being trained or resumed is refused).
     Returns (metrics by split, the folder written).
     """
     run_dir = Path(run_dir)
@@ -415,13 +491,18 @@ def evaluate_run(run_dir: str | Path, data: Dataset | None = None, *,
         predictor.check_width(sp.X, where=f"the {key} data")
         check_inputs(sp.X, predictor.scaler, predictor.feature_names, where=f"the {key} data",
                      dtype=predictor.meta.get("dtype"))
-    if out is None:
-        out = run_dir / "evaluations" / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}"
-    out = prepare_run_dir(out)
     probs = {key: predictor.predict_proba(sp.X) for key, sp in splits.items()}
     metrics = {key: evaluate_predictions(sp.y, probs[key], class_names=predictor.classes)
                for key, sp in splits.items()}
-    write_scores(out, f"{run_dir.name}: evaluation", None, metrics, predictor, splits, probs)
+    if out is None:
+        out = run_dir / "evaluations" / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}"
+    out = Path(out)
+    inside = where(out).is_relative_to(where(run_dir))
+    with (RunLock(run_dir) if inside else contextlib.nullcontext()), \
+            NewState(out, manifest=False) as state:
+        write_scores(state.folder, f"{run_dir.name}: evaluation", None, metrics, predictor,
+                     splits, probs)
+        state.commit()
     return metrics, out
 
 
@@ -461,10 +542,9 @@ def run_demo(*, out: str | Path | None = None, seed: int = 0, backend: str = "nu
     K=3): the linear classifier 200 iterations, the net 10,000. Each is scored on
     its training data and on a second spiral drawn with seed + 1. With ``out``,
     writes ``out/linear/`` and ``out/mlp/`` (run directories) and
-    ``out/comparison.png``.
+    ``out/comparison.png``, all appearing together once both runs are written
+    (``overwrite``: they replace whatever ``out`` held).
     """
-    from neuralab import plots
-
     # the lecture feeds the spiral to the network as it is: no standardisation
     base = TrainSettings(lr=1.0, reg=1e-3, seed=seed, backend=backend, dtype=dtype,
                          device=device, standardize=False)
@@ -475,29 +555,44 @@ def run_demo(*, out: str | Path | None = None, seed: int = 0, backend: str = "nu
     spec = {"kind": "registry", "name": "spiral", "seed": seed}
     test_spec = {**spec, "seed": seed + 1}
     out = Path(out) if out is not None else None
-    if out is not None:
-        prepare_run_dir(out, overwrite=overwrite, figures=False)
-    runs = []
-    for model, title, every in DEMO_MODELS:
-        if echo is not None:
-            echo(f"\n== {title}: step 1.0, reg 1e-3, "
-                 f"{LECTURE_ITERATIONS[model]:,} iterations, full batch ==")
-        settings = base.replace(model=model, hidden=[100] if model == "mlp" else [],
-                                iterations=None)
-        run = run_training(train, settings, test=test,
-                           out=None if out is None else out / model, overwrite=True,
-                           print_every=every, echo=echo, progress=progress, name=model,
-                           data_spec=spec, test_spec=test_spec)
-        runs.append(run)
-        if run.interrupted:
-            break
-    if out is not None:
-        from neuralab.report import build_comparison_report
+    # the demo folder, both runs and the comparison, moves to its new state as a whole
+    with (NewState(out, mode="overwrite" if overwrite else "new") if out is not None
+          else contextlib.nullcontext()) as state:
+        runs = []
+        for model, title, every in DEMO_MODELS:
+            if echo is not None:
+                echo(f"\n== {title}: step 1.0, reg 1e-3, "
+                     f"{LECTURE_ITERATIONS[model]:,} iterations, full batch ==")
+            settings = base.replace(model=model, hidden=[100] if model == "mlp" else [],
+                                    iterations=None)
+            run = run_training(train, settings, test=test,
+                               out=None if state is None else state.folder / model,
+                               print_every=every, echo=echo, progress=progress, name=model,
+                               data_spec=spec, test_spec=test_spec)
+            runs.append(run)
+            if run.interrupted:
+                break
+        if state is not None:
+            _write_comparison(state, runs, train)
+    return DemoResult(runs, out)
 
+
+def _write_comparison(state: NewState, runs: list[RunResult], train: Dataset) -> None:
+    """The demo's comparison figure, table and page; then the demo folder is swapped in."""
+    from neuralab import plots
+    from neuralab.report import build_comparison_report
+
+    folder = state.folder
+    with StopOnSignal(True, requested=any(r.interrupted for r in runs)) as stopper:
         fig = plots.comparison_figure(
             [(f"{title}: train accuracy {r.train_accuracy:.0%}", r.predictor.predict_proba)
              for (_, title, _), r in zip(DEMO_MODELS, runs)], train.X, train.y)
-        plots.save_figure(fig, out / "comparison.png")
-        write_json(out / "comparison.json", DemoResult(runs, out).table())
-        build_comparison_report(out, [r.name for r in runs])
-    return DemoResult(runs, out)
+        plots.save_figure(fig, folder / "comparison.png")
+        write_json(folder / "comparison.json", DemoResult(runs, state.shown).table())
+        build_comparison_report(folder, [r.name for r in runs])
+        stopper.abort_on_second = False
+        state.commit()
+    if stopper.requested and not runs[-1].interrupted:
+        runs[-1].stopped_while_writing = True
+    for r in runs:
+        r.run_dir = state.shown / r.name

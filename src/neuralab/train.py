@@ -252,24 +252,27 @@ class FitResult:
     best_step: int | None = None
 
 
-class _StopOnSignal:
+class StopOnSignal:
     """While active, SIGINT and SIGTERM ask the loop to stop after the current step.
 
-    A second signal while a stop is pending raises KeyboardInterrupt at once.
-    Outside the main thread signals cannot be caught; there it does nothing.
+    A second signal while a stop is pending raises KeyboardInterrupt at once,
+    unless ``abort_on_second`` has been set False (a write that must finish).
+    ``requested`` may start True: a stop already asked for. Outside the main
+    thread signals cannot be caught; there it does nothing.
     """
 
-    def __init__(self, enabled: bool) -> None:
+    def __init__(self, enabled: bool, *, requested: bool = False) -> None:
         self.enabled = enabled and threading.current_thread() is threading.main_thread()
-        self.requested = False
+        self.requested = requested
+        self.abort_on_second = True
         self._old: dict[int, object] = {}
 
     def _handler(self, signum, frame) -> None:
-        if self.requested:
+        if self.requested and self.abort_on_second:
             raise KeyboardInterrupt
         self.requested = True
 
-    def __enter__(self) -> _StopOnSignal:
+    def __enter__(self) -> StopOnSignal:
         if self.enabled:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 self._old[sig] = signal.signal(sig, self._handler)
@@ -277,7 +280,8 @@ class _StopOnSignal:
 
     def __exit__(self, *exc) -> None:
         for sig, old in self._old.items():
-            signal.signal(sig, old)
+            signal.signal(sig, old if old is not None else signal.SIG_DFL)
+        self._old = {}
 
 
 class PrintLogger:
@@ -444,7 +448,7 @@ class _Loop:
             self.log(done, full_loss, _accuracy(probs, self.y))
         return loss
 
-    def run(self, start_step: int, schedule, stopper: _StopOnSignal, task) -> tuple[int, bool]:
+    def run(self, start_step: int, schedule, stopper: StopOnSignal, task) -> tuple[int, bool]:
         """The one loop, either backend: returns (updates done, whether early stopping ended it)."""
         total = self.plan.total
         step_once = self.full_batch_step if self.plan.batch_size is None else self.minibatch_step
@@ -538,7 +542,7 @@ def fit(trainer, X: np.ndarray, y: np.ndarray, *, iterations: int | None = None,
     loop = _Loop(trainer, X, y, X_val, y_val, plan, callbacks=callbacks, augment=augment,
                  rng=as_generator(seed + start_step))
     bar = _progress_bar(progress, plan.total, description)
-    stopper = _StopOnSignal(stop_on_signal)
+    stopper = StopOnSignal(stop_on_signal)
     start = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), bar as task, stopper:
         done, stopped_early = loop.run(start_step, schedule, stopper, task)

@@ -6,6 +6,7 @@ names what was wrong and exits with status 2, with no traceback unless --debug.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from inspect import Parameter, signature
 import sys
@@ -56,6 +57,18 @@ Overwrite = Annotated[bool, typer.Option("--overwrite", help="Allow writing into
 SHORT_FLAGS = {"model": "-m", "activation": "-a", "iterations": "-n", "batch_size": "-b",
                "seed": "-s"}
 _CLI_TYPES = {"int": int, "float": float, "choice": str, "int_list": list[int], "bool": bool}
+
+
+@contextlib.contextmanager
+def exits_130_on_abandoned_write():
+    """A second Ctrl-C that abandoned a write: one line saying what stayed, exit status 130."""
+    from neuralab.runs import WriteInterrupted
+
+    try:
+        yield
+    except WriteInterrupted as exc:
+        typer.echo(f"neuralab: {exc}", err=True)
+        raise typer.Exit(130) from None
 
 
 def flag(name: str) -> str:

@@ -9,8 +9,8 @@ import typer
 
 from neuralab import NeuralabError
 from neuralab.cli.app import (
-    Backend, Out, Overwrite, RunDir, app, check_data_options, console, flag,
-    percent, training_data, with_settings,
+    Backend, Out, Overwrite, RunDir, app, check_data_options, console, exits_130_on_abandoned_write,
+    flag, percent, training_data, with_settings,
 )
 
 
@@ -28,7 +28,8 @@ def demo(settings: dict, out: Out = None, overwrite: Overwrite = False) -> None:
     from neuralab.runs import new_run_dir
 
     out = out if out is not None else new_run_dir("runs", "demo")
-    result = run_demo(out=out, overwrite=overwrite, echo=typer.echo, **values)
+    with exits_130_on_abandoned_write():
+        result = run_demo(out=out, overwrite=overwrite, echo=typer.echo, **values)
     where = "" if backend == "numpy" else f", torch on {result.runs[0].trainer.device}"
     table = Table(title=f"The lecture's experiment on the spiral (N=100, K=3, seed {seed}), "
                         f"{backend} backend{where}, {dtype}")
@@ -42,7 +43,11 @@ def demo(settings: dict, out: Out = None, overwrite: Overwrite = False) -> None:
     term = console()
     term.print()
     term.print(table)
-    term.print(f"Runs written to {out}/linear and {out}/mlp; boundaries in {out}/comparison.png")
+    written = " and ".join(f"{out}/{r.name}" for r in result.runs)
+    term.print(f"Runs written to {written}; boundaries in {out}/comparison.png")
+    if result.runs[-1].interrupted:
+        typer.echo(f"interrupted: {out} holds what was done; the table shows it", err=True)
+        raise typer.Exit(130)
 
 
 @app.command()
@@ -75,9 +80,10 @@ def train(
         if given:
             raise NeuralabError(f"--resume continues a run with its own data, settings and "
                                 f"folder; drop {', '.join(given)}")
-        run = resume_training(resume, iterations=settings.get("iterations"),
-                              epochs=settings.get("epochs"), print_every=print_every_or_none,
-                              echo=typer.echo, progress=progress)
+        with exits_130_on_abandoned_write():
+            run = resume_training(resume, iterations=settings.get("iterations"),
+                                  epochs=settings.get("epochs"), print_every=print_every_or_none,
+                                  echo=typer.echo, progress=progress)
         _report_run(run, resume)
         return
     check_data_options(dataset, data, target, test_data, settings)
@@ -87,9 +93,10 @@ def train(
     test_spec = ({"kind": "file", "path": str(Path(test_data).resolve()), "target": target}
                  if test_data else None)
     out = out if out is not None else new_run_dir("runs", "train")
-    run = run_training(train_set, settings, test=test_set, out=out, overwrite=overwrite,
-                       print_every=print_every_or_none, echo=typer.echo, progress=progress,
-                       name=train_set.name, data_spec=spec, test_spec=test_spec)
+    with exits_130_on_abandoned_write():
+        run = run_training(train_set, settings, test=test_set, out=out, overwrite=overwrite,
+                           print_every=print_every_or_none, echo=typer.echo, progress=progress,
+                           name=train_set.name, data_spec=spec, test_spec=test_spec)
     _report_run(run, out)
 
 
@@ -104,9 +111,13 @@ def _report_run(run, out: Path) -> None:
     if op:
         parts.append(f"threshold {op['threshold']:.4g} for FPR <= {op['max_fpr']:g} "
                      f"(FPR {op['fpr']:.3g}, TPR {op['tpr']:.3g})")
-    if run.interrupted:
+    if run.fit.interrupted:
         typer.echo(f"interrupted after {run.fit.steps} steps; checkpoint and report saved in {out}; "
                    f"continue with: neuralab train --resume {out}", err=True)
+    elif run.stopped_while_writing:
+        typer.echo(f"interrupted while the run was written; the write was finished first: "
+                   f"{out} holds all {run.fit.steps} steps", err=True)
+    if run.interrupted:
         typer.echo(", ".join(parts))
         raise typer.Exit(130)
     typer.echo(", ".join(parts) + f"; run written to {out}; report: {out / 'report.html'}")
@@ -129,7 +140,8 @@ def evaluate(
     if target is not None and data is None:
         raise NeuralabError("--target needs --data FILE")
     dataset = load_file(data, target=target) if data is not None else None
-    metrics, folder = evaluate_run(run_dir, dataset, out=out, backend=backend)
+    with exits_130_on_abandoned_write():
+        metrics, folder = evaluate_run(run_dir, dataset, out=out, backend=backend)
     table = Table(title=f"evaluation of {run_dir}")
     for col in ("split", "examples", "accuracy", "log-loss", "ROC AUC"):
         table.add_column(col, justify="left" if col == "split" else "right")

@@ -5,7 +5,9 @@
 - :mod:`~neuralab.runs.predictor`: a checkpoint with its preprocessing as a
   :class:`Predictor` (NumPy engine);
 - :mod:`~neuralab.runs.writer`: a run directory from a training result;
-- :mod:`~neuralab.runs.reader`: a run's settings and data, loaded again.
+- :mod:`~neuralab.runs.reader`: a run's settings and data, loaded again;
+- :mod:`~neuralab.runs.state`: a run directory moves from one whole state to the
+  next (built beside it, swapped in), under a lock while a process writes it.
 """
 
 from neuralab.fileio import atomic_write, read_json, write_json
@@ -17,6 +19,14 @@ from neuralab.runs.reader import (
     load_run_data,
     read_config,
     settings_of,
+)
+from neuralab.runs.state import (
+    MANIFEST,
+    NewState,
+    RunLock,
+    RunLockedError,
+    WriteInterrupted,
+    open_run,
 )
 from neuralab.runs.store import (
     CHECKPOINT,
@@ -34,7 +44,8 @@ from neuralab.runs.store import (
 from neuralab.runs.writer import RunResult, model_meta, write_run, write_scores
 
 __all__ = [
-    "CHECKPOINT", "MODEL_JSON", "OPTIMIZER_STATE", "Predictor", "RunData", "RunResult",
+    "CHECKPOINT", "MANIFEST", "MODEL_JSON", "NewState", "OPTIMIZER_STATE", "Predictor", "RunData",
+    "RunLock", "RunLockedError", "RunResult", "WriteInterrupted", "open_run",
     "atomic_write", "check_features", "load_checkpoint", "load_data_spec", "load_model",
     "load_optimizer_state", "load_run_data", "model_meta", "new_run_dir", "prepare_run_dir",
     "read_config", "read_history", "read_json", "read_model", "save_checkpoint",

@@ -21,14 +21,19 @@ from neuralab.data.preprocess import Standardizer
 from neuralab.data.splits import Split, make_splits, remap_labels
 from neuralab.fileio import read_json
 from neuralab.runs.predictor import Predictor, load_model
+from neuralab.runs.state import open_run
 from neuralab.runs.store import HISTORY, load_checkpoint, load_optimizer_state, read_history
 
 CONFIG = "config.json"
 
 
 def read_config(run_dir: str | Path) -> dict:
-    """A run's config.json, checked to be an object; a folder without one is not a run."""
-    run_dir = Path(run_dir)
+    """A run's config.json, checked to be an object; a folder without one is not a run.
+
+    The run is opened with :func:`~neuralab.runs.state.open_run`: a swap that a
+    killed writer left half-done is finished or undone first.
+    """
+    run_dir = open_run(run_dir)
     if not (run_dir / CONFIG).is_file():
         raise NeuralabError(f"{run_dir} is not a run directory (no {CONFIG})")
     config = read_json(run_dir / CONFIG)

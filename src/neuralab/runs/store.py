@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralab import ArgumentError, NeuralabError, __version__
+from neuralab import NeuralabError, __version__
 from neuralab.fileio import atomic_write, read_csv, read_json, write_json
+from neuralab.runs.state import NewState, holds_no_files, open_run
 
 CHECKPOINT = "model.safetensors"
 MODEL_JSON = "model.json"
@@ -42,18 +43,21 @@ def new_run_dir(root: str | Path = "runs", kind: str = "train") -> Path:
 
 
 def prepare_run_dir(path: str | Path, *, overwrite: bool = False, figures: bool = True) -> Path:
-    """Create ``path``; refuse to write over an earlier run unless ``overwrite``."""
+    """Create ``path``, an empty folder (with ``figures/``); refuse one that holds files.
+
+    With ``overwrite`` a folder that holds files is replaced by an empty one, in one
+    swap (:class:`~neuralab.runs.state.NewState`): overwrite means a clean folder.
+    A folder holding nothing but empty folders counts as empty.
+    """
     path = Path(path)
-    if path.exists() and not path.is_dir():
-        raise ArgumentError("out", f"out {path} exists and is not a directory")
-    if path.is_dir() and not overwrite and any(path.iterdir()):
-        raise ArgumentError(
-            "out", f"out {path} already exists and is not empty; choose a new folder or set "
-                   "overwrite", hint="overwrite")
-    try:
-        (path / "figures" if figures else path).mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ArgumentError("out", f"out {path} cannot be created: {exc.strerror}") from None
+    with NewState(path, mode="overwrite" if overwrite else "new", manifest=False) as state:
+        if state.existed and not holds_no_files(state.target):
+            if figures:
+                (state.folder / "figures").mkdir()
+            state.commit()
+        else:
+            (state.target / "figures" if figures else state.target).mkdir(parents=True,
+                                                                          exist_ok=True)
     return path
 
 
@@ -71,7 +75,7 @@ def load_checkpoint(run_dir: str | Path) -> tuple[dict[str, np.ndarray], dict]:
     from safetensors import SafetensorError
     from safetensors.numpy import load
 
-    run_dir = Path(run_dir)
+    run_dir = open_run(run_dir)
     meta = read_json(run_dir / MODEL_JSON)
     path = run_dir / CHECKPOINT
     try:

@@ -42,6 +42,9 @@ class RunResult:
     #: each split's probabilities at the final weights, computed once for the metrics
     #: and reused by the files that show them
     probs: dict[str, np.ndarray] = field(default_factory=dict)
+    #: a signal (Ctrl-C, SIGTERM) came after training, while the run was written;
+    #: the write was finished first
+    stopped_while_writing: bool = False
 
     @property
     def final_loss(self) -> float:
@@ -58,7 +61,8 @@ class RunResult:
 
     @property
     def interrupted(self) -> bool:
-        return self.fit.interrupted
+        """A signal stopped the run: training early, or the command after the write."""
+        return self.fit.interrupted or self.stopped_while_writing
 
     @property
     def device(self) -> str:
@@ -193,9 +197,13 @@ def run_config(run: RunResult, data: Dataset, *, data_spec: dict | None,
 
 
 def write_run(run: RunResult, data: Dataset, *, data_spec: dict | None = None,
-              test_spec: dict | None = None) -> None:
-    """Every file of the run directory contract but the report, each written atomically."""
-    run_dir = run.run_dir
+              test_spec: dict | None = None, folder: Path | None = None) -> None:
+    """Every file of the run directory contract but the report, each written atomically.
+
+    ``folder`` is where they go (default ``run.run_dir``): the new state's folder
+    of a :class:`~neuralab.runs.state.NewState`, swapped in once it is whole.
+    """
+    run_dir = Path(folder if folder is not None else run.run_dir)
     save_checkpoint(run_dir, run.trainer.state_dict(), run.predictor.meta)
     tensors, scalars = run.trainer.optimizer_state()
     save_optimizer_state(run_dir, tensors, scalars, optimizer=run.settings.optimizer)
