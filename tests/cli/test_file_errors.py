@@ -116,7 +116,7 @@ def test_an_os_error_in_any_command_is_one_line_naming_the_path(run, capsys, tmp
                          "--out", tmp_path / "run", "-q")
     assert code == 2
     line = one_error_line(err)
-    assert line.startswith(str(tmp_path)) and line.endswith(": No space left on device")
+    assert str(tmp_path / "run") in line and "No space left on device" in line
     assert "Traceback" not in err
 
 
