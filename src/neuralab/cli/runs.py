@@ -184,14 +184,9 @@ def predict(
 def _predict_point(predictor, point: str, label: str | None) -> None:
     import math
 
-    try:
-        values = [float(v) for v in point.split(",")]
-    except ValueError:
-        raise NeuralabError(f"--point must be comma-separated numbers, got {point!r}") from None
-    if len(values) != predictor.n_features or not all(math.isfinite(v) for v in values):
-        raise NeuralabError(f"--point needs {predictor.n_features} finite numbers "
-                            f"({', '.join(predictor.feature_names)}), got {point!r}")
-    probs = predictor.predict_proba([values])[0]
+    from neuralab.runs.predictor import parse_point
+
+    probs = predictor.predict_proba(parse_point(point, predictor.feature_names))[0]
     typer.echo("softmax: " + "  ".join(f"p({c}) = {p:.6f}" for c, p in zip(predictor.classes, probs)))
     typer.echo(f"predicted class: {predictor.classes[int(probs.argmax())]}")
     if label is not None:
