@@ -119,8 +119,6 @@ def _sample(X, n: int) -> np.ndarray:
     return X if len(X) <= n else X[np.random.default_rng(0).choice(len(X), n, replace=False)]
 
 
-
-
 def _model_figures(explainer, train, image_shape, history: list[dict], save) -> list[dict]:
     """The inspection figures (layers, gradient norms, weight images, the plane); the layer rows."""
     from neuralab.explain import inspection as ins
@@ -169,13 +167,13 @@ def explain_run(run_dir: str | Path, *, index: int | None = None, point=None,
     feature (default: the one with the largest integrated-gradients attribution).
     """
     from neuralab import plots
-    from neuralab.runs import load_run_data
-    from neuralab.runs.store import HISTORY, read_history
-    from neuralab.runs.predictor import parse_point
     from neuralab.explain.attributions import Explainer
     from neuralab.explain.figures import attribution_figure, partial_dependence_figure
     from neuralab.fileio import write_json
     from neuralab.report import build_report
+    from neuralab.runs import load_run_data
+    from neuralab.runs.predictor import parse_point
+    from neuralab.runs.store import HISTORY, read_history
 
     run_dir = Path(run_dir)
     explainer = Explainer.from_run(run_dir)

@@ -92,8 +92,10 @@ class Predictor:
         """
         X = self.check_width(X)
         block = self.block_rows()
-        parts = [np.asarray(self._proba_fn(self.scaler.transform(X[i:i + block])), dtype=np.float64)
-                 for i in range(0, max(len(X), 1), block)]  # one (empty) block for no rows
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is refused just below
+            parts = [np.asarray(self._proba_fn(self.scaler.transform(X[i:i + block])),
+                                dtype=np.float64)
+                     for i in range(0, max(len(X), 1), block)]  # one (empty) block for no rows
         probs = np.concatenate(parts)
         bad = np.flatnonzero(~np.all(np.isfinite(probs), axis=1))
         if bad.size:

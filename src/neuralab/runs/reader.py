@@ -67,7 +67,7 @@ def read_config(run_dir: str | Path) -> dict:
 
 def _check_shapes(data: dict, where: Path) -> None:
     """The split shapes config.json records: each [rows, columns] of non-negative integers."""
-    splits = data.get("splits", {})
+    splits = {} if data.get("splits") is None else data["splits"]
     if not isinstance(splits, dict) or not all(isinstance(v, dict) for v in splits.values()):
         raise NeuralabError(f"{where}: data.splits must be an object of splits")
     shapes = {f"splits.{k}.shape": v.get("shape") for k, v in splits.items()}
@@ -105,11 +105,11 @@ def check_data_spec(spec, *, where: str | Path = f"{CONFIG} data.spec") -> dict:
                                                                        (str, type(None))):
                 raise NeuralabError("a spec of kind file needs a path and a target column or null")
             return spec
-        options = dict(spec.get("options") or {}) if isinstance(spec.get("options"),
-                                                                (dict, type(None))) else None
-        if not isinstance(spec.get("name"), str) or options is None:
+        options = {} if spec.get("options") is None else spec["options"]
+        if not isinstance(spec.get("name"), str) or not isinstance(options, dict):
             raise NeuralabError("a spec of kind registry needs a data set name and an options "
                                 "object")
+        options = dict(options)
         seed = spec.get("seed", 0)
         if type(seed) is not int:
             raise NeuralabError(f"seed must be an integer; got {seed!r}")
@@ -212,7 +212,7 @@ def training_split(run_dir: str | Path, *, data: Dataset | None = None,
     source = RunData(config=config, settings=settings_of(config), data=data, test=None,
                      data_spec=data_cfg.get("spec"), test_spec=None)
     split = source.splits()["train"]
-    recorded = (data_cfg.get("splits", {}).get("train", {}).get("shape")
+    recorded = ((data_cfg.get("splits") or {}).get("train", {}).get("shape")
                 or data_cfg.get("train_shape"))  # both checked by read_config
     if recorded and int(recorded[0]) != len(split.y):
         raise NeuralabError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -147,12 +148,20 @@ def available_memory() -> int | None:
 
 def check_model_memory(sizes: list[int], where: str | Path = MODEL_JSON) -> None:
     """Refuse a model whose checkpoint needs more memory to load than is available, with the figure."""
-    n = sum(d_in * d_out + d_out for d_in, d_out in zip(sizes[:-1], sizes[1:]))
+    n = sum(d_in * d_out + d_out for d_in, d_out in pairwise(sizes))
     need, free = n * LOAD_BYTES_PER_PARAMETER, available_memory()
     if free is not None and need > free:
         raise NeuralabError(f"{where}: a model of sizes {_short(sizes)} has {n:,} parameters and "
-                            f"needs about {need / 2**30:,.1f} GiB of memory to load; "
-                            f"{free / 2**30:,.1f} GiB are available")
+                            f"needs about {_bytes(need)} of memory to load; {_bytes(free)} "
+                            "are available")
+
+
+def _bytes(n: int) -> str:
+    """A byte count for people: ``1.5 GiB``, ``12.0 MiB``, ``3.2 KiB``."""
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n / 2**10:,.1f} KiB"
 
 
 def read_tensors(path: Path, what: str, allowed: dict[str, tuple[int, ...]], *,
@@ -201,7 +210,7 @@ def _header_problem(header: dict, allowed: dict, complete: bool) -> str | None:
 def parameter_shapes(sizes: list[int]) -> dict[str, tuple[int, ...]]:
     """``{"W1": (d_0, d_1), "b1": (d_1,), ...}``: the checkpoint's tensors, lecture layout."""
     shapes = {}
-    for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+    for i, (d_in, d_out) in enumerate(pairwise(sizes), start=1):
         shapes[f"W{i}"], shapes[f"b{i}"] = (d_in, d_out), (d_out,)
     return shapes
 
@@ -241,16 +250,20 @@ OPTIMIZER_SLOTS = ("velocity", "m", "v")
 
 
 def load_optimizer_state(run_dir: str | Path,
-                         sizes: list[int]) -> tuple[dict[str, np.ndarray], dict]:
-    """The optimiser state of a run whose model has ``sizes``, or empty dicts when it has none.
+                         sizes: list[int] | None = None) -> tuple[dict[str, np.ndarray], dict]:
+    """The optimiser state of a run, or empty dicts when it has none.
 
     Tensors are named ``slot.param`` (``velocity.W1``, ``m.b2``) with the
-    parameter's shape, dtype F32 or F64 and finite values (Adam's v also >= 0);
-    the step count ``t`` is a non-negative integer. Anything else is a one-line error.
+    parameter's shape in a model of ``sizes`` (default: model.json's, checked),
+    dtype F32 or F64 and finite values (Adam's v also >= 0); the step count
+    ``t`` is a non-negative integer. Anything else is a one-line error.
     """
     path = Path(run_dir) / OPTIMIZER_STATE
     if not path.exists():
         return {}, {}
+    if sizes is None:
+        where = Path(run_dir) / MODEL_JSON
+        sizes = check_model_meta(read_json(where), where)["sizes"]
     allowed = {f"{slot}.{name}": shape for slot in OPTIMIZER_SLOTS
                for name, shape in parameter_shapes(sizes).items()}
     tensors, meta = read_tensors(path, "optimizer state", allowed, complete=False)
