@@ -80,7 +80,7 @@ def test_explain_a_linear_image_model_draws_class_weights(tmp_path, capsys):
 @pytest.mark.parametrize("args, fragment", [
     (["--index", "9999"], "--index must lie in 0.."),
     (["--class", "purple"], "--class 'purple' is not a class"),
-    (["--point", "1,2,3"], "--point needs 2 numbers"),
+    (["--point", "1,2,3"], "--point needs 2 finite numbers"),
     (["--point", "a,b"], "--point must be comma-separated numbers"),
     (["--split", "val"], "split must be one of train, test"),
     (["--backprop", "--index", "1"], "--backprop prints one training iteration"),

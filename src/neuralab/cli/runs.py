@@ -207,17 +207,12 @@ def _predict_point(predictor, point: str, label: str | None) -> None:
     import numpy as np
 
     from neuralab.lab import check_inputs
+    from neuralab.runs.predictor import parse_point
 
-    try:
-        values = [float(v) for v in point.split(",")]
-    except ValueError:
-        raise NeuralabError(f"--point must be comma-separated numbers, got {point!r}") from None
-    if len(values) != predictor.n_features or not all(math.isfinite(v) for v in values):
-        raise NeuralabError(f"--point needs {predictor.n_features} finite numbers "
-                            f"({', '.join(predictor.feature_names)}), got {point!r}")
-    check_inputs(np.array([values]), predictor.scaler, predictor.feature_names,
+    X = parse_point(point, predictor.feature_names)
+    check_inputs(np.asarray(X, dtype=float), predictor.scaler, predictor.feature_names,
                  where="--point", dtype=predictor.meta.get("dtype"))
-    probs = predictor.predict_proba([values])[0]
+    probs = predictor.predict_proba(X)[0]
     typer.echo("softmax: " + "  ".join(f"p({c}) = {p:.6f}" for c, p in zip(predictor.classes, probs)))
     typer.echo(f"predicted class: {predictor.classes[int(probs.argmax())]}")
     if label is not None:

@@ -207,7 +207,7 @@ def load_features(path: str | Path, feature_names: list[str]) -> np.ndarray:
             raise
         except (ValueError, OSError, zipfile.BadZipFile, EOFError, TypeError) as exc:
             raise NeuralabError(f"input file {path} is not a readable NPZ file: {exc}") from None
-        if X.ndim != 2 or not np.issubdtype(X.dtype, np.number):
+        if X.ndim != 2 or not np.issubdtype(X.dtype, np.number) or np.iscomplexobj(X):
             raise NeuralabError(f"input file {path}: X must be a 2-D numeric array, got {X.dtype} {X.shape}")
         X = X.astype(np.float64)
         bad = np.argwhere(~np.isfinite(X))
@@ -281,8 +281,13 @@ def load_npz(path: str | Path) -> Dataset:
         raise NeuralabError(
             f"data file {path}: X must be (n, d) and y (n,) with n > 0; got X {X.shape}, y {y_raw.shape}"
         )
-    if not np.issubdtype(X.dtype, np.number):
-        raise NeuralabError(f"data file {path}: X must be numeric, got dtype {X.dtype}")
+    if not np.issubdtype(X.dtype, np.number) or np.iscomplexobj(X):
+        raise NeuralabError(f"data file {path}: X must hold real numbers, got dtype {X.dtype}")
+    if np.iscomplexobj(y_raw):
+        raise NeuralabError(f"data file {path}: y must hold class labels, got dtype {y_raw.dtype}")
+    if np.issubdtype(y_raw.dtype, np.floating) and not np.all(np.isfinite(y_raw)):
+        i = int(np.flatnonzero(~np.isfinite(y_raw))[0])
+        raise NeuralabError(f"data file {path}: y[{i}] is {y_raw[i]}, not a class label")
     X = X.astype(np.float64)
     bad = np.argwhere(~np.isfinite(X))
     if bad.size:

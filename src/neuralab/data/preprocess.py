@@ -9,13 +9,28 @@ import numpy as np
 from neuralab import NeuralabError
 
 
-def _column_moments(X: np.ndarray, block: int = 8192) -> tuple[np.ndarray, np.ndarray]:
+#: Bytes one block of rows may take when a large array is processed block by block.
+BLOCK_BYTES = 64 * 2**20
+
+
+def block_rows(width: int, itemsize: int = 8, budget: int = BLOCK_BYTES) -> int:
+    """Rows per block so that a block of ``width`` columns takes at most ``budget`` bytes.
+
+    Sized by bytes, not rows: 8,192 rows of a 100,000-wide layer would be 6 GiB.
+
+    >>> block_rows(2), block_rows(100_000), block_rows(10**9)
+    (4194304, 83, 1)
+    """
+    return max(1, budget // max(1, int(width) * int(itemsize)))
+
+
+def _column_moments(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-column mean and standard deviation in float64, a block of rows at a time.
 
     ``X.std()`` would hold a float64 copy of all of X (376 MB for Fashion-MNIST);
-    two passes over row blocks need only one block's worth.
+    two passes over row blocks need only one block's worth (:func:`block_rows`).
     """
-    n = X.shape[0]
+    n, block = X.shape[0], block_rows(X.shape[1])
     total = np.zeros(X.shape[1])
     for i in range(0, n, block):
         total += X[i:i + block].sum(axis=0, dtype=np.float64)
@@ -25,6 +40,14 @@ def _column_moments(X: np.ndarray, block: int = 8192) -> tuple[np.ndarray, np.nd
         d = X[i:i + block].astype(np.float64) - mean
         sq += np.einsum("ij,ij->j", d, d)
     return mean, np.sqrt(sq / n)
+
+
+def _numbers(values) -> np.ndarray | None:
+    """A list of JSON numbers (not booleans, not text) as a float array, else None."""
+    if not (isinstance(values, list)
+            and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
+        return None
+    return np.asarray(values, dtype=float).reshape(-1)
 
 
 @dataclass
@@ -56,20 +79,25 @@ class Standardizer:
         return cls(mean=np.zeros(n_features), scale=np.ones(n_features))
 
     @classmethod
-    def from_meta(cls, meta: dict, n_features: int) -> Standardizer:
-        """Read ``model.json``'s ``preprocessing`` entry back."""
-        pre = meta.get("preprocessing") or {}
-        try:
-            mean = np.asarray(pre.get("mean", np.zeros(n_features)), dtype=float)
-            scale = np.asarray(pre.get("scale", np.ones(n_features)), dtype=float)
-        except (TypeError, ValueError):
-            raise NeuralabError("model.json: preprocessing mean and scale must be lists of numbers") from None
-        if mean.shape != (n_features,) or scale.shape != (n_features,) or not (
-            np.all(np.isfinite(mean)) and np.all(np.isfinite(scale)) and np.all(scale > 0)
-        ):
-            raise NeuralabError(
-                f"model.json: preprocessing needs {n_features} finite means and positive scales"
-            )
+    def from_meta(cls, meta: dict, n_features: int, *, where="model.json") -> Standardizer:
+        """Read ``model.json``'s ``preprocessing`` entry back (absent: no scaling).
+
+        It must be an object whose ``mean`` and ``scale`` (each absent: no
+        shift, no scaling) are lists of ``n_features`` numbers, finite, the
+        scales positive; anything else is a one-line error naming ``where``.
+        """
+        pre = meta.get("preprocessing")
+        pre = {} if pre is None else pre
+        if not isinstance(pre, dict):
+            raise NeuralabError(f"{where}: preprocessing must be an object with mean and scale "
+                                f"lists; got {type(pre).__name__}")
+        mean = _numbers(pre.get("mean", [0.0] * n_features))
+        scale = _numbers(pre.get("scale", [1.0] * n_features))
+        if mean is None or scale is None or mean.shape != (n_features,) or scale.shape != (
+                n_features,) or not (np.all(np.isfinite(mean)) and np.all(np.isfinite(scale))
+                                     and np.all(scale > 0)):
+            raise NeuralabError(f"{where}: preprocessing needs lists of {n_features} finite means "
+                                f"and {n_features} positive scales")
         return cls(mean=mean, scale=scale)
 
     @property

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,13 +47,29 @@ class Entry:
     def reads_files(self) -> bool:
         return "data_dir" in inspect.signature(self.make).parameters
 
+    @property
+    def options(self) -> dict[str, toys.Option]:
+        """The generator options this entry takes, each with its declared range."""
+        params = inspect.signature(self.make).parameters
+        return {k: toys.OPTIONS[k] for k in params if k not in ("seed", "data_dir")}
+
+    def check_options(self, options: Mapping) -> None:
+        """Refuse an option the entry does not take, or a value outside the option's range.
+
+        This runs before anything is generated, wherever options enter: a
+        spec read back from config.json as well as a caller's keyword arguments.
+        """
+        declared = self.options
+        unknown = sorted(set(options) - set(declared), key=str)
+        if unknown:
+            takes = f"options {sorted(declared)}" if declared else "no options"
+            raise NeuralabError(f"data set {self.name} takes {takes}; got {unknown}")
+        for name, value in options.items():
+            declared[name].check(value)
+
     def load(self, *, seed: int = 0, data_dir: str | Path | None = None, **options) -> Dataset:
         params = inspect.signature(self.make).parameters
-        accepted = [k for k in params if k not in ("seed", "data_dir")]
-        unknown = sorted(set(options) - set(accepted))
-        if unknown:
-            takes = f"options {sorted(accepted)}" if accepted else "no options"
-            raise NeuralabError(f"data set {self.name} takes {takes}; got {unknown}")
+        self.check_options(options)
         kwargs = dict(options)
         if "seed" in params:
             kwargs["seed"] = seed
@@ -183,10 +199,15 @@ def load(name: str, *, seed: int = 0, data_dir: str | Path | None = None, **opti
     ...
     neuralab.NeuralabError: dataset must be one of spiral, moons, circles, xor, gaussian, digits, iris, wine, breast_cancer, fashion_mnist, mnist; got 'mnist-typo'
     """
-    entry = REGISTRY.get(name)
-    if entry is None:
+    return entry(name).load(seed=seed, data_dir=data_dir, **options)
+
+
+def entry(name: str) -> Entry:
+    """The registry's entry for ``name``; a one-line error naming the choices otherwise."""
+    found = REGISTRY.get(name) if isinstance(name, str) else None
+    if found is None:
         raise NeuralabError(f"dataset must be one of {', '.join(REGISTRY)}; got {name!r}")
-    return entry.load(seed=seed, data_dir=data_dir, **options)
+    return found
 
 
 def sample_batch(dataset: str = "spiral", samples: int = 30, *, seed: int = 0):

@@ -6,21 +6,69 @@ shape (n_per_class * K,) with integer labels 0..K-1, class by class.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from neuralab import NeuralabError
 from neuralab.nn.init import as_generator
 
 
-def _check(n_per_class, n_classes=2, noise=0.0, *, max_classes=None):
-    if not isinstance(n_per_class, (int, np.integer)) or isinstance(n_per_class, bool) or n_per_class < 1:
-        raise NeuralabError(f"n_per_class must be a positive integer, got {n_per_class!r}")
-    if not isinstance(n_classes, (int, np.integer)) or isinstance(n_classes, bool) or n_classes < 2:
-        raise NeuralabError(f"n_classes must be an integer >= 2, got {n_classes!r}")
-    if max_classes is not None and n_classes > max_classes:
-        raise NeuralabError(f"n_classes must be at most {max_classes} here, got {n_classes}")
-    if not np.isfinite(noise) or noise < 0:
-        raise NeuralabError(f"noise must be a finite number >= 0, got {noise!r}")
+@dataclass(frozen=True)
+class Option:
+    """A generator option: its name, integer or float, and its range (ends included unless open).
+
+    The ranges bound what a generator may be asked to make, so that no option
+    read from a file or typed by a user can ask for gigabytes: at most
+    ``MAX_PER_CLASS`` points per class and ``MAX_CLASSES`` classes, 80 MB of X.
+    """
+
+    name: str
+    integer: bool
+    minimum: float
+    maximum: float
+    open_ends: bool = False
+
+    def allowed(self) -> str:
+        if self.integer:
+            return f"an integer from {self.minimum:,} to {self.maximum:,}"
+        ends = "()" if self.open_ends else "[]"
+        return f"a number in {ends[0]}{self.minimum:g}, {self.maximum:g}{ends[1]}"
+
+    def check(self, value):
+        """``value`` when it is of the option's type and within its range; NeuralabError otherwise."""
+        kinds = (int, np.integer) if self.integer else (int, float, np.integer, np.floating)
+        ok = isinstance(value, kinds) and not isinstance(value, (bool, np.bool_))
+        if ok and self.open_ends:
+            ok = bool(self.minimum < value < self.maximum)
+        elif ok:
+            ok = bool(self.minimum <= value <= self.maximum)
+        if not ok:
+            raise NeuralabError(f"{self.name} must be {self.allowed()}, got {value!r}")
+        return value
+
+
+MAX_PER_CLASS = 250_000
+MAX_CLASSES = 20
+#: Every option of the generators here, with its range; :func:`check_options` checks them.
+OPTIONS = {o.name: o for o in (
+    Option("n_per_class", True, 1, MAX_PER_CLASS),
+    Option("n_classes", True, 2, MAX_CLASSES),
+    Option("noise", False, 0.0, 10.0),
+    Option("factor", False, 0.0, 1.0, open_ends=True),
+)}
+
+
+def check_options(**values) -> None:
+    """Check each generator option given against its declared range (:data:`OPTIONS`).
+
+    >>> check_options(n_per_class=10**9)
+    Traceback (most recent call last):
+    ...
+    neuralab.NeuralabError: n_per_class must be an integer from 1 to 250,000, got 1000000000
+    """
+    for name, value in values.items():
+        OPTIONS[name].check(value)
 
 
 def spiral(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2, *, seed=0):
@@ -34,7 +82,7 @@ def spiral(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2, *, se
         >>> X.shape, y.shape, np.bincount(y).tolist()
         ((300, 2), (300,), [100, 100, 100])
     """
-    _check(n_per_class, n_classes, noise)
+    check_options(n_per_class=n_per_class, n_classes=n_classes, noise=noise)
     rng = as_generator(seed)
     N, K = int(n_per_class), int(n_classes)
     X = np.zeros((N * K, 2))
@@ -50,7 +98,7 @@ def spiral(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2, *, se
 
 def moons(n_per_class: int = 100, noise: float = 0.1, *, seed=0):
     """Two interleaving half circles, with Gaussian noise of std ``noise``."""
-    _check(n_per_class, 2, noise)
+    check_options(n_per_class=n_per_class, noise=noise)
     rng = as_generator(seed)
     t = np.linspace(0, np.pi, n_per_class)
     upper = np.c_[np.cos(t), np.sin(t)]
@@ -62,9 +110,7 @@ def moons(n_per_class: int = 100, noise: float = 0.1, *, seed=0):
 
 def circles(n_per_class: int = 100, noise: float = 0.05, *, factor: float = 0.5, seed=0):
     """A small circle (class 1, radius ``factor``) inside a large one (class 0, radius 1)."""
-    _check(n_per_class, 2, noise)
-    if not 0 < factor < 1:
-        raise NeuralabError(f"factor must lie strictly between 0 and 1, got {factor!r}")
+    check_options(n_per_class=n_per_class, noise=noise, factor=factor)
     rng = as_generator(seed)
     t = np.linspace(0, 2 * np.pi, n_per_class, endpoint=False)
     ring = np.c_[np.cos(t), np.sin(t)]
@@ -75,7 +121,7 @@ def circles(n_per_class: int = 100, noise: float = 0.05, *, factor: float = 0.5,
 
 def xor(n_per_class: int = 100, noise: float = 0.05, *, seed=0):
     """The four quadrants: class 1 where x1 * x2 < 0, drawn away from the axes."""
-    _check(n_per_class, 2, noise)
+    check_options(n_per_class=n_per_class, noise=noise)
     rng = as_generator(seed)
     parts = []
     for label, signs in ((0, [(1, 1), (-1, -1)]), (1, [(1, -1), (-1, 1)])):
@@ -91,7 +137,7 @@ def xor(n_per_class: int = 100, noise: float = 0.05, *, seed=0):
 
 def gaussian(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.5, *, seed=0):
     """Gaussian blobs of std ``noise`` around K centres evenly spaced on a circle of radius 2."""
-    _check(n_per_class, n_classes, noise)
+    check_options(n_per_class=n_per_class, n_classes=n_classes, noise=noise)
     rng = as_generator(seed)
     angles = 2 * np.pi * np.arange(n_classes) / n_classes
     centres = 2 * np.c_[np.cos(angles), np.sin(angles)]

@@ -70,13 +70,9 @@ class RunExplanation:
 
 def _explained_input(explainer, splits: dict, *, index, point, split) -> tuple[np.ndarray, str]:
     """The input to explain, of shape (1, n_features), and a line saying where it comes from."""
-    model, classes, features = explainer.model, explainer.classes, explainer.feature_names
+    classes = explainer.classes
     if point is not None:
-        x = np.asarray(point, dtype=np.float64).reshape(1, -1)
-        if x.shape[1] != model.n_inputs:
-            raise ArgumentError("point", f"point needs {model.n_inputs} numbers ({', '.join(features)}), "
-                                f"got {x.shape[1]}")
-        return x, "the given point"
+        return point, "the given point"  # checked by parse_point
     key = split or ("test" if "test" in splits else "train")
     if key not in splits:
         raise NeuralabError(f"split must be one of {', '.join(splits)}; got {key!r}")
@@ -121,17 +117,6 @@ def _flip_info(flip, classes: list[str]) -> dict:
 def _sample(X, n: int) -> np.ndarray:
     """X, or n of its rows drawn without replacement (seed 0) when it has more."""
     return X if len(X) <= n else X[np.random.default_rng(0).choice(len(X), n, replace=False)]
-
-
-def _training_history(run_dir: Path) -> list[dict]:
-    """history.csv's rows as dicts of text (csv.DictReader's), or [] without the file."""
-    import csv
-
-    history = run_dir / "history.csv"
-    if not history.exists():
-        return []
-    with history.open(newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 def _model_figures(explainer, train, image_shape, history: list[dict], save) -> list[dict]:
@@ -182,21 +167,31 @@ def explain_run(run_dir: str | Path, *, index: int | None = None, point=None,
     feature (default: the one with the largest integrated-gradients attribution).
     """
     from neuralab import plots
-    from neuralab.runs import load_run_data
     from neuralab.explain.attributions import Explainer
     from neuralab.explain.figures import attribution_figure, partial_dependence_figure
     from neuralab.fileio import write_json
     from neuralab.report import build_report
+    from neuralab.runs import load_run_data
+    from neuralab.runs.predictor import parse_point
+    from neuralab.runs.store import HISTORY, read_history
 
     run_dir = Path(run_dir)
     explainer = Explainer.from_run(run_dir)
     classes, features = explainer.classes, explainer.feature_names
+    # every input is checked before anything is computed or written
+    point = None if point is None else parse_point(point, features)
+    if feature is not None:
+        _feature_index(feature, features, None)
+    history = read_history(run_dir / HISTORY)
     source = load_run_data(run_dir)
     splits = source.splits()
     image_shape = getattr(source.data, "image_shape", None)
     train = splits["train"]
     x, where = _explained_input(explainer, splits, index=index, point=point, split=split)
     probs = explainer.predict_proba(x)[0]
+    if not np.all(np.isfinite(probs)):
+        raise NeuralabError(f"the model's probabilities for {where} are not finite: its values "
+                            "are too large for the model's weights")
     pred = int(np.argmax(probs))
     t = _class_index(target, classes, pred)
     ig = explainer.integrated_gradients(x, t, steps=steps, rtol=0.01)
@@ -216,7 +211,7 @@ def explain_run(run_dir: str | Path, *, index: int | None = None, point=None,
     feat = _feature_index(feature, features, ig.attributions[0])
     pd = explainer.partial_dependence(np.asarray(_sample(train.X, 2000), dtype=np.float64), feat)
     save(partial_dependence_figure(pd.grid, pd.probs, features[feat], classes), "partial_dependence")
-    layers = _model_figures(explainer, train, image_shape, _training_history(run_dir), save)
+    layers = _model_figures(explainer, train, image_shape, history, save)
     result = RunExplanation(
         input_source=where, x=x[0], predicted=classes[pred], target=classes[t],
         probabilities={c: float(p) for c, p in zip(classes, probs)}, attributions=attributions,

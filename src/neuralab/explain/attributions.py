@@ -140,17 +140,12 @@ class Explainer(WhatIfMixin):
         -------
         Explainer
         """
-        from neuralab.runs import load_checkpoint
+        from neuralab.runs import read_model
 
-        run_dir = Path(run_dir)
-        if not run_dir.is_dir():
-            raise NeuralabError(f"run directory {run_dir} does not exist")
-        state, meta = load_checkpoint(run_dir)
-        sizes = meta["sizes"]
-        model = MLP(sizes, activation=meta.get("activation") or "relu", dtype=dtype)
+        state, meta, scaler = read_model(run_dir)  # every part of the checkpoint checked
+        model = MLP(meta["sizes"], activation=meta["activation"], dtype=dtype)
         model.load_state_dict(state)
-        return cls(model, Standardizer.from_meta(meta, sizes[0]),
-                   classes=meta.get("classes"), feature_names=meta.get("feature_names"))
+        return cls(model, scaler, classes=meta["classes"], feature_names=meta["feature_names"])
 
     def __repr__(self) -> str:
         scaler = "identity" if self.scaler.is_identity else "standard"

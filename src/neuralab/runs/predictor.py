@@ -7,13 +7,41 @@ picks between them, so nothing here imports torch.
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from neuralab import NeuralabError
-from neuralab.data.preprocess import Standardizer
-from neuralab.runs.store import MODEL_JSON, load_checkpoint
+from neuralab import ArgumentError, NeuralabError
+from neuralab.data.preprocess import Standardizer, block_rows
+from neuralab.runs.store import MODEL_JSON, check_model_meta, load_checkpoint
+
+
+def parse_point(point: str | Sequence[float], feature_names: Sequence[str]) -> np.ndarray:
+    """One raw input, shape (1, d): text such as ``"0.3,-0.5"`` or a sequence of numbers.
+
+    It must hold one finite number per feature; otherwise an ArgumentError on
+    ``point`` says what the model takes. ``predict --point`` and ``explain
+    --point`` both check their point here.
+
+    >>> parse_point("0.3,-0.5", ["x1", "x2"]).tolist()
+    [[0.3, -0.5]]
+    >>> parse_point("nan,1", ["x1", "x2"])
+    Traceback (most recent call last):
+    ...
+    neuralab.ArgumentError: point needs 2 finite numbers (x1, x2), got 'nan,1'
+    """
+    shown = point if isinstance(point, str) else list(point)
+    try:
+        values = [float(v) for v in (point.split(",") if isinstance(point, str) else point)]
+    except (TypeError, ValueError):
+        raise ArgumentError("point", f"point must be comma-separated numbers, got {shown!r}") from None
+    if len(values) != len(feature_names) or not all(math.isfinite(v) for v in values):
+        names = ", ".join(feature_names[:10]) + (", ..." if len(feature_names) > 10 else "")
+        raise ArgumentError("point", f"point needs {len(feature_names)} finite numbers ({names}), "
+                                     f"got {shown!r}")
+    return np.asarray(values, dtype=np.float64).reshape(1, -1)
 
 
 class Predictor:
@@ -49,14 +77,31 @@ class Predictor:
             )
         return X
 
+    def block_rows(self) -> int:
+        """Rows per prediction block: the widest layer's activations stay within 64 MiB."""
+        sizes = self.meta.get("sizes") or [self.n_features]
+        return block_rows(max(sizes))
+
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        """Softmax probabilities, (n, K), for raw (unscaled) inputs (n, d)."""
+        """Softmax probabilities, (n, K), for raw (unscaled) inputs (n, d).
+
+        Rows go through the model in blocks sized by bytes (:meth:`block_rows`), so
+        that a large data set never has a second full-size copy and a wide layer
+        never a huge activation. Probabilities that are not finite (inputs so large
+        that the logits overflow) are a one-line error, never printed as nan.
+        """
         X = self.check_width(X)
-        # in blocks, so that a large data set never has a second full-size copy
-        block = 8192
-        parts = [self._proba_fn(self.scaler.transform(X[i:i + block]))
-                 for i in range(0, max(len(X), 1), block)]  # one (empty) block for no rows
-        return np.concatenate([np.asarray(p, dtype=np.float64) for p in parts])
+        block = self.block_rows()
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is refused just below
+            parts = [np.asarray(self._proba_fn(self.scaler.transform(X[i:i + block])),
+                                dtype=np.float64)
+                     for i in range(0, max(len(X), 1), block)]  # one (empty) block for no rows
+        probs = np.concatenate(parts)
+        bad = np.flatnonzero(~np.all(np.isfinite(probs), axis=1))
+        if bad.size:
+            raise NeuralabError(f"the model's probabilities for input row {int(bad[0])} are not "
+                                "finite: its values are too large for the model's weights")
+        return probs
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         return self.predict_proba(X).argmax(axis=1)
@@ -65,20 +110,17 @@ class Predictor:
 def read_model(run_dir: str | Path) -> tuple[dict[str, np.ndarray], dict, Standardizer]:
     """A run's checkpoint, checked: (tensors, model.json with names filled in, scaler).
 
-    Raises NeuralabError (one line) for a missing, corrupt or inconsistent checkpoint.
+    Every loader of a checkpoint goes through here (the engine's and the
+    PyTorch twin's predictors, the explainer). Raises NeuralabError (one line)
+    for a missing, corrupt, inconsistent or non-finite checkpoint
+    (:func:`~neuralab.runs.store.load_checkpoint`).
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise NeuralabError(f"run directory {run_dir} does not exist")
     state, meta = load_checkpoint(run_dir)
-    sizes = meta["sizes"]
-    classes = meta.get("classes") or [str(k) for k in range(sizes[-1])]
-    if len(classes) != sizes[-1]:
-        raise NeuralabError(f"{run_dir / MODEL_JSON}: {len(classes)} class names for {sizes[-1]} outputs")
-    features = meta.get("feature_names") or [f"x{i + 1}" for i in range(sizes[0])]
-    meta = {**meta, "classes": list(classes), "feature_names": list(features),
-            "activation": meta.get("activation") or "relu", "dtype": meta.get("dtype", "float64")}
-    return state, meta, Standardizer.from_meta(meta, sizes[0])
+    meta = check_model_meta(meta, run_dir / MODEL_JSON)  # checked there; here filled in
+    return state, meta, Standardizer.from_meta(meta, meta["sizes"][0])
 
 
 def load_model(run_dir: str | Path) -> Predictor:

@@ -8,6 +8,7 @@ resume, explain, inspect, monitor, retrieve and the playground all use it.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,25 +23,62 @@ from neuralab.data.splits import Split, make_splits, remap_labels
 from neuralab.fileio import read_json
 from neuralab.runs.predictor import Predictor, load_model
 from neuralab.runs.state import open_run
-from neuralab.runs.store import HISTORY, load_checkpoint, load_optimizer_state, read_history
+from neuralab.runs.store import (
+    HISTORY,
+    MODEL_JSON,
+    load_checkpoint,
+    load_optimizer_state,
+    read_history,
+)
 
 CONFIG = "config.json"
 
 
 def read_config(run_dir: str | Path) -> dict:
-    """A run's config.json, checked to be an object; a folder without one is not a run.
+    """A run's config.json, its structure checked; a folder without one is not a run.
 
-    The run is opened with :func:`~neuralab.runs.state.open_run`: a swap that a
-    killed writer left half-done is finished or undone first.
+    It must be an object; ``settings`` and ``data`` objects; ``data.spec`` and
+    ``data.test_spec`` objects or null (:func:`check_data_spec`); the recorded
+    split shapes lists of two non-negative integers; ``steps`` a non-negative
+    integer and ``train_seconds`` a non-negative number. The settings' values
+    are checked where they are used (:func:`settings_of`).
     """
     run_dir = open_run(run_dir)
-    if not (run_dir / CONFIG).is_file():
+    where = run_dir / CONFIG
+    if not where.is_file():
         raise NeuralabError(f"{run_dir} is not a run directory (no {CONFIG})")
-    config = read_json(run_dir / CONFIG)
+    config = read_json(where)
     if not isinstance(config, dict):
-        raise NeuralabError(f"{run_dir / CONFIG} must hold a JSON object; "
-                            f"got {type(config).__name__}")
+        raise NeuralabError(f"{where} must hold a JSON object; got {type(config).__name__}")
+    for key in ("settings", "data"):
+        if not isinstance(config.get(key, {}), dict):
+            raise NeuralabError(f"{where}: {key} must be an object; got "
+                                f"{type(config[key]).__name__}")
+    data = config.get("data", {})
+    for key in ("spec", "test_spec"):
+        if data.get(key) is not None:
+            check_data_spec(data[key], where=f"{where} data.{key}")
+    _check_shapes(data, where)
+    steps, seconds = config.get("steps", 0), config.get("train_seconds", 0.0)
+    if not (type(steps) is int and steps >= 0 and type(seconds) in (int, float)
+            and math.isfinite(seconds) and seconds >= 0):
+        raise NeuralabError(f"{where}: steps must be a non-negative integer and train_seconds "
+                            f"a non-negative number; got {steps!r} and {seconds!r}")
     return config
+
+
+def _check_shapes(data: dict, where: Path) -> None:
+    """The split shapes config.json records: each [rows, columns] of non-negative integers."""
+    splits = {} if data.get("splits") is None else data["splits"]
+    if not isinstance(splits, dict) or not all(isinstance(v, dict) for v in splits.values()):
+        raise NeuralabError(f"{where}: data.splits must be an object of splits")
+    shapes = {f"splits.{k}.shape": v.get("shape") for k, v in splits.items()}
+    shapes.update(train_shape=data.get("train_shape"), test_shape=data.get("test_shape"))
+    for key, shape in shapes.items():
+        if shape is not None and not (isinstance(shape, list) and len(shape) == 2
+                                      and all(type(n) is int and n >= 0 for n in shape)):
+            raise NeuralabError(f"{where}: data.{key} must be [rows, columns], two non-negative "
+                                f"integers; got {shape!r}")
 
 
 def settings_of(config: dict, *, where: str = CONFIG) -> TrainSettings:
@@ -48,18 +86,52 @@ def settings_of(config: dict, *, where: str = CONFIG) -> TrainSettings:
     return TrainSettings.from_dict(config.get("settings", {}), where=f"{where} settings")
 
 
-def load_data_spec(spec: dict | None) -> Dataset:
-    """Load the data a run was trained on, from config.json's ``data.spec``."""
+def check_data_spec(spec, *, where: str | Path = f"{CONFIG} data.spec") -> dict:
+    """A data spec read back from config.json, checked before anything is loaded.
+
+    ``{"kind": "registry", "name": NAME, "seed": N, "options": {...}}``: a
+    registered name, a seed within the seed setting's range, options the data
+    set takes within their declared ranges (:meth:`neuralab.data.registry.Entry.check_options`;
+    ``data_dir`` a path) - so a spec can never ask for gigabytes. ``{"kind": "file",
+    "path": PATH, "target": COLUMN or null}``. Anything else is a one-line error naming ``where``.
+    """
+    from neuralab.config import SettingError, check
+    from neuralab.data.registry import entry
+
     if not isinstance(spec, dict) or spec.get("kind") not in ("registry", "file"):
-        raise NeuralabError("config.json does not say where the run's data came from; "
-                            "give the data file")
-    if spec["kind"] == "registry":
-        options = spec.get("options") or {}
+        raise NeuralabError(f"{where} must be an object of kind registry or file; got "
+                            f"{str(spec)[:80]}")
+    try:
+        if spec["kind"] == "file":
+            if not isinstance(spec.get("path"), str) or not isinstance(spec.get("target"),
+                                                                       (str, type(None))):
+                raise NeuralabError("a spec of kind file needs a path and a target column or null")
+            return spec
+        options = {} if spec.get("options") is None else spec["options"]
         if not isinstance(spec.get("name"), str) or not isinstance(options, dict):
-            raise NeuralabError("config.json: data.spec needs a data set name and an options object")
-        return load(spec["name"], seed=int(spec.get("seed", 0)), **options)
-    if not isinstance(spec.get("path"), str):
-        raise NeuralabError("config.json: data.spec of kind file needs a path")
+            raise NeuralabError("a spec of kind registry needs a data set name and an options "
+                                "object")
+        options = dict(options)
+        seed = spec.get("seed", 0)
+        if type(seed) is not int:
+            raise NeuralabError(f"seed must be an integer; got {seed!r}")
+        check("seed", seed)
+        if not isinstance(options.pop("data_dir", ""), str):
+            raise NeuralabError("option data_dir must be a folder's path")
+        entry(spec["name"]).check_options(options)
+    except (NeuralabError, SettingError) as exc:
+        raise NeuralabError(f"{where}: {exc}") from None
+    return spec
+
+
+def load_data_spec(spec: dict | None, *, where: str | Path = f"{CONFIG} data.spec") -> Dataset:
+    """Load the data a run was trained on, from config.json's ``data.spec`` (checked first)."""
+    if spec is None:
+        raise NeuralabError(f"{CONFIG} does not say where the run's data came from; "
+                            "give the data file")
+    check_data_spec(spec, where=where)
+    if spec["kind"] == "registry":
+        return load(spec["name"], seed=spec.get("seed", 0), **(spec.get("options") or {}))
     return load_file(spec["path"], target=spec.get("target"))
 
 
@@ -84,13 +156,13 @@ class RunData:
 def load_run_data(run_dir: str | Path) -> RunData:
     """Read a run's config.json and load its training (and test) data again."""
     config = read_config(run_dir)
-    data_cfg = config.get("data")
-    if not isinstance(data_cfg, dict):
-        raise NeuralabError(f"{Path(run_dir) / CONFIG}: 'data' must be an object")
+    where = Path(run_dir) / CONFIG
+    data_cfg = config.get("data", {})
     data_spec, test_spec = data_cfg.get("spec"), data_cfg.get("test_spec")
-    return RunData(config=config, settings=settings_of(config),
-                   data=load_data_spec(data_spec),
-                   test=load_data_spec(test_spec) if test_spec else None,
+    return RunData(config=config, settings=settings_of(config, where=str(where)),
+                   data=load_data_spec(data_spec, where=f"{where} data.spec"),
+                   test=(load_data_spec(test_spec, where=f"{where} data.test_spec")
+                         if test_spec else None),
                    data_spec=data_spec, test_spec=test_spec)
 
 
@@ -132,17 +204,16 @@ def training_split(run_dir: str | Path, *, data: Dataset | None = None,
     config = read_config(run_dir)
     if predictor is None:
         predictor = load_model(run_dir)
-    data_cfg = config.get("data")
-    data_cfg = data_cfg if isinstance(data_cfg, dict) else {}
+    data_cfg = config.get("data", {})
     if data is None:
-        data = load_data_spec(data_cfg.get("spec"))
+        data = load_data_spec(data_cfg.get("spec"), where=f"{Path(run_dir) / CONFIG} data.spec")
     check_features(data, predictor)
     # a separate test file excludes test_fraction, so it never changes the training split
     source = RunData(config=config, settings=settings_of(config), data=data, test=None,
                      data_spec=data_cfg.get("spec"), test_spec=None)
     split = source.splits()["train"]
     recorded = ((data_cfg.get("splits") or {}).get("train", {}).get("shape")
-                or data_cfg.get("train_shape"))
+                or data_cfg.get("train_shape"))  # both checked by read_config
     if recorded and int(recorded[0]) != len(split.y):
         raise NeuralabError(
             f"data {data.name} gives a training split of {len(split.y)} rows, but the run in "
@@ -168,19 +239,24 @@ class Resume:
 def read_resume(run_dir: str | Path, config: dict, optimizer: str) -> Resume:
     """The checkpoint, optimiser state and history a run continues from.
 
-    Optimiser state of another optimiser than ``optimizer`` is dropped (the new
-    optimiser starts fresh).
+    ``config`` is the run's config.json as :func:`read_config` returns it (its
+    steps and train_seconds checked). Optimiser state of another optimiser than
+    ``optimizer`` is dropped (the new optimiser starts fresh).
     """
     run_dir = Path(run_dir)
     state, meta = load_checkpoint(run_dir)
-    tensors, scalars = load_optimizer_state(run_dir)
+    settings, sizes = settings_of(config, where=str(run_dir / CONFIG)), meta["sizes"]
+    activation = meta.get("activation") or "relu"
+    if settings.hidden != sizes[1:-1] or settings.activation != activation:
+        raise NeuralabError(
+            f"{run_dir / CONFIG} and {run_dir / MODEL_JSON} disagree: the settings say hidden "
+            f"{settings.hidden} and activation {settings.activation}, the checkpoint sizes "
+            f"{sizes} and activation {activation}")
+    tensors, scalars = load_optimizer_state(run_dir, sizes)
     if scalars.pop("optimizer", optimizer) != optimizer:
         tensors, scalars = {}, {}
-    steps, seconds = config.get("steps", 0), config.get("train_seconds", 0.0)
-    if (not isinstance(steps, int) or isinstance(steps, bool) or steps < 0
-            or not isinstance(seconds, (int, float)) or isinstance(seconds, bool)):
-        raise NeuralabError(f"{run_dir / CONFIG}: steps must be a non-negative integer and "
-                            f"train_seconds a number; got {steps!r} and {seconds!r}")
     return Resume(state=state, optimizer_tensors=tensors, optimizer_scalars=scalars,
-                  history_rows=read_history(run_dir / HISTORY), start_step=steps,
-                  scaler=Standardizer.from_meta(meta, meta["sizes"][0]), seconds=float(seconds))
+                  history_rows=read_history(run_dir / HISTORY),
+                  start_step=config.get("steps", 0),
+                  scaler=Standardizer.from_meta(meta, meta["sizes"][0]),
+                  seconds=float(config.get("train_seconds", 0.0)))

@@ -8,6 +8,8 @@ load) plus JSON. Nothing here imports torch.
 from __future__ import annotations
 
 import datetime as _dt
+import os
+from itertools import pairwise
 from pathlib import Path
 
 import numpy as np
@@ -70,30 +72,167 @@ def save_checkpoint(run_dir: str | Path, state: dict[str, np.ndarray], meta: dic
     write_json(Path(run_dir) / MODEL_JSON, meta)
 
 
-def load_checkpoint(run_dir: str | Path) -> tuple[dict[str, np.ndarray], dict]:
-    """Read a checkpoint back; a missing, corrupt or inconsistent one is a one-line error."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load
+#: The tensor dtypes a checkpoint may hold: what both backends write.
+TENSOR_DTYPES = ("F32", "F64")
+#: Bytes of memory per parameter to load a checkpoint: its tensor and the model's copy.
+LOAD_BYTES_PER_PARAMETER = 16
 
+
+def check_model_meta(meta, where: str | Path = MODEL_JSON) -> dict:
+    """model.json checked as untrusted input; returns it with the optional entries filled in.
+
+    ``sizes`` is a list of at least two positive integers (hidden widths within
+    the ``hidden`` setting's range); ``activation`` and ``dtype`` are among the
+    settings' choices (:func:`neuralab.config.check`; absent: relu, float64);
+    ``classes`` and ``feature_names`` (absent: "0".., "x1"..) hold one distinct
+    string per output and per input; ``preprocessing`` is what
+    :meth:`~neuralab.data.preprocess.Standardizer.from_meta` reads. Anything else
+    is a one-line NeuralabError naming ``where``.
+    """
+    from neuralab.config import SettingError, check
+    from neuralab.data.preprocess import Standardizer
+
+    if not isinstance(meta, dict):
+        raise NeuralabError(f"{where} must hold a JSON object; got {type(meta).__name__}")
+    sizes = meta.get("sizes")
+    if not (isinstance(sizes, list) and len(sizes) >= 2
+            and all(type(d) is int and d >= 1 for d in sizes)):
+        raise NeuralabError(f"{where}: sizes must be a list of at least two positive integers "
+                            f"[d_0, ..., K]; got {sizes!r}")
+    try:
+        check("hidden", sizes[1:-1])
+        activation = check("activation", _or_default(meta, "activation", "relu"))
+        dtype = check("dtype", _or_default(meta, "dtype", "float64"))
+    except SettingError as exc:
+        raise NeuralabError(f"{where}: {exc}") from None
+    classes = _names(meta, "classes", [str(k) for k in range(sizes[-1])], "output", where)
+    features = _names(meta, "feature_names", [f"x{i + 1}" for i in range(sizes[0])], "input",
+                      where)
+    Standardizer.from_meta(meta, sizes[0], where=where)
+    return {**meta, "classes": classes, "feature_names": features, "activation": activation,
+            "dtype": dtype}
+
+
+def _or_default(meta: dict, key: str, default):
+    value = meta.get(key)
+    return default if value is None else value
+
+
+def _names(meta: dict, key: str, default: list[str], per: str, where) -> list[str]:
+    """``meta[key]``: one distinct string per model {per}, or ``default`` when absent."""
+    names = meta.get(key)
+    if names is None:
+        return default
+    if not (isinstance(names, list) and len(names) == len(default)
+            and all(isinstance(n, str) for n in names) and len(set(names)) == len(names)):
+        raise NeuralabError(f"{where}: {key} must be a list of {len(default)} distinct strings, "
+                            f"one per {per}; got {_short(names)}")
+    return list(names)
+
+
+def _short(value, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux's MemAvailable), or None if unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_model_memory(sizes: list[int], where: str | Path = MODEL_JSON) -> None:
+    """Refuse a model whose checkpoint needs more memory to load than is available, with the figure."""
+    n = sum(d_in * d_out + d_out for d_in, d_out in pairwise(sizes))
+    need, free = n * LOAD_BYTES_PER_PARAMETER, available_memory()
+    if free is not None and need > free:
+        raise NeuralabError(f"{where}: a model of sizes {_short(sizes)} has {n:,} parameters and "
+                            f"needs about {_bytes(need)} of memory to load; {_bytes(free)} "
+                            "are available")
+
+
+def _bytes(n: int) -> str:
+    """A byte count for people: ``1.5 GiB``, ``12.0 MiB``, ``3.2 KiB``."""
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
+        if n >= size:
+            return f"{n / size:,.1f} {unit}"
+    return f"{n / 2**10:,.1f} KiB"
+
+
+def read_tensors(path: Path, what: str, allowed: dict[str, tuple[int, ...]], *,
+                 complete: bool) -> tuple[dict[str, np.ndarray], dict]:
+    """The tensors and metadata of a safetensors file, each checked before and after it is read.
+
+    Every tensor's name must be a key of ``allowed`` and its shape the one given
+    there (all of them with ``complete``), its dtype F32 or F64 (what neuralab
+    writes) and its values finite. ``what`` names the file in errors.
+    """
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as fh:
+            metadata = fh.metadata() or {}
+            header = {k: (fh.get_slice(k).get_dtype(), tuple(fh.get_slice(k).get_shape()))
+                      for k in fh.keys()}
+            problem = _header_problem(header, allowed, complete)
+            tensors = {} if problem else {k: fh.get_tensor(k) for k in header}
+    except FileNotFoundError:
+        raise NeuralabError(f"{what} {path} does not exist") from None
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise NeuralabError(f"{what} {path} is corrupt or truncated: {exc}") from None
+    if problem:
+        raise NeuralabError(f"{what} {path}: {problem}")
+    for name, a in tensors.items():
+        if not np.all(np.isfinite(a)):
+            raise NeuralabError(f"{what} {path}: tensor {name} holds NaN or infinite values; "
+                                "the run diverged or the file is damaged")
+    return tensors, metadata
+
+
+def _header_problem(header: dict, allowed: dict, complete: bool) -> str | None:
+    """What is wrong with a safetensors header's names, dtypes and shapes, or None."""
+    for name, (dtype, shape) in header.items():
+        if name not in allowed:
+            return f"unexpected tensor {_short(name)}; expected {', '.join(allowed)}"
+        if dtype not in TENSOR_DTYPES:
+            return f"tensor {name} has dtype {dtype}; expected one of {', '.join(TENSOR_DTYPES)}"
+        if shape != allowed[name]:
+            return f"tensor {name} must have shape {allowed[name]}, got {shape}"
+    missing = [k for k in allowed if k not in header] if complete else []
+    return f"tensor {missing[0]} is missing" if missing else None
+
+
+def parameter_shapes(sizes: list[int]) -> dict[str, tuple[int, ...]]:
+    """``{"W1": (d_0, d_1), "b1": (d_1,), ...}``: the checkpoint's tensors, lecture layout."""
+    shapes = {}
+    for i, (d_in, d_out) in enumerate(pairwise(sizes), start=1):
+        shapes[f"W{i}"], shapes[f"b{i}"] = (d_in, d_out), (d_out,)
+    return shapes
+
+
+def load_checkpoint(run_dir: str | Path) -> tuple[dict[str, np.ndarray], dict]:
+    """Read a checkpoint back, every part checked (:func:`check_model_meta`, :func:`read_tensors`).
+
+    Returns the tensors W1, b1, ..., WL, bL and model.json as saved
+    (:func:`check_model_meta` fills in its optional entries). A missing, corrupt,
+    inconsistent or too large checkpoint, or one holding non-finite weights, is
+    a one-line NeuralabError.
+    """
     run_dir = open_run(run_dir)
     meta = read_json(run_dir / MODEL_JSON)
-    path = run_dir / CHECKPOINT
-    try:
-        state = load(path.read_bytes())
-    except FileNotFoundError:
-        raise NeuralabError(f"checkpoint {path} does not exist") from None
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise NeuralabError(f"checkpoint {path} is corrupt or truncated: {exc}") from None
-    sizes = meta.get("sizes")
-    if not isinstance(sizes, list) or len(sizes) < 2:
-        raise NeuralabError(f"{run_dir / MODEL_JSON} has no valid 'sizes' list")
-    for i, (d_in, d_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
-        for name, shape in ((f"W{i}", (d_in, d_out)), (f"b{i}", (d_out,))):
-            if name not in state or state[name].shape != shape:
-                got = state[name].shape if name in state else "missing"
-                raise NeuralabError(
-                    f"checkpoint {path}: tensor {name} must have shape {shape}, got {got}"
-                )
+    sizes = check_model_meta(meta, run_dir / MODEL_JSON)["sizes"]
+    check_model_memory(sizes, run_dir / MODEL_JSON)
+    state, _ = read_tensors(run_dir / CHECKPOINT, "checkpoint", parameter_shapes(sizes),
+                            complete=True)
     return state, meta
 
 
@@ -110,22 +249,39 @@ def save_optimizer_state(run_dir: str | Path, tensors: dict[str, np.ndarray], sc
     atomic_write(Path(run_dir) / OPTIMIZER_STATE, data)
 
 
-def load_optimizer_state(run_dir: str | Path) -> tuple[dict[str, np.ndarray], dict]:
-    """The optimiser state of a run, or empty dicts when it has none."""
-    from safetensors import SafetensorError, safe_open
+#: The optimisers' slots, each a tensor per parameter: momentum's velocity, Adam's m and v.
+OPTIMIZER_SLOTS = ("velocity", "m", "v")
 
+
+def load_optimizer_state(run_dir: str | Path,
+                         sizes: list[int] | None = None) -> tuple[dict[str, np.ndarray], dict]:
+    """The optimiser state of a run, or empty dicts when it has none.
+
+    Tensors are named ``slot.param`` (``velocity.W1``, ``m.b2``) with the
+    parameter's shape in a model of ``sizes`` (default: model.json's, checked),
+    dtype F32 or F64 and finite values (Adam's v also >= 0); the step count
+    ``t`` is a non-negative integer. Anything else is a one-line error.
+    """
     path = Path(run_dir) / OPTIMIZER_STATE
     if not path.exists():
         return {}, {}
-    try:
-        with safe_open(str(path), framework="numpy") as fh:
-            meta = fh.metadata() or {}
-            tensors = {k: fh.get_tensor(k) for k in fh.keys()}
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise NeuralabError(f"optimizer state {path} is corrupt or truncated: {exc}") from None
+    if sizes is None:
+        where = Path(run_dir) / MODEL_JSON
+        sizes = check_model_meta(read_json(where), where)["sizes"]
+    allowed = {f"{slot}.{name}": shape for slot in OPTIMIZER_SLOTS
+               for name, shape in parameter_shapes(sizes).items()}
+    tensors, meta = read_tensors(path, "optimizer state", allowed, complete=False)
+    negative = next((k for k, a in tensors.items() if k.startswith("v.") and np.any(a < 0)), None)
+    if negative:
+        raise NeuralabError(f"optimizer state {path}: tensor {negative} holds negative values; "
+                            "Adam's second moments are squares")
     scalars = {k: v for k, v in meta.items() if k != "optimizer"}
     if "t" in scalars:
-        scalars["t"] = int(scalars["t"])
+        t = scalars["t"].strip()
+        if not (t.isascii() and t.isdigit() and len(t) <= 18):
+            raise NeuralabError(f"optimizer state {path}: step count t must be a non-negative "
+                                f"integer; got {_short(scalars['t'])}")
+        scalars["t"] = int(t)
     scalars["optimizer"] = meta.get("optimizer")
     return tensors, scalars
 
