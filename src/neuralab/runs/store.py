@@ -8,7 +8,6 @@ load) plus JSON. Nothing here imports torch.
 from __future__ import annotations
 
 import datetime as _dt
-import os
 from itertools import pairwise
 from pathlib import Path
 
@@ -135,37 +134,20 @@ def _short(value, limit: int = 80) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
-def available_memory() -> int | None:
-    """Bytes of memory available to a new allocation (Linux's MemAvailable), or None if unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
-
-
 def check_model_memory(sizes: list[int], where: str | Path = MODEL_JSON) -> None:
-    """Refuse a model whose checkpoint needs more memory to load than is available, with the figure."""
+    """Refuse a model whose checkpoint needs more memory to load than neuralab plans to hold.
+
+    The limit is the one training and data loading use
+    (:func:`neuralab.data.files.memory_limit`).
+    """
+    from neuralab.data.files import gib, memory_limit
+
     n = sum(d_in * d_out + d_out for d_in, d_out in pairwise(sizes))
-    need, free = n * LOAD_BYTES_PER_PARAMETER, available_memory()
-    if free is not None and need > free:
+    need, limit = n * LOAD_BYTES_PER_PARAMETER, memory_limit()
+    if need > limit:
         raise NeuralabError(f"{where}: a model of sizes {_short(sizes)} has {n:,} parameters and "
-                            f"needs about {_bytes(need)} of memory to load; {_bytes(free)} "
-                            "are available")
-
-
-def _bytes(n: int) -> str:
-    """A byte count for people: ``1.5 GiB``, ``12.0 MiB``, ``3.2 KiB``."""
-    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20)):
-        if n >= size:
-            return f"{n / size:,.1f} {unit}"
-    return f"{n / 2**10:,.1f} KiB"
+                            f"needs about {gib(need)} of memory to load, more than the "
+                            f"{gib(limit)} neuralab allows itself on this machine")
 
 
 def read_tensors(path: Path, what: str, allowed: dict[str, tuple[int, ...]], *,
