@@ -69,14 +69,14 @@ def test_bad_optimizer_arguments(call, message):
 
 
 @pytest.mark.parametrize("setting, message", [
-    ({"lr": -1.0}, "lr must be a finite number > 0, got -1.0"),
-    ({"lr": float("nan")}, "lr must be a finite number > 0, got nan"),
-    ({"momentum": 1.5}, r"momentum must lie in \[0, 1\), got 1.5"),
-    ({"weight_decay": -0.1}, "weight_decay must be a finite number >= 0, got -0.1"),
+    ({"lr": -1.0}, "lr must be a finite number > 0; got -1.0"),
+    ({"lr": float("nan")}, "lr must be a finite number > 0; got nan"),
+    ({"momentum": 1.5}, r"momentum must be a number in \[0, 1\); got 1.5"),
+    ({"weight_decay": -0.1}, "weight_decay must be a finite number >= 0; got -0.1"),
 ])
 def test_bad_optimizer_settings_are_refused_where_settings_enter(setting, message):
     """The optimisers trust lr, momentum and weight decay: the settings check them once."""
-    from neuralab.experiments import TrainSettings
+    from neuralab.config import TrainSettings
 
     with pytest.raises(NeuralabError, match=message):
-        TrainSettings(**setting).validate()
+        TrainSettings(**setting)
