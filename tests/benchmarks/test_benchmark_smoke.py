@@ -17,7 +17,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DTYPES = ("float64", "float32")
 IMPLEMENTATIONS = ("engine", "plain", "torch_twin", "torch_slides")
 LABELS = {"plain": "plain loop", "torch_twin": "torch twin", "torch_slides": "torch slides"}
