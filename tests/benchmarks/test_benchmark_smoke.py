@@ -11,13 +11,15 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 pytest.importorskip("torch")
 
-ROOT = Path(__file__).resolve().parents[2]
+# the three tests read one --quick run of the benchmark, which takes ~15 s
+pytestmark = pytest.mark.slow
+
 DTYPES = ("float64", "float32")
 IMPLEMENTATIONS = ("engine", "plain", "torch_twin", "torch_slides")
 LABELS = {"plain": "plain loop", "torch_twin": "torch twin", "torch_slides": "torch slides"}

@@ -12,13 +12,12 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 from neuralab.data import real
 
-ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "benchmarks"
 NUMBER = r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?"
 
@@ -58,6 +57,7 @@ def test_accuracy_quick_digits_prints_a_row_that_parses(tmp_path):
 
 
 @pytest.mark.xdist_group("fashion_mnist")
+@pytest.mark.slow
 def test_fashion_epoch_quick_prints_rows_that_parse(tmp_path):
     if not real.FASHION_MNIST_DIR.is_dir():
         pytest.skip(f"{real.FASHION_MNIST_DIR} is missing: install Debian's package "

@@ -112,6 +112,7 @@ def test_bad_input_is_one_line_exit_2_and_overwrites_nothing(csv_run, cli, make_
     assert (r / "train.csv").read_bytes() == train_csv
 
 
+@pytest.mark.slow
 def test_resume_continues_where_the_run_stopped(tmp_path, capsys):
     full, part = tmp_path / "full", tmp_path / "part"
     args = ["train", "--dataset", "moons", "--hidden", "16", "--optimizer", "momentum",
@@ -137,6 +138,7 @@ def test_resume_refuses_other_data(cli, tmp_path):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.slow
 def test_a_signal_saves_a_loadable_checkpoint_and_report(tmp_path, sig):
     out = tmp_path / "run"
     exe = Path(sys.executable).parent / "neuralab"

@@ -6,11 +6,10 @@ import math
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 
 ITERATION_LINE = re.compile(r"^iteration (\d+): loss (\d+\.\d+)$", re.MULTILINE)
@@ -66,6 +65,7 @@ def test_01_linear_softmax_matches_the_lecture():
     assert 0.45 <= accuracy(out) <= 0.58
 
 
+@pytest.mark.slow
 def test_02_two_layer_by_hand_learns_the_spiral():
     # 10,000 iterations take about 3 s: run them all, as on the slides
     out = run_example("02_two_layer_by_hand.py")

@@ -28,6 +28,7 @@ def test_backprop_for_deeper_nets_and_other_activations(cli, activation):
     assert "agree with torch autograd" in out
 
 
+@pytest.mark.slow
 def test_explain_a_run_writes_figures_json_and_report(spiral_run_copy, cli):
     run = spiral_run_copy
     code, out, err = cli("explain", run, "--index", "3")
@@ -48,12 +49,14 @@ def test_explain_a_run_writes_figures_json_and_report(spiral_run_copy, cli):
         assert data in page
 
 
+@pytest.mark.slow
 def test_explain_a_point_and_a_class(spiral_run_copy, cli):
     code, out, err = cli("explain", spiral_run_copy, "--point", "0.3,-0.5", "--class", "2")
     assert code == 0, err
     assert "input: the given point" in out and "explaining class 2" in out
 
 
+@pytest.mark.slow
 def test_explain_a_linear_image_model_draws_class_weights(tmp_path, cli):
     assert main(["train", "--dataset", "digits", "--model", "linear", "--iterations", "100",
                  "--lr", "0.1", "--test-fraction", "0.2", "--quiet", "--out", str(tmp_path / "d")]) == 0
