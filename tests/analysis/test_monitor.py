@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 
 import numpy as np
 import pytest
+from helpers import one_line, strict_loads
 
 from neuralab import NeuralabError
 from neuralab.analysis.monitor import compare, write_monitor
@@ -16,19 +16,6 @@ from neuralab.lab import run_training
 
 PNG = b"\x89PNG\r\n\x1a\n"
 N_PER_CLASS = 350  # 1050 points: the KS test is decisive and fixed seeds keep it so
-
-
-def one_line(excinfo) -> str:
-    msg = str(excinfo.value)
-    assert "\n" not in msg, msg
-    return msg
-
-
-def strict_loads(text: str):
-    def refuse(name):
-        raise ValueError(f"non-standard JSON constant {name}")
-
-    return json.loads(text, parse_constant=refuse)
 
 
 def fresh(seed: int, **options) -> Dataset:
@@ -129,7 +116,7 @@ def test_a_dataset_is_compared_like_its_array(run_dir):
     (np.array([[0.0, 1.0], [np.nan, 0.0]]), "non-finite values in 1 rows"),
     ([["a", "b"]], "numeric array"),
 ])
-def test_bad_new_data_is_a_one_line_error(run_dir, bad, message):
+def test_bad_new_data_is_a_one_line(run_dir, bad, message):
     with pytest.raises(NeuralabError) as exc:
         compare(run_dir, bad)
     assert message in one_line(exc)

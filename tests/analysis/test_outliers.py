@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+from helpers import one_line
 
 from neuralab import NeuralabError
 from neuralab.analysis.outliers import (
@@ -23,12 +24,6 @@ from neuralab.lab import run_training
 from neuralab.nn.losses import PROB_FLOOR, cross_entropy
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def one_line(excinfo) -> str:
-    msg = str(excinfo.value)
-    assert "\n" not in msg, msg
-    return msg
 
 
 @pytest.fixture(scope="module")
@@ -88,7 +83,7 @@ def test_k_may_be_the_whole_training_split(noisy):
 
 
 @pytest.mark.parametrize("k", [0, -3, 361, 2.5, True, "5", None])
-def test_bad_k_is_a_one_line_error(noisy, k):
+def test_bad_k_is_a_one_line(noisy, k):
     run, data, _ = noisy
     assert len(run.splits["train"].y) == 360
     with pytest.raises(NeuralabError) as exc:
@@ -134,7 +129,7 @@ def test_training_data_is_reloaded_from_config(tmp_path):
     assert set(from_config.indices) <= set(run.splits["train"].index.tolist())
 
 
-def test_missing_or_mismatched_data_is_a_one_line_error(noisy, tmp_path):
+def test_missing_or_mismatched_data_is_a_one_line(noisy, tmp_path):
     run, _, _ = noisy
     with pytest.raises(NeuralabError) as exc:
         find_outliers(run.run_dir, 3)  # the run recorded no data spec

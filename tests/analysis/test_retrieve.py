@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 import pytest
+from helpers import one_line
 
 from neuralab import NeuralabError
 from neuralab.analysis.retrieve import image_shape_of, retrieve, write_retrieval
@@ -18,12 +19,6 @@ from neuralab.metrics import UndefinedMetricWarning
 
 PNG = b"\x89PNG\r\n\x1a\n"
 DIGITS = [str(k) for k in range(10)]
-
-
-def one_line(excinfo) -> str:
-    msg = str(excinfo.value)
-    assert "\n" not in msg, msg
-    return msg
 
 
 def digits_dataset(X, y, name="digits", image_shape=(8, 8)) -> Dataset:

@@ -1,4 +1,5 @@
-"""Data: the seeded toys, the registry, the user's CSV/NPZ files and the stratified split."""
+"""Data: the seeded toys, the registry, the user's CSV/NPZ files, the stratified split and
+the standardisation."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import os
 
 import numpy as np
 import pytest
+from helpers import one_line
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -23,14 +25,9 @@ from neuralab.data import (
     train_test_split,
     xor,
 )
+from neuralab.data.preprocess import Standardizer
 
 FAST = settings(max_examples=50, deadline=None)
-
-
-def one_line_error(excinfo) -> str:
-    msg = str(excinfo.value)
-    assert "\n" not in msg, msg
-    return msg
 
 
 # --------------------------------------------------------------------------- toys
@@ -145,7 +142,7 @@ def test_circles_without_noise_lie_on_radius_one_and_factor(n, factor, seed):
 def test_circles_refuses_a_factor_outside_0_1(factor):
     with pytest.raises(NeuralabError, match="factor") as exc:
         circles(10, 0.0, factor=factor)
-    one_line_error(exc)
+    one_line(exc)
 
 
 def test_gaussian_without_noise_sits_on_k_centres_on_a_circle_of_radius_two():
@@ -181,7 +178,7 @@ BAD_ARGS = [
 def test_toys_reject_bad_arguments_naming_the_argument(make, kwargs, arg):
     with pytest.raises(NeuralabError) as exc:
         make(**kwargs)
-    msg = one_line_error(exc)
+    msg = one_line(exc)
     assert arg in msg
 
 
@@ -218,7 +215,7 @@ def test_registry_passes_options_to_the_generator():
 def test_registry_unknown_name_lists_the_choices():
     with pytest.raises(NeuralabError) as exc:
         load("mnist-typo")
-    msg = one_line_error(exc)
+    msg = one_line(exc)
     assert "mnist-typo" in msg
     for name in names():
         assert name in msg
@@ -227,7 +224,7 @@ def test_registry_unknown_name_lists_the_choices():
 def test_registry_unknown_option_is_refused_naming_it():
     with pytest.raises(NeuralabError) as exc:
         load("moons", n_classes=3)
-    msg = one_line_error(exc)
+    msg = one_line(exc)
     assert "n_classes" in msg and "moons" in msg
 
 
@@ -284,7 +281,7 @@ def test_csv_non_numeric_cell_names_line_and_column(tmp_path):
     path = write(tmp_path, "d.csv", "a,b,label\n1,2,x\n3,oops,y\n")
     with pytest.raises(NeuralabError) as exc:
         load_csv(path)
-    msg = one_line_error(exc)
+    msg = one_line(exc)
     assert "line 3" in msg and "'b'" in msg and "oops" in msg
 
 
@@ -293,7 +290,7 @@ def test_csv_non_finite_cell_is_refused_naming_line_and_column(tmp_path, cell):
     path = write(tmp_path, "d.csv", f"a,b,label\n1,2,x\n{cell},4,y\n")
     with pytest.raises(NeuralabError) as exc:
         load_csv(path)
-    msg = one_line_error(exc)
+    msg = one_line(exc)
     assert "line 3" in msg and "'a'" in msg and "finite" in msg
 
 
@@ -301,14 +298,14 @@ def test_csv_empty_cell_is_not_a_number(tmp_path):
     path = write(tmp_path, "d.csv", "a,b,label\n1,,x\n3,4,y\n")
     with pytest.raises(NeuralabError, match="line 2") as exc:
         load_csv(path)
-    one_line_error(exc)
+    one_line(exc)
 
 
 def test_csv_ragged_row_names_the_line(tmp_path):
     path = write(tmp_path, "d.csv", "a,b,label\n1,2,x\n3,y\n")
     with pytest.raises(NeuralabError) as exc:
         load_csv(path)
-    msg = one_line_error(exc)
+    msg = one_line(exc)
     assert "line 3" in msg and "2 cells" in msg and "expected 3" in msg
 
 
@@ -317,28 +314,28 @@ def test_csv_without_data_rows_is_empty(tmp_path, text):
     path = write(tmp_path, "d.csv", text)
     with pytest.raises(NeuralabError, match="empty") as exc:
         load_csv(path)
-    one_line_error(exc)
+    one_line(exc)
 
 
 def test_csv_with_a_single_class_is_refused(tmp_path):
     path = write(tmp_path, "d.csv", "a,label\n1,x\n2,x\n")
     with pytest.raises(NeuralabError, match="two classes") as exc:
         load_csv(path)
-    one_line_error(exc)
+    one_line(exc)
 
 
 def test_csv_missing_label_is_refused_naming_the_row(tmp_path):
     path = write(tmp_path, "d.csv", "a,label\n1,x\n2, \n3,y\n")
     with pytest.raises(NeuralabError, match="label missing in row 2") as exc:
         load_csv(path)
-    one_line_error(exc)
+    one_line(exc)
 
 
 def test_csv_missing_target_column_lists_the_columns(tmp_path):
     path = write(tmp_path, "d.csv", "a,b,label\n1,2,x\n3,4,y\n")
     with pytest.raises(NeuralabError) as exc:
         load_csv(path, target="class")
-    msg = one_line_error(exc)
+    msg = one_line(exc)
     assert "'class'" in msg and "['a', 'b', 'label']" in msg
 
 
@@ -346,13 +343,13 @@ def test_csv_with_only_the_target_column_has_no_features(tmp_path):
     path = write(tmp_path, "d.csv", "label\nx\ny\n")
     with pytest.raises(NeuralabError, match="no feature columns") as exc:
         load_csv(path)
-    one_line_error(exc)
+    one_line(exc)
 
 
 def test_csv_missing_file(tmp_path):
     with pytest.raises(NeuralabError, match="does not exist") as exc:
         load_csv(tmp_path / "nope.csv")
-    one_line_error(exc)
+    one_line(exc)
 
 
 def test_csv_that_is_not_utf8_is_refused(tmp_path):
@@ -360,7 +357,7 @@ def test_csv_that_is_not_utf8_is_refused(tmp_path):
     path.write_bytes(b"a,label\n1,\xff\xfe\n")
     with pytest.raises(NeuralabError, match="UTF-8") as exc:
         load_csv(path)
-    one_line_error(exc)
+    one_line(exc)
 
 
 # --------------------------------------------------------------------------- NPZ files
@@ -392,7 +389,7 @@ def test_npz_missing_key_names_what_is_missing(tmp_path, arrays):
     np.savez(path, **arrays)
     with pytest.raises(NeuralabError) as exc:
         load_npz(path)
-    msg = one_line_error(exc)
+    msg = one_line(exc)
     assert "must hold arrays X and y" in msg
     assert "missing" in msg
     # the file is a readable archive; the message must not claim otherwise
@@ -404,7 +401,7 @@ def test_npz_with_non_numeric_X(tmp_path):
     np.savez(path, X=np.array([["a", "b"], ["c", "d"]]), y=np.array([0, 1]))
     with pytest.raises(NeuralabError, match="numeric") as exc:
         load_npz(path)
-    one_line_error(exc)
+    one_line(exc)
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
@@ -415,7 +412,7 @@ def test_npz_non_finite_X_names_the_index(tmp_path, bad):
     np.savez(path, X=X, y=np.array([0, 1, 0, 1]))
     with pytest.raises(NeuralabError) as exc:
         load_npz(path)
-    msg = one_line_error(exc)
+    msg = one_line(exc)
     assert "X[2, 1]" in msg
 
 
@@ -430,7 +427,7 @@ def test_npz_with_inconsistent_shapes(tmp_path, X, y):
     np.savez(path, X=X, y=y)
     with pytest.raises(NeuralabError, match="must be") as exc:
         load_npz(path)
-    one_line_error(exc)
+    one_line(exc)
 
 
 class _Trap:
@@ -453,7 +450,7 @@ def test_npz_object_array_is_refused_and_never_unpickled(tmp_path):
 
     with pytest.raises(NeuralabError) as exc:
         load_npz(path)
-    one_line_error(exc)
+    one_line(exc)
     assert not os.path.exists(marker)
 
     with np.load(path, allow_pickle=True) as npz:
@@ -466,7 +463,7 @@ def test_npz_corrupt_file_of_random_bytes(tmp_path):
     path.write_bytes(np.random.default_rng(0).bytes(512))
     with pytest.raises(NeuralabError) as exc:
         load_npz(path)
-    one_line_error(exc)
+    one_line(exc)
 
 
 def test_npz_truncated_archive(tmp_path):
@@ -476,7 +473,7 @@ def test_npz_truncated_archive(tmp_path):
     path.write_bytes(raw[: len(raw) // 2])
     with pytest.raises(NeuralabError, match="not a readable NPZ") as exc:
         load_npz(path)
-    one_line_error(exc)
+    one_line(exc)
 
 
 def test_npz_suffix_holding_a_plain_npy_array(tmp_path):
@@ -485,13 +482,13 @@ def test_npz_suffix_holding_a_plain_npy_array(tmp_path):
         np.save(fh, np.zeros((3, 2)))
     with pytest.raises(NeuralabError, match="npy") as exc:
         load_npz(path)
-    one_line_error(exc)
+    one_line(exc)
 
 
 def test_npz_missing_file(tmp_path):
     with pytest.raises(NeuralabError, match="does not exist") as exc:
         load_npz(tmp_path / "nope.npz")
-    one_line_error(exc)
+    one_line(exc)
 
 
 # --------------------------------------------------------------------------- load_file
@@ -513,7 +510,7 @@ def test_load_file_refuses_target_with_npz(tmp_path):
     np.savez(npz_path, X=np.ones((2, 3)), y=np.array([0, 1]))
     with pytest.raises(NeuralabError, match="target") as exc:
         load_file(npz_path, target="y")
-    one_line_error(exc)
+    one_line(exc)
 
 
 @pytest.mark.parametrize("name", ["d.json", "d.xlsx", "d", "d.npy"])
@@ -521,7 +518,7 @@ def test_load_file_refuses_other_suffixes(tmp_path, name):
     path = write(tmp_path, name, "a,label\n1,x\n2,y\n")
     with pytest.raises(NeuralabError, match=r"\.csv or \.npz") as exc:
         load_file(path)
-    one_line_error(exc)
+    one_line(exc)
 
 
 # --------------------------------------------------------------------------- splits
@@ -580,4 +577,10 @@ def test_split_rejects_a_test_fraction_outside_0_1(frac):
     X, y = spiral(10, 2, 0.2, seed=0)
     with pytest.raises(NeuralabError, match="test_fraction") as exc:
         train_test_split(X, y, test_fraction=frac)
-    one_line_error(exc)
+    one_line(exc)
+
+
+def test_standardizer_ignores_constant_features():
+    s = Standardizer.fit(np.array([[1.0, 7.0], [3.0, 7.0]]))
+    assert s.scale.tolist() == [1.0, 1.0]
+    assert np.isfinite(s.transform(np.array([[2.0, 9.0]]))).all()

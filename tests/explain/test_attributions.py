@@ -329,21 +329,15 @@ def test_probability_surface_shapes_and_gradient():
 # ----------------------------------------------------------------------------- runs and errors
 
 
-def test_from_run_explains_the_runs_model(tmp_path):
-    from neuralab import data
-    from neuralab.config import TrainSettings
-    from neuralab.lab import run_training
+def test_from_run_explains_the_runs_model(spiral_run, tmp_path):
     from neuralab.runs import load_model
 
-    moons = data.load("moons")
-    run_training(moons, TrainSettings(hidden=[8], iterations=50), out=tmp_path / "run",
-                 echo=None, progress=False)
-    ex = Explainer.from_run(tmp_path / "run")
-    predictor = load_model(tmp_path / "run")
+    ex = Explainer.from_run(spiral_run.run_dir)
+    predictor = load_model(spiral_run.run_dir)
     assert not ex.scaler.is_identity
     assert_close(ex.default_baseline(), predictor.scaler.mean, 0)
     assert ex.classes == predictor.classes and ex.feature_names == predictor.feature_names
-    X = moons.X[:40]
+    X = spiral_run.splits["test"].X[:40]
     assert_close(ex.predict_proba(X), predictor.predict_proba(X), 1e-12)
     res = ex.integrated_gradients(X, None, "probability")
     assert res.max_gap < 0.01

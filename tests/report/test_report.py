@@ -14,7 +14,7 @@ import pytest
 from neuralab import NeuralabError
 from neuralab.data import load
 from neuralab.config import TrainSettings
-from neuralab.lab import run_demo, run_training
+from neuralab.lab import run_training
 from neuralab.report import build_comparison_report, build_report, list_figures
 
 DASH = "–"
@@ -635,13 +635,14 @@ def test_explain_json_and_evaluations_get_their_sections(run_copy):
 # --- the demo's comparison page -----------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("report-demo") / "demo"
-    run_demo(out=out, echo=None, progress=False)
+def demo(demo_run, tmp_path_factory):
+    """A copy of the session's demo folder, with its comparison page built anew."""
+    out = shutil.copytree(demo_run[1], tmp_path_factory.mktemp("report-demo") / "demo")
     path = build_comparison_report(out, ["linear", "mlp"])
     return out, path, path.read_text(encoding="utf-8")
 
 
+@pytest.mark.slow  # the demo's two runs
 def test_comparison_page_links_each_run_report(demo):
     out, path, page = demo
     assert path == out / "report.html"
@@ -655,6 +656,7 @@ def test_comparison_page_links_each_run_report(demo):
     assert not [r for r in refs if re.match(r"(https?:)?//", r, flags=re.I)]
 
 
+@pytest.mark.slow  # the demo's two runs
 def test_comparison_table_holds_each_runs_numbers(demo):
     out, _, page = demo
     table = tables(page)[0]["rows"]
@@ -673,6 +675,7 @@ def test_comparison_table_holds_each_runs_numbers(demo):
         assert row[7].endswith(" s") and not math.isnan(config["train_seconds"])
 
 
+@pytest.mark.slow  # the demo's two runs
 def test_comparison_page_embeds_the_comparison_and_each_boundary(demo):
     out, _, page = demo
     assert b64(out / "comparison.png") in page
@@ -680,6 +683,7 @@ def test_comparison_page_embeds_the_comparison_and_each_boundary(demo):
     assert where == sorted(where)
 
 
+@pytest.mark.slow  # the demo's two runs
 def test_comparison_of_a_missing_run_is_an_error(demo):
     out, _, _ = demo
     with pytest.raises(NeuralabError, match="nothere"):

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from neuralab import NeuralabError
-from neuralab.data import Dataset, load, spiral
 from neuralab.config import TrainSettings
+from neuralab.data import Dataset, load, spiral
 from neuralab.lab import ImbalanceWarning, run_training
 from neuralab.torch_backend import make_torch_trainer
 from neuralab.train import balanced_class_weights, fit, lr_schedule, make_engine_trainer
@@ -127,6 +127,7 @@ def test_balanced_weights_formula():
         balanced_class_weights(np.array([0, 0]), 2)
 
 
+@pytest.mark.slow
 def test_jitter_augmentation_raises_held_out_accuracy_on_little_data():
     """30 training points of the moons, a large net, no regularisation: jitter helps."""
     full = load("moons", seed=0, n_per_class=500, noise=0.15)

@@ -7,14 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from neuralab.cli import main
-
-
-def run(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
-
 
 @pytest.mark.parametrize("args, fragment", [
     (["train", "--dataset", "mnist-typo"], "dataset must be one of spiral, moons, circles, xor, gaussian, digits, iris, wine, breast_cancer, fashion_mnist, mnist; got 'mnist-typo'"),
@@ -34,8 +26,8 @@ def run(capsys, *args):
     (["gradcheck", "--activation", "rellu"], "activation must be one of"),
     (["nonsense"], "No such command"),
 ])
-def test_user_errors_are_one_line_and_exit_2(capsys, tmp_path, args, fragment):
-    code, out, err = run(capsys, *args, *(["--out", tmp_path / "run"] if args[0] == "train" and "--bogus" not in args else []))
+def test_user_errors_are_one_line_and_exit_2(cli, tmp_path, args, fragment):
+    code, out, err = cli(*args, *(["--out", tmp_path / "run"] if args[0] == "train" and "--bogus" not in args else []))
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
@@ -45,8 +37,8 @@ def test_user_errors_are_one_line_and_exit_2(capsys, tmp_path, args, fragment):
     assert not (tmp_path / "run" / "model.safetensors").exists()
 
 
-def test_divergent_run_stops_with_the_nan_message(capsys, tmp_path):
-    code, out, err = run(capsys, "train", "--dataset", "spiral", "--lr", "1e6", "--quiet",
+def test_divergent_run_stops_with_the_nan_message(cli, tmp_path):
+    code, out, err = cli("train", "--dataset", "spiral", "--lr", "1e6", "--quiet",
                          "--out", tmp_path / "run")
     assert code == 1
     assert "loss became nan" in err or "loss became inf" in err
@@ -54,9 +46,9 @@ def test_divergent_run_stops_with_the_nan_message(capsys, tmp_path):
     assert "Traceback" not in err
 
 
-def test_train_writes_a_run_directory(capsys, tmp_path):
+def test_train_writes_a_run_directory(cli, tmp_path):
     out_dir = tmp_path / "moons"
-    code, out, err = run(capsys, "train", "--dataset", "moons", "--hidden", "16", "--hidden", "8",
+    code, out, err = cli("train", "--dataset", "moons", "--hidden", "16", "--hidden", "8",
                          "--activation", "tanh", "--iterations", "300", "--lr", "0.5",
                          "--test-fraction", "0.25", "--print-every", "100", "--out", out_dir)
     assert code == 0, err
@@ -70,7 +62,7 @@ def test_train_writes_a_run_directory(capsys, tmp_path):
     assert (out_dir / "figures" / "boundary.png").is_file()
 
 
-def test_train_linear_model_with_csv_data(capsys, tmp_path):
+def test_train_linear_model_with_csv_data(cli, tmp_path):
     import numpy as np
 
     from neuralab.data import gaussian
@@ -79,7 +71,7 @@ def test_train_linear_model_with_csv_data(capsys, tmp_path):
     path = tmp_path / "points.csv"
     names = np.array(["cat", "dog", "emu"])
     path.write_text("a,b,label\n" + "".join(f"{a},{b},{names[t]}\n" for (a, b), t in zip(X, y)))
-    code, out, err = run(capsys, "train", "--data", path, "--target", "label", "--model", "linear",
+    code, out, err = cli("train", "--data", path, "--target", "label", "--model", "linear",
                          "--epochs", "20", "--batch-size", "16", "--lr", "0.1",
                          "--optimizer", "momentum", "--quiet", "--out", tmp_path / "run")
     assert code == 0, err
@@ -88,24 +80,24 @@ def test_train_linear_model_with_csv_data(capsys, tmp_path):
     assert "train accuracy" in out
 
 
-def test_train_refuses_a_used_out_folder(capsys, tmp_path):
+def test_train_refuses_a_used_out_folder(cli, tmp_path):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "keep.txt").write_text("precious")
-    code, _, err = run(capsys, "train", "--dataset", "xor", "--quiet", "--out", tmp_path / "run")
+    code, _, err = cli("train", "--dataset", "xor", "--quiet", "--out", tmp_path / "run")
     assert code == 2 and "--overwrite" in err
     assert (tmp_path / "run" / "keep.txt").read_text() == "precious"
 
 
-def test_gradcheck_command_prints_each_parameter(capsys):
-    code, out, _ = run(capsys, "gradcheck", "--hidden", "10", "--hidden", "6", "--activation", "sigmoid")
+def test_gradcheck_command_prints_each_parameter(cli):
+    code, out, _ = cli("gradcheck", "--hidden", "10", "--hidden", "6", "--activation", "sigmoid")
     assert code == 0
     for name in ("W1", "b1", "W2", "b2", "W3", "b3"):
         assert f"│ {name} " in out
     assert "all 6 parameters agree to better than 1e-06" in out
 
 
-def test_datasets_command_lists_the_registry(capsys):
-    code, out, _ = run(capsys, "datasets")
+def test_datasets_command_lists_the_registry(cli):
+    code, out, _ = cli("datasets")
     assert code == 0
     for name in ("spiral", "moons", "circles", "xor", "gaussian"):
         assert name in out

@@ -143,13 +143,16 @@ def test_manual_update_is_plain_sgd():
 
 
 @pytest.fixture(scope="module")
-def demo_runs():
+def demo_runs(demo_run):
+    """The demo on both backends: the session's numpy demo and a torch one, float64 on the CPU."""
     from neuralab.lab import run_demo
 
-    return {backend: run_demo(backend=backend, dtype="float64", device="cpu", echo=None,
-                              progress=False) for backend in ("numpy", "torch")}
+    return {"numpy": demo_run[0],
+            "torch": run_demo(backend="torch", dtype="float64", device="cpu", echo=None,
+                              progress=False)}
 
 
+@pytest.mark.slow
 def test_demo_losses_agree_then_drift(demo_runs):
     """The torch demo logs the numpy demo's losses to 1e-9 relative over its first
     1,200 iterations; at seed 0 the 2-layer net's loss spikes near iteration 1,300
@@ -166,6 +169,7 @@ def test_demo_losses_agree_then_drift(demo_runs):
         assert lt[-1] == pytest.approx(ln[-1], rel=1e-3)  # and they end at the same loss
 
 
+@pytest.mark.slow
 def test_demo_final_accuracies_within_one_point(demo_runs):
     for rn, rt in zip(demo_runs["numpy"].runs, demo_runs["torch"].runs):
         assert abs(rn.train_accuracy - rt.train_accuracy) <= 0.01
@@ -218,14 +222,16 @@ def test_same_seed_same_starting_weights_in_both_backends():
 
 def test_device_choice():
     from neuralab import NeuralabError
+    from neuralab.config import TrainSettings
 
     assert resolve_device("cpu").type == "cpu"
     assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
     if not torch.cuda.is_available():
         with pytest.raises(NeuralabError, match="no CUDA GPU is available"):
             resolve_device("cuda")
+    # the settings check the device's name where it enters; resolve_device trusts it
     with pytest.raises(NeuralabError, match="device must be one of auto, cpu, cuda; got 'tpu'"):
-        resolve_device("tpu")
+        TrainSettings(backend="torch", device="tpu")
 
 
 def test_cli_torch_backend(tmp_path, capsys):

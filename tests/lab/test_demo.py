@@ -9,15 +9,12 @@ from safetensors.numpy import load_file
 
 from neuralab.lab import run_demo
 
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    out = tmp_path_factory.mktemp("demo") / "out"
-    return run_demo(out=out, seed=0, echo=None, progress=False), out
+# every test here reads the session's one demo run (conftest.py's demo_run)
+pytestmark = pytest.mark.slow
 
 
-def test_linear_classifier_lands_in_the_lecture_range(demo):
-    result, _ = demo
+def test_linear_classifier_lands_in_the_lecture_range(demo_run):
+    result, _ = demo_run
     linear = result.runs[0]
     assert linear.name == "linear" and linear.fit.steps == 200
     assert 0.45 <= linear.train_accuracy <= 0.58
@@ -25,8 +22,8 @@ def test_linear_classifier_lands_in_the_lecture_range(demo):
     assert linear.fit.history.rows[0]["loss"] == pytest.approx(1.10, abs=0.01)
 
 
-def test_two_layer_net_lands_in_the_lecture_range(demo):
-    result, _ = demo
+def test_two_layer_net_lands_in_the_lecture_range(demo_run):
+    result, _ = demo_run
     mlp = result.runs[1]
     assert mlp.name == "mlp" and mlp.fit.steps == 10_000
     assert mlp.train_accuracy >= 0.97
@@ -34,8 +31,8 @@ def test_two_layer_net_lands_in_the_lecture_range(demo):
     assert mlp.test_accuracy >= 0.9  # a second, differently seeded spiral
 
 
-def test_demo_writes_both_run_directories(demo):
-    _, out = demo
+def test_demo_writes_both_run_directories(demo_run):
+    _, out = demo_run
     assert (out / "comparison.png").stat().st_size > 10_000
     for name, sizes in (("linear", [2, 3]), ("mlp", [2, 100, 3])):
         run = out / name
@@ -67,8 +64,8 @@ def test_demo_writes_both_run_directories(demo):
             assert tensors[f"b{i}"].shape == (sizes[i],)
 
 
-def test_checkpoint_recomputes_the_predictions_by_hand(demo):
-    _, out = demo
+def test_checkpoint_recomputes_the_predictions_by_hand(demo_run):
+    _, out = demo_run
     run = out / "mlp"
     t = load_file(run / "model.safetensors")
     with open(run / "predictions.csv") as fh:
@@ -84,9 +81,9 @@ def test_checkpoint_recomputes_the_predictions_by_hand(demo):
     np.testing.assert_allclose(got, probs, rtol=1e-8)
 
 
-def test_demo_refuses_to_overwrite_an_earlier_run(demo):
+def test_demo_refuses_to_overwrite_an_earlier_run(demo_run):
     from neuralab import NeuralabError
 
-    _, out = demo
+    _, out = demo_run
     with pytest.raises(NeuralabError, match="set overwrite"):
         run_demo(out=out, echo=None, progress=False)

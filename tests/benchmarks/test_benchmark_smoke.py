@@ -11,13 +11,15 @@ import json
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
+from helpers import ROOT
 
 pytest.importorskip("torch")
 
-ROOT = Path(__file__).resolve().parents[1]
+# the three tests read one --quick run of the benchmark, which takes ~15 s
+pytestmark = pytest.mark.slow
+
 DTYPES = ("float64", "float32")
 IMPLEMENTATIONS = ("engine", "plain", "torch_twin", "torch_slides")
 LABELS = {"plain": "plain loop", "torch_twin": "torch twin", "torch_slides": "torch slides"}
@@ -31,7 +33,7 @@ def quick_run(tmp_path_factory):
     proc = subprocess.run(
         [sys.executable, str(ROOT / "benchmarks" / "spiral_step.py"), "--quick",
          "--torch-threads", "1", "--json", str(out_json)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT, capture_output=True, text=True, timeout=900,  # a deadline for a hang only
     )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout, json.loads(out_json.read_text(encoding="utf-8"))

@@ -1,174 +1,29 @@
-"""The run directory: atomic writes, strict JSON, checkpoints that round-trip or fail in one line."""
+"""The run directory: checkpoints that round-trip or fail in one line, and its folder.
+
+Atomic writes and strict JSON, which every run file goes through, are tested in
+tests/fileio/.
+"""
 
 from __future__ import annotations
 
-import json
-import math
 import os
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from helpers import one_line
 
-from neuralab import fileio
-from neuralab import NeuralabError
-from neuralab import runs
+from neuralab import NeuralabError, runs
+from neuralab.config import TrainSettings
+from neuralab.data import load
+from neuralab.lab import load_model, run_training
 from neuralab.nn import MLP
 from neuralab.runs import (
     CHECKPOINT,
     MODEL_JSON,
-    atomic_write,
     load_checkpoint,
     prepare_run_dir,
-    read_json,
     save_checkpoint,
-    write_json,
 )
-
-
-def one_line(excinfo) -> str:
-    msg = str(excinfo.value)
-    assert "\n" not in msg, msg
-    return msg
-
-
-def strict_loads(text: str):
-    def refuse(name):
-        raise ValueError(f"non-standard JSON constant {name}")
-
-    return json.loads(text, parse_constant=refuse)
-
-
-# --------------------------------------------------------------------------- atomic_write
-
-
-def test_atomic_write_writes_and_replaces_leaving_no_temp_files(tmp_path):
-    target = tmp_path / "sub" / "out.txt"
-    atomic_write(target, "first")
-    assert target.read_text() == "first"
-    atomic_write(target, b"second\x00bytes")
-    assert target.read_bytes() == b"second\x00bytes"
-    assert os.listdir(target.parent) == ["out.txt"]
-
-
-def test_atomic_write_failing_midway_keeps_the_old_file_and_no_temp(tmp_path, monkeypatch):
-    target = tmp_path / "metrics.json"
-    target.write_text("old content")
-
-    def boom(src, dst):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(fileio.os, "replace", boom)
-    with pytest.raises(OSError, match="disk full"):
-        atomic_write(target, "new content")
-    monkeypatch.undo()
-    assert target.read_text() == "old content"
-    assert os.listdir(tmp_path) == ["metrics.json"]
-
-
-def test_atomic_write_interrupted_keeps_the_old_file_and_no_temp(tmp_path, monkeypatch):
-    target = tmp_path / "history.json"
-    target.write_text("old")
-
-    def interrupt(fd):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(fileio.os, "fsync", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        atomic_write(target, "new")
-    monkeypatch.undo()
-    assert target.read_text() == "old"
-    assert os.listdir(tmp_path) == ["history.json"]
-
-
-# --------------------------------------------------------------------------- JSON
-
-
-def test_write_json_turns_nan_and_infinities_into_null(tmp_path):
-    obj = {
-        "nan": float("nan"),
-        "inf": float("inf"),
-        "ninf": -np.inf,
-        "np_nan": np.float64("nan"),
-        "f32": np.float32("inf"),
-        "list": [1.5, float("nan"), (np.float32(2.0), np.inf)],
-        "array": np.array([[1.0, np.nan], [-np.inf, 0.25]]),
-        "nested": {"deep": {"x": np.nan}},
-        "int": np.int64(7),
-        "flag": np.bool_(True),
-        "path": tmp_path,
-        3: "int key",
-    }
-    path = write_json(tmp_path / "m.json", obj)
-    got = strict_loads(path.read_text())
-    assert got == {
-        "nan": None,
-        "inf": None,
-        "ninf": None,
-        "np_nan": None,
-        "f32": None,
-        "list": [1.5, None, [2.0, None]],
-        "array": [[1.0, None], [None, 0.25]],
-        "nested": {"deep": {"x": None}},
-        "int": 7,
-        "flag": True,
-        "path": str(tmp_path),
-        "3": "int key",
-    }
-    assert read_json(path) == got
-
-
-json_leaf = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(-(2**40), 2**40),
-    st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=5),
-    st.floats(allow_nan=True, allow_infinity=True).map(np.float64),
-    st.floats(width=32, allow_nan=True, allow_infinity=True).map(np.float32),
-    st.integers(-(2**31), 2**31).map(np.int64),
-    st.booleans().map(np.bool_),
-)
-json_tree = st.recursive(
-    json_leaf,
-    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=4), kids, max_size=4),
-    max_leaves=20,
-)
-
-
-def _expected(value):
-    if isinstance(value, dict):
-        return {k: _expected(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_expected(v) for v in value]
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
-@settings(max_examples=50, deadline=None)
-@given(obj=json_tree)
-def test_write_json_always_writes_strict_json_that_reads_back(tmp_path_factory, obj):
-    path = tmp_path_factory.mktemp("j") / "x.json"
-    write_json(path, obj)
-    assert strict_loads(path.read_text(encoding="utf-8")) == _expected(obj)
-
-
-def test_read_json_errors_are_one_line(tmp_path):
-    with pytest.raises(NeuralabError, match="does not exist") as exc:
-        read_json(tmp_path / "none.json")
-    one_line(exc)
-    bad = tmp_path / "bad.json"
-    bad.write_text("{not json")
-    with pytest.raises(NeuralabError, match="not valid JSON") as exc:
-        read_json(bad)
-    one_line(exc)
-
 
 # --------------------------------------------------------------------------- checkpoints
 
@@ -259,6 +114,16 @@ def test_checkpoint_with_no_valid_sizes(tmp_path, meta):
     with pytest.raises(NeuralabError, match="sizes") as exc:
         load_checkpoint(tmp_path)
     one_line(exc)
+
+
+def test_a_torch_trained_checkpoint_loads_in_the_engine(tmp_path):
+    data = load("moons", seed=1)
+    settings = TrainSettings(hidden=[12, 6], activation="tanh", iterations=200, lr=0.3,
+                             backend="torch", device="cpu")
+    run = run_training(data, settings, out=tmp_path / "t", echo=None, progress=False)
+    engine = load_model(tmp_path / "t", backend="numpy")
+    np.testing.assert_allclose(engine.predict_proba(data.X), run.predictor.predict_proba(data.X),
+                               rtol=1e-10, atol=1e-14)
 
 
 # --------------------------------------------------------------------------- run directory

@@ -9,19 +9,13 @@ import struct
 
 import numpy as np
 import pytest
+from helpers import one_line
 
 from neuralab import NeuralabError
-from neuralab.data import REGISTRY, describe_all, load, names, read_idx, write_idx
-from neuralab.data import real
+from neuralab.data import REGISTRY, describe_all, load, names, read_idx, real, write_idx
 
 FASHION_NEEDED = (f"needs Debian package {real.FASHION_MNIST_PACKAGE} "
                   f"(apt-get install {real.FASHION_MNIST_PACKAGE}; `make test` installs it as root)")
-
-
-def one_line_error(excinfo) -> str:
-    msg = str(excinfo.value)
-    assert "\n" not in msg, msg
-    return msg
 
 
 def idx_bytes(code: int, shape: tuple[int, ...], data: bytes) -> bytes:
@@ -80,7 +74,7 @@ def test_write_idx_round_trips(tmp_path, name):
 def check_error(path, *fragments, **kwargs) -> str:
     with pytest.raises(NeuralabError) as exc:
         read_idx(path, **kwargs)
-    msg = one_line_error(exc)
+    msg = one_line(exc)
     assert str(path) in msg, msg
     for fragment in fragments:
         assert fragment in msg, msg
@@ -190,11 +184,11 @@ def test_digits_are_8_by_8_images_named_by_row_and_column():
 def test_sets_without_options_refuse_options_and_a_data_dir(tmp_path):
     with pytest.raises(NeuralabError) as exc:
         load("iris", n_per_class=5)
-    msg = one_line_error(exc)
+    msg = one_line(exc)
     assert "iris" in msg and "no options" in msg and "n_per_class" in msg
     with pytest.raises(NeuralabError) as exc:
         load("spiral", data_dir=tmp_path)
-    msg = one_line_error(exc)
+    msg = one_line(exc)
     assert "--data-dir" in msg and "fashion_mnist" in msg and "mnist" in msg
 
 
@@ -250,7 +244,7 @@ def test_fashion_mnist_takes_a_data_dir_and_names_the_clothes(tmp_path):
 def test_mnist_without_a_folder_says_to_pass_data_dir_naming_the_files():
     with pytest.raises(NeuralabError) as exc:
         load("mnist")
-    msg = one_line_error(exc)
+    msg = one_line(exc)
     assert "--data-dir" in msg
     for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                  "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
@@ -260,7 +254,7 @@ def test_mnist_without_a_folder_says_to_pass_data_dir_naming_the_files():
 def load_error(folder, name="mnist") -> str:
     with pytest.raises(NeuralabError) as exc:
         load(name, data_dir=folder)
-    return one_line_error(exc)
+    return one_line(exc)
 
 
 def test_mnist_labels_count_must_equal_images_count(tmp_path):
@@ -317,7 +311,7 @@ def test_fashion_mnist_not_installed_says_which_package(tmp_path, monkeypatch):
     monkeypatch.setattr(real, "FASHION_MNIST_DIR", tmp_path / "absent")
     with pytest.raises(NeuralabError) as exc:
         load("fashion_mnist")
-    msg = one_line_error(exc)
+    msg = one_line(exc)
     assert "apt-get install dataset-fashion-mnist" in msg and "--data-dir" in msg
     row = {r["name"]: r for r in describe_all()}["fashion_mnist"]
     assert row["available"] is False

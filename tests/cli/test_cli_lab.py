@@ -6,13 +6,7 @@ import numpy as np
 import pytest
 
 from neuralab.cli import main
-from neuralab.data import Dataset, load
-
-
-def cli(capsys, *args):
-    code = main([str(a) for a in args])
-    out, err = capsys.readouterr()
-    return code, out, err
+from neuralab.data import load
 
 
 @pytest.fixture(scope="module")
@@ -30,9 +24,9 @@ def run(tmp_path_factory):
     return root, set(flipped.tolist())
 
 
-def test_inspect_lists_the_flipped_labels_first(run, capsys):
+def test_inspect_lists_the_flipped_labels_first(run, cli):
     root, flipped = run
-    code, out, err = cli(capsys, "inspect", root / "run", "--outliers", 24, "--out", root / "insp")
+    code, out, err = cli("inspect", root / "run", "--outliers", 24, "--out", root / "insp")
     assert code == 0, err
     report = json.loads((root / "insp" / "outliers.json").read_text())
     top = {o["index"] for o in report["outliers"]}
@@ -41,21 +35,21 @@ def test_inspect_lists_the_flipped_labels_first(run, capsys):
     assert "highest-loss training points" in out
 
 
-def test_monitor_flags_a_shift_and_not_a_fresh_sample(run, capsys):
+def test_monitor_flags_a_shift_and_not_a_fresh_sample(run, cli):
     root, _ = run
     fresh = load("gaussian", seed=7).X
     np.savez(root / "fresh.npz", X=fresh)
     np.savez(root / "shifted.npz", X=fresh + [0.0, 1.5])
-    code, out, _ = cli(capsys, "monitor", root / "run", "--data", root / "fresh.npz", "--out", root / "m1")
+    code, out, _ = cli("monitor", root / "run", "--data", root / "fresh.npz", "--out", root / "m1")
     assert code == 0 and "no drift flagged" in out
-    code, out, _ = cli(capsys, "monitor", root / "run", "--data", root / "shifted.npz", "--out", root / "m2")
+    code, out, _ = cli("monitor", root / "run", "--data", root / "shifted.npz", "--out", root / "m2")
     assert code == 0 and "DRIFT" in out and "feature x2 drifted" in out
     assert json.loads((root / "m2" / "monitor.json").read_text())["drift"] is True
 
 
-def test_retrieve_ranks_a_class_with_precision_at_k(run, capsys):
+def test_retrieve_ranks_a_class_with_precision_at_k(run, cli):
     root, _ = run
-    code, out, err = cli(capsys, "retrieve", root / "run", "--label", "1", "--dataset", "gaussian",
+    code, out, err = cli("retrieve", root / "run", "--label", "1", "--dataset", "gaussian",
                          "--split", "train", "--out", root / "r")
     assert code == 0, err
     assert "P@10 " in out
@@ -70,17 +64,17 @@ def test_retrieve_ranks_a_class_with_precision_at_k(run, capsys):
     (["retrieve", "{run}", "--label", "cat", "--dataset", "gaussian", "--split", "train"], "label must be one of the model's classes"),
     (["retrieve", "{run}", "--label", "1", "--dataset", "gaussian"], "has no test part of its own"),
 ])
-def test_lab_command_errors(run, capsys, args, fragment):
+def test_lab_command_errors(run, cli, args, fragment):
     root, _ = run
     args = [a.format(run=root / "run", root=root) for a in args]
-    code, _, err = cli(capsys, *args)
+    code, _, err = cli(*args)
     assert code == 2 and len(err.strip().splitlines()) == 1 and fragment in err, err
 
 
-def test_sweep_command_ranks_trials_and_saves_the_best(tmp_path, capsys):
+def test_sweep_command_ranks_trials_and_saves_the_best(tmp_path, cli):
     import csv
 
-    code, out, err = cli(capsys, "sweep", "-p", "lr=0.01,0.5", "-p", "hidden=4;32", "--dataset",
+    code, out, err = cli("sweep", "-p", "lr=0.01,0.5", "-p", "hidden=4;32", "--dataset",
                          "moons", "--iterations", "300", "--folds", "3", "--out", tmp_path / "sw")
     assert code == 0, err
     with open(tmp_path / "sw" / "sweep.csv") as fh:
@@ -92,13 +86,13 @@ def test_sweep_command_ranks_trials_and_saves_the_best(tmp_path, capsys):
     assert "3-fold cross-validation" in out
 
 
-def test_sweep_command_refuses_a_bad_spec(capsys, tmp_path):
-    code, _, err = cli(capsys, "sweep", "-p", "lr=abc", "--dataset", "moons", "--out", tmp_path / "x")
+def test_sweep_command_refuses_a_bad_spec(cli, tmp_path):
+    code, _, err = cli("sweep", "-p", "lr=abc", "--dataset", "moons", "--out", tmp_path / "x")
     assert code == 2 and "lr=abc: lr must be a finite number > 0; got 'abc'" in err
 
 
-def test_datasets_command_shows_real_sets_without_loading_them(capsys):
-    code, out, _ = cli(capsys, "datasets")
+def test_datasets_command_shows_real_sets_without_loading_them(cli):
+    code, out, _ = cli("datasets")
     assert code == 0
     for name in ("digits", "iris", "wine", "breast_cancer", "fashion_mnist", "mnist"):
         assert name in out
