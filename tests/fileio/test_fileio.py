@@ -193,7 +193,7 @@ def test_read_csv_skips_blank_lines(tmp_path):
     (read_csv, "none.csv", None, "does not exist"),
     (read_csv, "empty.csv", b"", "is empty: it needs a header row"),
     (read_csv, "latin1.csv", b"a,b\n\xe9,1\n", "cannot be read as CSV"),
-    (read_csv, "folder.csv", "a folder", "cannot be read as CSV"),
+    (read_csv, "folder.csv", "a folder", "is a folder; give a regular file"),
 ])
 def test_read_errors_are_one_line_naming_the_file(tmp_path, read, name, content, fragment):
     path = tmp_path / name
