@@ -397,7 +397,7 @@ def test_six_saves_at_once_each_get_their_own_new_folder(client, runs_dir):
 def test_saves_racing_for_one_name_each_get_their_own(tmp_path, monkeypatch):
     """Every save is told the same name first (as when saves look at once): each still gets
     a folder of its own, and none hears of --overwrite."""
-    import neuralab.runs as runs
+    from neuralab import runs
 
     real = runs.new_run_dir
     taken = tmp_path / "20260101-000000-playground"
