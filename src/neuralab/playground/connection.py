@@ -115,8 +115,12 @@ def in_daemon_thread(fn, *args) -> asyncio.Future:
     fut.add_done_callback(lambda f: f.cancelled() or f.exception())
 
     def settle(result, exc) -> None:
-        if not fut.done():
-            fut.set_exception(exc) if exc is not None else fut.set_result(result)
+        if fut.done():
+            return
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(result)
 
     def work() -> None:
         try:
