@@ -173,24 +173,33 @@ def check_inputs(X: np.ndarray, scaler: Standardizer, feature_names: list[str], 
 OPTIMIZER_SLOTS = {"sgd": 0, "manual": 0, "momentum": 1, "nesterov": 1, "adam": 2}
 
 
-def check_memory(settings: TrainSettings, sizes: list[int], splits: dict[str, Split]) -> None:
-    """Refuse a model whose training needs more memory than this machine allows, before any is taken.
+def memory_estimate(settings: TrainSettings, sizes: list[int], rows: dict[str, int]
+                    ) -> tuple[int, int, int]:
+    """Bytes that training needs: (weights and optimiser state, activations, data).
 
-    The estimate counts, in the settings' dtype: weights, gradients, optimiser
-    slots and one temporary per parameter; the activations of a training batch
-    (z and o of each layer, and their gradients) and of a whole split evaluated at
-    once; and the standardised copy of the data.
+    ``rows`` counts the rows of each split (``train`` among them; a caller may
+    add other blocks it evaluates at once). The estimate counts, in the
+    settings' dtype: weights, gradients, optimiser slots and one temporary per
+    parameter; the activations of a training batch (z and o of each layer, and
+    their gradients) and of a whole block evaluated at once; and the
+    standardised copy of the data.
     """
-    from neuralab.data.files import gib, memory_limit
-
     item = np.dtype(settings.dtype).itemsize
     params = sum(a * b + b for a, b in itertools.pairwise(sizes))
     state = params * (3 + OPTIMIZER_SLOTS.get(settings.optimizer, 2)) * item
+    batch = rows["train"] if settings.batch_size is None else min(settings.batch_size, rows["train"])
+    activations = max(4 * batch, 2 * max(rows.values())) * sum(sizes[1:]) * item
+    return state, activations, sum(rows.values()) * sizes[0] * item
+
+
+def check_memory(settings: TrainSettings, sizes: list[int], splits: dict[str, Split]) -> None:
+    """Refuse a model whose training needs more memory than this machine allows, before any is taken
+    (the estimate of :func:`memory_estimate`)."""
+    from neuralab.data.files import gib, memory_limit
+
     rows = {k: len(sp.y) for k, sp in splits.items()}
     batch = rows["train"] if settings.batch_size is None else min(settings.batch_size, rows["train"])
-    width = sum(sizes[1:])
-    activations = max(4 * batch, 2 * max(rows.values())) * width * item
-    data = sum(rows.values()) * sizes[0] * item
+    state, activations, data = memory_estimate(settings, sizes, rows)
     needed, limit = state + activations + data, memory_limit()
     if needed <= limit:
         return

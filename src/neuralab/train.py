@@ -373,6 +373,7 @@ class _Loop:
         self.best_loss, self.best_step, self.best_state, self.waited = math.inf, None, None, 0
         self.order = np.arange(len(y))
         self.batch_pos = len(y)  # forces a shuffle at the first minibatch
+        self.stopped = False  # fit's stop() ended the loop
 
     def check(self, step: int, loss: float) -> None:
         if not math.isfinite(loss):
@@ -448,13 +449,17 @@ class _Loop:
             self.log(done, full_loss, _accuracy(probs, self.y))
         return loss
 
-    def run(self, start_step: int, schedule, stopper: StopOnSignal, task) -> tuple[int, bool]:
+    def run(self, start_step: int, schedule, stopper: StopOnSignal, task,
+            stop: Callable[[], bool] | None = None) -> tuple[int, bool]:
         """The one loop, either backend: returns (updates done, whether early stopping ended it)."""
         total = self.plan.total
         step_once = self.full_batch_step if self.plan.batch_size is None else self.minibatch_step
         update_every = max(1, total // 200)
         for local in range(total):
             if stopper.requested:
+                return local, False
+            if stop is not None and stop():
+                self.stopped = True
                 return local, False
             if schedule is not None:
                 self.trainer.set_lr(schedule(local))
@@ -503,6 +508,7 @@ def fit(trainer, X: np.ndarray, y: np.ndarray, *, iterations: int | None = None,
         stop_on_signal: bool = True, schedule: Callable[[int], float] | None = None,
         early_stopping: int | None = None,
         augment: Callable[[np.ndarray, np.random.Generator], np.ndarray] | None = None,
+        stop: Callable[[], bool] | None = None,
         ) -> FitResult:
     """Train ``trainer`` on (X, y).
 
@@ -531,6 +537,8 @@ def fit(trainer, X: np.ndarray, y: np.ndarray, *, iterations: int | None = None,
             many logged evaluations, and restore the weights of its best one.
         augment: ``augment(X_batch, rng)`` returns a changed copy of each batch
             before its step (training data only).
+        stop: asked before each step; when it returns True the loop ends there, as
+            on a signal (``interrupted=True``): a time budget or a cancel flag.
 
     Raises:
         TrainingDiverged: when the loss becomes NaN or infinite.
@@ -545,12 +553,12 @@ def fit(trainer, X: np.ndarray, y: np.ndarray, *, iterations: int | None = None,
     stopper = StopOnSignal(stop_on_signal)
     start = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), bar as task, stopper:
-        done, stopped_early = loop.run(start_step, schedule, stopper, task)
+        done, stopped_early = loop.run(start_step, schedule, stopper, task, stop)
         seconds = time.perf_counter() - start
         end = start_step + done
         final_loss, final_acc, restored = loop.close(end)
     result = FitResult(history=loop.history, steps=end, seconds=seconds, final_loss=final_loss,
-                       final_train_accuracy=final_acc, interrupted=stopper.requested,
+                       final_train_accuracy=final_acc, interrupted=stopper.requested or loop.stopped,
                        stopped_early=stopped_early, best_step=loop.best_step if restored else None)
     if plan.has_val:
         result.final_val_loss, result.final_val_accuracy = loop.final_val(restored)

@@ -23,6 +23,13 @@ from neuralab.playground.settings import MAX_CLASSES, PlaygroundError
 
 MAX_CSV_ROWS = 20_000
 MAX_CSV_CHARS = 4_000_000
+#: Coordinates (uploaded or added by hand) lie within +-this: the plane, its grid and the
+#: scaling stay finite, and every number a frame or a saved run carries is JSON's.
+MAX_COORDINATE = 1e6
+#: The longest class or column name an upload may use (names travel in every frame).
+MAX_NAME_CHARS = 200
+#: The most points a session takes added by hand (each is in every frame and script).
+MAX_ADDED_POINTS = 1000
 
 
 def finite_number(value) -> float | None:
@@ -30,6 +37,8 @@ def finite_number(value) -> float | None:
 
     >>> finite_number(" 2.5"), finite_number(3), finite_number("inf"), finite_number(True)
     (2.5, 3.0, None, None)
+    >>> finite_number(10 ** 400) is None  # an integer beyond float's range
+    True
     """
     if isinstance(value, bool):
         return None
@@ -38,9 +47,42 @@ def finite_number(value) -> float | None:
             value = float(value.strip())
         except ValueError:
             return None
-    if isinstance(value, (int, float, np.integer, np.floating)) and math.isfinite(value):
-        return float(value)
-    return None
+    if not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    try:
+        value = float(value)
+    except OverflowError:
+        return None
+    return value if math.isfinite(value) else None
+
+
+def coordinate(value) -> float | None:
+    """A point's coordinate: a finite number within +-:data:`MAX_COORDINATE`, else None.
+
+    >>> coordinate("0.5"), coordinate(-1e6), coordinate(1.7e308), coordinate(float("nan"))
+    (0.5, -1000000.0, None, None)
+    """
+    v = finite_number(value)
+    return v if v is not None and abs(v) <= MAX_COORDINATE else None
+
+
+def brief(value, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters for a message (a value may be huge).
+
+    >>> brief(1.7e308), brief("x" * 100, 10)
+    ('1.7e+308', "'xxxxxx...")
+    """
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _is_number(cell: str) -> bool:
+    """Whether a CSV cell reads as a number (nan and inf included: they are no names)."""
+    try:
+        float(cell)
+    except ValueError:
+        return False
+    return True
 
 
 def _csv_rows(text: str) -> list[tuple[int, list[str]]]:
@@ -51,6 +93,11 @@ def _csv_rows(text: str) -> list[tuple[int, list[str]]]:
     if len(text) > MAX_CSV_CHARS:
         raise PlaygroundError("text", f"the CSV has {len(text):,} characters; at most "
                                       f"{MAX_CSV_CHARS:,} are accepted")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise PlaygroundError("text", f"the CSV is not Unicode text: character {exc.start:,} is "
+                                      f"{text[exc.start]!r}, half of a surrogate pair") from None
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     rows = []
     try:
@@ -64,11 +111,39 @@ def _csv_rows(text: str) -> list[tuple[int, list[str]]]:
     return rows
 
 
+def _header(first: list[str]) -> list[str] | None:
+    """The column names of a first row that is a header, or None when it is a data row.
+
+    A header names all three columns; neither coordinate cell may read as a number
+    (``nan`` and ``inf`` do): a row that mixes names and numbers, repeats a name or
+    has a name over :data:`MAX_NAME_CHARS` is refused.
+    """
+    numeric = [_is_number(c) for c in first[:2]]
+    if len(first) != 3 or all(numeric):
+        return None
+    if any(numeric):
+        raise PlaygroundError("text", f"CSV line 1 ({','.join(first)[:80]}) mixes names and "
+                                      "numbers; the first row is either a header of names "
+                                      "(x1,x2,label) or a data row of two numbers and a label")
+    names = [first[0] or "x1", first[1] or "x2", first[2] or "label"]
+    long = next((n for n in names if len(n) > MAX_NAME_CHARS), None)
+    if long is not None:
+        raise PlaygroundError("text", f"CSV header: the column name {brief(long)} has "
+                                      f"{len(long):,} characters; at most {MAX_NAME_CHARS}")
+    if len(set(names)) < 3:
+        twice = next(n for n in names if names.count(n) > 1)
+        raise PlaygroundError("text", f"CSV header ({','.join(names)}) names the column "
+                                      f"{twice!r} twice; each column needs its own name")
+    return names
+
+
 def parse_points_csv(text: str) -> Dataset:
     """A Dataset from CSV text of 2-D points ``x1,x2,label`` (header row optional).
 
-    Blank lines are skipped; a first row whose coordinates are not numbers is the
-    header (it names the features). Labels may be strings or integers and are
+    Blank lines are skipped; a first row whose coordinate cells are both names
+    (not numbers) is the header: it names the features, each column differently.
+    Coordinates are finite numbers within +-:data:`MAX_COORDINATE`. Labels may be
+    strings (at most :data:`MAX_NAME_CHARS` characters) or integers and are
     numbered as :func:`neuralab.data.files.encode_labels` numbers them (sorted,
     numerically when all are integers). 2 to 6 classes, at most 20,000 rows;
     anything else is a one-line :class:`PlaygroundError` (field ``text``).
@@ -80,10 +155,10 @@ def parse_points_csv(text: str) -> Dataset:
     from neuralab.data.files import encode_labels
 
     rows = _csv_rows(text)
-    names = ["x1", "x2"]
-    first = rows[0][1]
-    if len(first) == 3 and (finite_number(first[0]) is None or finite_number(first[1]) is None):
-        names = [first[0] or "x1", first[1] or "x2"]
+    names = _header(rows[0][1])
+    if names is None:
+        names = ["x1", "x2", "label"]
+    else:
         rows = rows[1:]
     if not rows:
         raise PlaygroundError("text", "the CSV has a header but no data rows")
@@ -95,11 +170,15 @@ def parse_points_csv(text: str) -> Dataset:
         if len(row) != 3:
             raise PlaygroundError("text", f"CSV line {line}: {len(row)} cells, expected 3 "
                                           f"(x1,x2,label)")
+        if len(row[2]) > MAX_NAME_CHARS:
+            raise PlaygroundError("text", f"CSV line {line}: the label {brief(row[2])} has "
+                                          f"{len(row[2]):,} characters; at most {MAX_NAME_CHARS}")
         for c in range(2):
-            v = finite_number(row[c])
+            v = coordinate(row[c])
             if v is None:
-                raise PlaygroundError("text", f"CSV line {line}, column {names[c]}: {row[c]!r} "
-                                              "is not a finite number")
+                raise PlaygroundError("text", f"CSV line {line}, column {names[c]}: "
+                                              f"{brief(row[c])} is not a finite number within "
+                                              f"+-{MAX_COORDINATE:g}")
             X[i, c] = v
     try:
         y, classes = encode_labels([row[2] for _, row in rows], where="the CSV")
@@ -109,7 +188,8 @@ def parse_points_csv(text: str) -> Dataset:
         raise PlaygroundError("text", f"the CSV has {len(classes)} classes; the playground takes "
                                       f"2 to {MAX_CLASSES}")
     return Dataset(X=X, y=y, classes=classes, name="upload.csv",
-                   source=f"CSV uploaded to the playground ({len(y)} rows)", feature_names=names)
+                   source=f"CSV uploaded to the playground ({len(y)} rows)",
+                   feature_names=names[:2])
 
 
 def toy_options(cfg: dict) -> dict:

@@ -18,6 +18,8 @@ setting and leaves the session as it was.
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import shutil
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -28,7 +30,11 @@ import numpy as np
 from neuralab.data.dataset import Dataset
 from neuralab.lab import Prepared, prepare
 from neuralab.playground.data import (
+    MAX_ADDED_POINTS,
+    MAX_COORDINATE,
     SessionData,
+    brief,
+    coordinate,
     finite_number,
     parse_points_csv,
     plane_grid,
@@ -43,6 +49,7 @@ from neuralab.playground.frames import (
     num,
     unit_maps,
 )
+from neuralab.playground.limits import MemoryBudget, session_bytes
 from neuralab.playground.settings import (
     DATA_FIELDS,
     UPLOAD,
@@ -79,18 +86,22 @@ class Session:
         runs_dir: where :meth:`save` writes run directories.
         grid: the boundary image's width and height, in pixels (default 100).
         hidden_grid: the hidden-unit maps' width and height (default 25).
+        budget: the server's :class:`~neuralab.playground.limits.MemoryBudget`; a
+            build whose estimate (:func:`~neuralab.playground.limits.session_bytes`)
+            does not fit is refused before anything is built (None: no budget).
 
     Attributes:
         config: the checked settings (None before the first build).
         data: the :class:`~neuralab.playground.data.SessionData`.
         model: the :class:`SessionModel`.
         playing: whether the server's play loop should keep training.
-        closed: set when the tab has gone; a play loop stops on it.
+        closed: set when the tab has gone; a chunk of training stops on it (between steps).
     """
 
     def __init__(self, *, runs_dir: str | Path = "runs", grid: int = 100,
-                 hidden_grid: int = 25) -> None:
+                 hidden_grid: int = 25, budget: MemoryBudget | None = None) -> None:
         self.runs_dir = Path(runs_dir)
+        self.budget = budget
         self.grid = int(grid)
         self.hidden_grid = int(hidden_grid)
         self.config: dict | None = None
@@ -142,7 +153,17 @@ class Session:
         self.uploaded = base
         return cfg
 
+    def _reserve(self, cfg: dict, n_rows: int) -> None:
+        """Claim the memory these settings need from the budget, or refuse (nothing changes)."""
+        if self.budget is None:
+            return
+        sizes = train_settings(cfg).sizes(2, int(cfg["classes"]))
+        batch = "full batch" if cfg["batch_size"] is None else f"batch_size {cfg['batch_size']}"
+        self.budget.reserve(self, session_bytes(cfg, n_rows, self.grid ** 2),
+                            f"{n_rows:,} points, layers {' -> '.join(map(str, sizes))}, {batch}")
+
     def _build(self, cfg: dict, data: SessionData) -> None:
+        self._reserve(cfg, len(data.dataset.y))
         model = self._new_model(cfg, data)
         self.config, self.data, self.model = cfg, data, model
         self._new_plane()
@@ -153,19 +174,29 @@ class Session:
         self.model = self._new_model(self.config, self.data)
 
     def add_point(self, x, y, label) -> None:
-        """Add a training point of class ``label`` at (x, y); the model and its scaling are kept."""
+        """Add a training point of class ``label`` at (x, y); the model and its scaling are kept.
+
+        x and y are finite numbers within +-:data:`~neuralab.playground.data.MAX_COORDINATE`;
+        a session takes at most :data:`~neuralab.playground.data.MAX_ADDED_POINTS` points.
+        """
         self.ensure()
-        xv, yv = finite_number(x), finite_number(y)
-        if xv is None:
-            raise PlaygroundError("x", f"x must be a finite number; got {x!r}")
-        if yv is None:
-            raise PlaygroundError("y", f"y must be a finite number; got {y!r}")
+        for name, value in (("x", x), ("y", y)):
+            if coordinate(value) is None:
+                raise PlaygroundError(name, f"{name} must be a finite number from "
+                                            f"{-MAX_COORDINATE:g} to {MAX_COORDINATE:g}; got "
+                                            f"{brief(value)}")
+        xv, yv = coordinate(x), coordinate(y)
+        if len(self.data.extra) >= MAX_ADDED_POINTS:
+            raise PlaygroundError("x", f"this session already has {MAX_ADDED_POINTS:,} points "
+                                       "added by hand, the most it takes; reset the data set "
+                                       "(change a data setting) to add others")
         K = self.data.n_classes
         k = None if isinstance(label, str) else finite_number(label)
         if k is None or not k.is_integer() or not 0 <= k < K:
             raise PlaygroundError("label", f"label must be an integer from 0 to {K - 1} "
-                                           f"(this data has {K} classes); got {label!r}")
+                                           f"(this data has {K} classes); got {brief(label)}")
         old, m = self.data, self.model
+        self._reserve(self.config, len(old.dataset.y) + 1)
         data = session_data(old.base, self.config, [*old.extra, (xv, yv, int(k))], old.extent)
         kept = m.prepared
         fresh = prepare(data.dataset, kept.settings, splits=data.splits, scaler=kept.scaler)
@@ -192,8 +223,12 @@ class Session:
 
     # ---------------------------------------------------------------- training
 
-    def train(self, steps: int | None = None) -> None:
+    def train(self, steps: int | None = None, *, seconds: float | None = None) -> None:
         """Run ``steps`` (default steps_per_frame) updates: one call of ``Prepared.fit``.
+
+        With ``seconds``, the call ends early once that much time has passed (after
+        one step at least); it ends before its next step, whatever ``seconds`` says,
+        once the session is closed. A chunk that ends early logs its last step.
 
         Raises:
             TrainingDiverged: when the loss became NaN or infinite; the session
@@ -207,9 +242,16 @@ class Session:
             raise PlaygroundError(None, m.diverged + "; press reset or change the settings")
         n = int(steps or self.config["steps_per_frame"])
         start = time.perf_counter()
+        asked = itertools.count()
+
+        def stop() -> bool:  # asked before each step
+            first = next(asked) == 0
+            return self.closed or (seconds is not None and not first
+                                   and time.perf_counter() - start > seconds)
+
         try:
             result = m.prepared.fit(iterations=n, start_step=m.step, log_every=n,
-                                    stop_on_signal=False, progress=False)
+                                    stop_on_signal=False, progress=False, stop=stop)
         except TrainingDiverged as exc:
             m.step = exc.step
             m.diverged = str(exc)
@@ -316,13 +358,7 @@ class Session:
         """
         from neuralab.lab import save_run
         from neuralab.metrics import UndefinedMetricWarning
-        from neuralab.runs import (
-            Predictor,
-            RunResult,
-            model_meta,
-            new_run_dir,
-            prepare_run_dir,
-        )
+        from neuralab.runs import Predictor, RunResult, model_meta
         from neuralab.train import FitResult
 
         self.ensure()
@@ -344,7 +380,7 @@ class Session:
             seconds=m.seconds, final_loss=s["train_loss"],
             final_train_accuracy=s["train_accuracy"], final_val_loss=s["test_loss"],
             final_val_accuracy=s["test_accuracy"])
-        run_dir = prepare_run_dir(new_run_dir(self.runs_dir, "playground"))
+        run_dir = fresh_run_dir(self.runs_dir)
         run = RunResult(name="playground", settings=settings, fit=fit_result, metrics=metrics,
                         run_dir=run_dir, trainer=prep.trainer, predictor=predictor,
                         splits=prep.splits, probs=probs)
@@ -352,12 +388,45 @@ class Session:
         if cfg["dataset"] != UPLOAD and not d.extra:
             spec = {"kind": "registry", "name": cfg["dataset"], "seed": cfg["seed"],
                     "options": toy_options(cfg)}
-        save_run(run, d.dataset, data_spec=spec)
+        try:
+            save_run(run, d.dataset, data_spec=spec)
+        except BaseException as exc:
+            shutil.rmtree(run_dir, ignore_errors=True)  # no half-written run is left behind
+            if isinstance(exc, OSError):
+                raise PlaygroundError("save", f"cannot write the run {run_dir}: "
+                                              f"{exc.strerror or type(exc).__name__}") from None
+            raise
         return run_dir.resolve()
 
     def close(self) -> None:
-        """Drop the data and the model (the tab has gone)."""
+        """Drop the data and the model (the tab has gone), and their memory's reservation."""
+        if self.budget is not None:
+            self.budget.release(self)
         self.closed = True
         self.playing = False
         self.data = self.model = self.uploaded = None
         self._grid_points = self._hidden_points = None
+
+
+def fresh_run_dir(root: Path, tries: int = 1000) -> Path:
+    """A new, empty run directory ``root/YYYYmmdd-HHMMSS-playground[-N]``, created here.
+
+    The folder is claimed by creating it (``mkdir`` fails on a name that exists),
+    so saves that run at once, from any sessions or processes, each get their own.
+
+    Raises:
+        PlaygroundError: (field ``save``) when ``root`` cannot be written.
+    """
+    from neuralab.runs import new_run_dir, prepare_run_dir
+
+    for _ in range(tries):
+        path = new_run_dir(root, "playground")
+        try:
+            path.mkdir(parents=True)
+        except FileExistsError:
+            continue  # another save took the name between the look and the mkdir
+        except OSError as exc:
+            raise PlaygroundError("save", f"cannot save under {root}: "
+                                          f"{exc.strerror or type(exc).__name__}") from None
+        return prepare_run_dir(path)
+    raise PlaygroundError("save", f"cannot find a free folder name under {root}")
