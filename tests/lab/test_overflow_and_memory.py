@@ -14,7 +14,8 @@ from neuralab.data import Dataset, load
 from neuralab.data import files as data_files
 from neuralab.data.files import load_features, load_npz, memory_limit
 from neuralab.data.preprocess import Standardizer
-from neuralab.lab import check_inputs, prepare
+from neuralab.data.preprocess import check_inputs
+from neuralab.lab import prepare
 
 GIB = 2**30
 

@@ -166,7 +166,8 @@ def predict(
     """Class probabilities from a saved model: for a file of inputs, or one --point."""
     from neuralab.data.files import load_features
     from neuralab.fileio import check_writable
-    from neuralab.lab import check_inputs, load_model
+    from neuralab.data.preprocess import check_inputs
+    from neuralab.lab import load_model
     from neuralab.runs import atomic_write
 
     if (input is None) == (point is None):
@@ -206,7 +207,7 @@ def _predict_point(predictor, point: str, label: str | None) -> None:
 
     import numpy as np
 
-    from neuralab.lab import check_inputs
+    from neuralab.data.preprocess import check_inputs
     from neuralab.runs.predictor import parse_point
 
     X = parse_point(point, predictor.feature_names)

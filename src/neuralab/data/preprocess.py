@@ -116,3 +116,38 @@ class Standardizer:
     def to_meta(self) -> dict:
         return {"mean": self.mean.tolist(), "scale": self.scale.tolist(),
                 "method": "none" if self.is_identity else "standard"}
+
+
+def check_inputs(X: np.ndarray, scaler: Standardizer, feature_names: list[str], *,
+                 where: str, dtype="float64") -> None:
+    """Refuse inputs that overflow once standardised, naming the column.
+
+    A value such as 1e308 is finite, but its column's mean or standard deviation
+    overflows, or its standardised value is too large to be multiplied by a
+    weight and summed in ``dtype``: the loss, the probabilities and the figures'
+    axes would become NaN. Standardised values up to the square root of
+    ``dtype``'s largest number (1.3e154 in float64, 1.8e19 in float32) pass.
+    """
+    if X.size == 0:
+        return
+    dtype = np.dtype(dtype if dtype in ("float32", "float64") else "float64")
+    limit = float(np.sqrt(np.finfo(dtype).max))
+    with np.errstate(over="ignore", invalid="ignore"):
+        lo = (X.min(axis=0).astype(np.float64) - scaler.mean) / scaler.scale
+        hi = (X.max(axis=0).astype(np.float64) - scaler.mean) / scaler.scale
+        reach = np.maximum(np.abs(lo), np.abs(hi))
+    moments = np.isfinite(scaler.mean) & np.isfinite(scaler.scale)
+    bad = np.flatnonzero(~(reach <= limit) | ~moments)
+    if bad.size == 0:
+        return
+    j = int(bad[0])
+    if not moments[j]:
+        why = "its mean or standard deviation is not finite in float64"
+    elif not np.isfinite(reach[j]):
+        why = "its standardised values are not finite"
+    else:
+        how = "as given" if scaler.is_identity else "standardised"
+        why = (f"{how}, its values reach {reach[j]:.3g}, beyond the {limit:.3g} that "
+               f"{dtype.name} can carry through the model")
+    name = feature_names[j] if j < len(feature_names) else f"x{j + 1}"
+    raise NeuralabError(f"{where}: column {name!r} overflows: {why}; rescale or drop that column")
