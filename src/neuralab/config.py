@@ -273,6 +273,8 @@ def _number(value, setting: Setting, integer: bool):
     if not isinstance(value, (int, float)) and hasattr(value, "item"):
         value = value.item()  # a numpy scalar
     if isinstance(value, int):
+        if abs(value) > 2**63:  # beyond any count, and beyond a float's range for the largest
+            return None
         return value if integer else float(value)
     if isinstance(value, float) and math.isfinite(value):
         if integer:

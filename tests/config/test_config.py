@@ -46,6 +46,7 @@ def test_text_is_parsed_by_the_settings_kind(name, text, value):
     ("lr", True, "a finite number > 0"), ("iterations", 2.5, "a positive integer"),
     ("hidden", [3, 0], "layer widths"), ("momentum", 1.0, "[0, 1)"),
     ("activation", "rellu", "one of relu, tanh"), ("dtype", "float16", "one of float64"),
+    ("lr", 10**400, "a finite number > 0"), ("iterations", 10**400, "a positive integer"),
 ])
 def test_a_bad_value_names_the_setting_the_value_and_what_is_allowed(name, value, allowed):
     with pytest.raises(SettingError) as exc:
