@@ -133,6 +133,7 @@ def runs(tmp_path_factory):
 
 
 @pytest.mark.slow  # the scripts run as subprocesses (the module's fixture)
+@pytest.mark.xdist_group(name="codegen_scripts")  # one worker runs the fixture's scripts
 @pytest.mark.parametrize("name", ["spiral-mlp-played", *CASES])
 def test_numpy_script_reproduces_the_session_exactly(runs, name):
     cases, outputs = runs
@@ -145,6 +146,7 @@ def test_numpy_script_reproduces_the_session_exactly(runs, name):
 
 
 @pytest.mark.slow  # the scripts run as subprocesses (the module's fixture)
+@pytest.mark.xdist_group(name="codegen_scripts")  # one worker runs the fixture's scripts
 @pytest.mark.parametrize("name", ["spiral-mlp-played", *CASES])
 def test_torch_script_runs_and_agrees_to_rounding(runs, name):
     cases, outputs = runs
@@ -161,6 +163,7 @@ def test_torch_script_runs_and_agrees_to_rounding(runs, name):
 
 
 @pytest.mark.slow  # the scripts run as subprocesses (the module's fixture)
+@pytest.mark.xdist_group(name="codegen_scripts")  # one worker runs the fixture's scripts
 def test_scripts_are_written_the_way_each_library_is_used(runs):
     cases, _ = runs
     code = cases["gaussian-tanh-momentum-added-points"]["code"]
