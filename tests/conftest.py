@@ -30,7 +30,7 @@ def pytest_itemcollected(item):
 
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config, items):
-    """Let ``--dist loadgroup`` see the xdist_group marks on pytest 9.2.
+    """Slow tests first, and let ``--dist loadgroup`` see the xdist_group marks on pytest 9.2.
 
     pytest-xdist 3.8 tells its scheduler a test's group by appending ``@group`` to the
     test's node id through ``item._nodeid``, which pytest 9.2 no longer reads (node ids
@@ -38,6 +38,9 @@ def pytest_collection_modifyitems(config, items):
     (pytest-dev/pytest-xdist#1386). Where the suffix is missing after xdist's hook, set
     it as xdist means to; once xdist sets it itself, this does nothing.
     """
+    # the slow tests first: with two workers, a long test started last keeps one worker
+    # busy while the other idles; started first, the short ones fill in around it
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
     if not getattr(config.option, "loadgroup", False):
         return
     for item in items:

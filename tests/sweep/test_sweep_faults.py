@@ -25,7 +25,7 @@ SRC = str(Path(neuralab.__file__).resolve().parents[1])
 # 12 trials of a few tenths of a second each: a signal sent after the first one has
 # finished finds the sweep still running on any machine
 SPECS = ["-p", "lr=0.05,0.1,0.2,0.5", "-p", "hidden=8;16;32"]
-OPTIONS = ["--dataset", "moons", *SPECS, "--iterations", "3000", "--seed", "3"]
+OPTIONS = ["--dataset", "moons", *SPECS, "--iterations", "1500", "--seed", "3"]
 TOTAL = 12
 DEADLINE = 300.0
 
@@ -149,6 +149,7 @@ def _check_no_survivors(children: dict[int, str]) -> None:
 # --- signals ---------------------------------------------------------------------------------
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(name="sweep_faults")  # one worker sweeps the clean table once
 @pytest.mark.parametrize("sig, extra", [
     (signal.SIGTERM, ()),
     (signal.SIGTERM, ("--processes", "2")),
@@ -180,6 +181,7 @@ def test_a_signal_keeps_the_finished_trials_and_resume_runs_the_rest(
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group(name="sweep_faults")
 def test_workers_end_when_the_parent_is_killed_and_resume_still_works(tmp_path, clean_table):
     out, status, _, _, children = _interrupt(tmp_path, signal.SIGKILL, "--processes", "2")
     assert status == -signal.SIGKILL
