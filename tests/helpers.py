@@ -7,7 +7,10 @@ tests/ can import it.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import subprocess
 from pathlib import Path
 
 #: the repository: the benchmarks/ and examples/ folders the tests run scripts from
@@ -27,3 +30,34 @@ def strict_loads(text: str):
         raise ValueError(f"non-standard JSON constant {name}")
 
     return json.loads(text, parse_constant=refuse)
+
+
+@contextlib.contextmanager
+def read_only(folder: Path):
+    """``folder`` read-only for this process, root included, for the block's duration.
+
+    A user's folder is made read-only with chmod 555. Root writes into such a folder
+    anyway, so as root the folder is made immutable (``chattr +i``), which binds root
+    too; the OS then says "Operation not permitted" instead of "Permission denied".
+    """
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(0o755)
+        return
+    made = subprocess.run(["chattr", "+i", str(folder)], capture_output=True, text=True)
+    if made.returncode != 0:
+        import pytest
+
+        pytest.skip(f"as root, a read-only folder needs chattr +i (Debian's e2fsprogs) on a file "
+                    f"system that has it: {made.stderr.strip()}")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+#: what the OS says when a write into a read-only folder is refused (user, root)
+REFUSED = ("Permission denied", "Operation not permitted")

@@ -7,11 +7,11 @@ import stat
 import numpy as np
 import pytest
 
+from helpers import read_only
+
 from neuralab import fileio
 from neuralab.cli import main
 
-NOT_ROOT = pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0,
-                              reason="needs POSIX permissions that bind the user (not root)")
 
 
 def cli(capsys, *args):
@@ -73,17 +73,13 @@ def test_output_in_a_read_only_place_is_refused_before_the_model_is_loaded(run, 
     assert os.listdir(folder) == []
 
 
-@NOT_ROOT
 @pytest.mark.parametrize("sub", ["p.csv", "missing/p.csv"])
 def test_output_in_a_read_only_folder_for_real(run, capsys, tmp_path, sub):
     folder = tmp_path / "ro"
     folder.mkdir()
-    folder.chmod(0o555)
-    try:
+    with read_only(folder):
         code, out, err = cli(capsys, "predict", run / "run", "--input", run / "in.csv",
                              "--output", folder / sub)
-    finally:
-        folder.chmod(0o755)
     assert code == 2
     assert f"--output {folder / sub} cannot be written" in one_error_line(err)
 
