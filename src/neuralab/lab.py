@@ -32,7 +32,6 @@ from neuralab.metrics import evaluate_predictions
 from neuralab.runs import (
     NewState,
     Predictor,
-    RunLock,
     RunResult,
     check_features,
     load_run_data,
@@ -42,7 +41,7 @@ from neuralab.runs import (
     write_scores,
 )
 from neuralab.runs.reader import Resume, read_resume
-from neuralab.runs.state import where
+from neuralab.runs.state import later_output
 from neuralab.train import (
     FitResult,
     StopOnSignal,
@@ -471,12 +470,9 @@ def evaluate_run(run_dir: str | Path, data: Dataset | None = None, *,
     if out is None:
         out = run_dir / "evaluations" / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}"
     out = Path(out)
-    inside = where(out).is_relative_to(where(run_dir))
-    with (RunLock(run_dir) if inside else contextlib.nullcontext()), \
-            NewState(out, manifest=False) as state:
-        write_scores(state.folder, f"{run_dir.name}: evaluation", None, metrics, predictor,
+    with later_output(run_dir, out) as folder:
+        write_scores(folder, f"{run_dir.name}: evaluation", None, metrics, predictor,
                      splits, probs)
-        state.commit()
     return metrics, out
 
 

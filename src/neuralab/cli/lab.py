@@ -24,13 +24,14 @@ def inspect(
     from rich.table import Table
 
     from neuralab.analysis.outliers import find_outliers, write_outliers
-    from neuralab.runs import load_model, prepare_run_dir
+    from neuralab.runs import later_output, load_model
 
     predictor = load_model(run_dir)
     report = find_outliers(run_dir, outliers, predictor=predictor)
-    folder = prepare_run_dir(out or stamped(run_dir, "inspections", f"outliers-{outliers}"),
-                             figures=False)
-    files = write_outliers(report, predictor, folder)
+    folder = out or stamped(run_dir, "inspections", f"outliers-{outliers}")
+    with later_output(run_dir, folder) as building:
+        files = {k: folder / Path(v).relative_to(building)
+                 for k, v in write_outliers(report, predictor, building).items()}
     table = Table(title=f"the {report.k} highest-loss training points of {run_dir} "
                         f"(mean loss {report.mean_loss:.4f} over {report.n_train})")
     for col in ("rank", "row", "label", "predicted", "p(label)", "loss", "features"):
@@ -56,13 +57,14 @@ def monitor(
 
     from neuralab.data.files import load_features
     from neuralab.analysis.monitor import compare, write_monitor
-    from neuralab.runs import load_model, prepare_run_dir
+    from neuralab.runs import later_output, load_model
 
     predictor = load_model(run_dir)
     X = load_features(data, predictor.feature_names)
     report = compare(run_dir, X, alpha=alpha, predictor=predictor)
-    folder = prepare_run_dir(out or stamped(run_dir, "monitoring", Path(data).stem), figures=False)
-    write_monitor(report, folder)
+    folder = out or stamped(run_dir, "monitoring", Path(data).stem)
+    with later_output(run_dir, folder) as building:
+        write_monitor(report, building)
     table = Table(title=f"new data {data} against the training data of {run_dir}")
     for col in ("feature", "KS", "adjusted p", "mean shift (sd)", "outside range"):
         table.add_column(col, justify="left" if col == "feature" else "right")
@@ -94,12 +96,14 @@ def retrieve(
 
     from neuralab.analysis.retrieve import retrieve as do_retrieve
     from neuralab.analysis.retrieve import write_retrieval
-    from neuralab.runs import prepare_run_dir
+    from neuralab.runs import later_output
 
     items = labelled_data(dataset, data, target, split, data_dir)
     result = do_retrieve(run_dir, label, items, k=k)
-    folder = prepare_run_dir(out or stamped(run_dir, "retrievals", f"label-{label}"), figures=False)
-    files = write_retrieval(result, folder, items)
+    folder = out or stamped(run_dir, "retrievals", f"label-{label}")
+    with later_output(run_dir, folder) as building:
+        files = {k: folder / Path(v).relative_to(building)
+                 for k, v in write_retrieval(result, building, items).items()}
     table = Table(title=f"items predicted as {label!r}: {len(result.hits)} of {result.n_items}")
     for col in ("rank", "row", "p", "true label"):
         table.add_column(col, justify="right")

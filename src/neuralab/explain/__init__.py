@@ -166,12 +166,10 @@ def explain_run(run_dir: str | Path, *, index: int | None = None, point=None,
     explain (default: the predicted one). ``feature`` picks the partial-dependence
     feature (default: the one with the largest integrated-gradients attribution).
     """
-    from neuralab import plots
     from neuralab.explain.attributions import Explainer
-    from neuralab.explain.figures import attribution_figure, partial_dependence_figure
     from neuralab.fileio import write_json
     from neuralab.report import build_report
-    from neuralab.runs import load_run_data
+    from neuralab.runs import NewState, load_run_data
     from neuralab.runs.predictor import parse_point
     from neuralab.runs.store import HISTORY, read_history
 
@@ -202,9 +200,27 @@ def explain_run(run_dir: str | Path, *, index: int | None = None, point=None,
     }
     flip = explainer.flip_step(x[0])
     written: list[Path] = []
+    # the run gains its explanation as a whole: built beside it, swapped in, the run locked
+    with NewState(run_dir, mode="amend") as state:
+        result = _explain_into(state.folder, explainer, x, where, probs, pred, t, ig,
+                               attributions, flip, feature, train, image_shape, history, written)
+        write_json(state.folder / "explain.json", result.to_dict())
+        build_report(state.folder)
+        state.commit()
+    result.figures = [run_dir / "figures" / p.name for p in written]
+    return result
+
+
+def _explain_into(folder: Path, explainer, x, where, probs, pred, t, ig, attributions, flip,
+                  feature, train, image_shape, history, written: list[Path]) -> RunExplanation:
+    """Draw the explanation's figures into ``folder``/figures; the explanation itself."""
+    from neuralab import plots
+    from neuralab.explain.figures import attribution_figure, partial_dependence_figure
+
+    classes, features = explainer.classes, explainer.feature_names
 
     def save(fig, name: str) -> None:
-        written.append(plots.save_figure(fig, run_dir / "figures" / f"explain_{name}.png"))
+        written.append(plots.save_figure(fig, folder / "figures" / f"explain_{name}.png"))
 
     save(attribution_figure(x[0], attributions, features, image_shape,
                             f"why {classes[t]}? {where}"), "attributions")
@@ -218,6 +234,4 @@ def explain_run(run_dir: str | Path, *, index: int | None = None, point=None,
         ig_gap=float(ig.gap[0]) if np.isfinite(ig.gap[0]) else float("nan"),
         flip=_flip_info(flip, classes), partial_dependence_feature=features[feat],
         weights=_linear_weight_rows(explainer), layers=layers, figures=written, feature_names=features)
-    write_json(run_dir / "explain.json", result.to_dict())
-    build_report(run_dir)
     return result

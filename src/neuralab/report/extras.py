@@ -74,7 +74,8 @@ def evaluations_section(run_dir: Path) -> dict | None:
     if not root.is_dir():
         return None
     rows, notes = [], []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
+    # hidden folders are evaluations still being written (or left by a killed one)
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         metrics, why = read_optional(folder / "metrics.json")
         if metrics is None or not split_names(metrics):
             notes.append(f"evaluations/{folder.name}: {why or 'metrics.json holds no split.'}")

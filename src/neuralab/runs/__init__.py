@@ -26,6 +26,7 @@ from neuralab.runs.state import (
     RunLock,
     RunLockedError,
     WriteInterrupted,
+    later_output,
     open_run,
 )
 from neuralab.runs.store import (
@@ -47,7 +48,7 @@ __all__ = [
     "CHECKPOINT", "MANIFEST", "MODEL_JSON", "NewState", "OPTIMIZER_STATE", "Predictor", "RunData",
     "RunLock", "RunLockedError", "RunResult", "WriteInterrupted", "open_run",
     "atomic_write", "check_features", "load_checkpoint", "load_data_spec", "load_model",
-    "load_optimizer_state", "load_run_data", "model_meta", "new_run_dir", "prepare_run_dir",
+    "load_optimizer_state", "later_output", "load_run_data", "model_meta", "new_run_dir", "prepare_run_dir",
     "read_config", "read_history", "read_json", "read_model", "save_checkpoint",
     "save_optimizer_state", "settings_of", "versions", "write_json", "write_run", "write_scores",
 ]

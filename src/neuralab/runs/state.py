@@ -46,7 +46,7 @@ CHECKED = ("config.json", "model.json", "model.safetensors", "optimizer.safetens
 NOT_CARRIED = frozenset({"figures", "explain.json", "report.html", MANIFEST})
 NEW = ".new-"
 PREVIOUS = ".previous"
-MODES = ("new", "overwrite", "update")
+MODES = ("new", "overwrite", "update", "amend")
 
 
 class RunLockedError(NeuralabError):
@@ -396,7 +396,8 @@ class NewState:
     replace whatever is there (the new state is a clean folder), ``update``
     needs an existing folder and carries over what later commands wrote into it
     (evaluations/, inspections/, ...; not explain.json or the figures, which
-    describe the previous weights). Write the files into :attr:`folder`, then
+    describe the previous weights), ``amend`` carries over everything (the
+    weights stay; a command such as explain adds or replaces files). Write the files into :attr:`folder`, then
     call :meth:`commit`. Leaving the block without a commit (an error, a second
     Ctrl-C) deletes the new folder, the parents it made and the lock: the previous
     state stays as it was. An OSError on the way (a full disk, an unwritable
@@ -435,7 +436,7 @@ class NewState:
             raise ArgumentError(
                 "out", f"out {shown} already exists and is not empty; choose a new folder or "
                        "set overwrite", hint="overwrite")
-        if self.mode == "update" and not t.is_dir():
+        if self.mode in ("update", "amend") and not t.is_dir():
             raise NeuralabError(f"{shown} is not a run directory (it does not exist)")
 
     def __enter__(self) -> NewState:
@@ -454,7 +455,7 @@ class NewState:
             if not isinstance(exc, OSError):
                 raise
             reason = f"cannot be written: {exc.strerror or exc}{self._where(exc)}"
-            if self.mode == "update":
+            if self.mode in ("update", "amend"):
                 raise NeuralabError(f"run directory {self.shown} {reason}") from None
             raise ArgumentError("out", f"out {self.shown} {reason}") from None
         return self
@@ -481,7 +482,7 @@ class NewState:
             inner.mkdir()
             if self.target.is_dir():
                 shutil.copymode(self.target, inner)  # a shared run stays shared
-            if self.mode == "update":
+            if self.mode in ("update", "amend"):
                 self._carry(inner)
         return self._wrapper / self.target.name
 
@@ -489,7 +490,8 @@ class NewState:
         """Hard-link (else copy) what later commands wrote into the run: it stays on resume."""
         skip = shutil.ignore_patterns(".*")
         for entry in sorted(self.target.iterdir()):
-            if entry.name in NOT_CARRIED or entry.name.startswith("."):
+            dropped = NOT_CARRIED if self.mode == "update" else {MANIFEST}
+            if entry.name in dropped or entry.name.startswith("."):
                 continue
             if entry.is_dir() and not entry.is_symlink():
                 shutil.copytree(entry, inner / entry.name, symlinks=True, ignore=skip,
@@ -539,3 +541,18 @@ class NewState:
             raise NeuralabError(f"cannot write run directory {self.shown}: "
                                 f"{exc.strerror or exc}{where}; {before}") from None
         return None
+
+
+@contextlib.contextmanager
+def later_output(run_dir: str | Path, out: str | Path):
+    """A folder for what a later command (evaluate, inspect, monitor, retrieve) writes.
+
+    Yields the folder to write into; ``out`` appears whole when the block ends, or
+    not at all. When ``out`` lies inside the run, the run is locked meanwhile, so
+    that a resume (which carries such folders into its new state) cannot lose it.
+    """
+    inside = where(out).is_relative_to(where(run_dir))
+    with (RunLock(run_dir) if inside else contextlib.nullcontext()), \
+            NewState(out, manifest=False) as state:
+        yield state.folder
+        state.commit()
