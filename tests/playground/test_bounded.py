@@ -268,7 +268,7 @@ def test_the_server_stops_at_once_while_the_largest_settings_play(tmp_path, sign
         took = _exit_within(proc, 10.0)
         assert took is not None, "the playground still runs 10 s after the signal"
         out = proc.stdout.read()
-    # a clean stop: uvicorn re-raises the signal after its shutdown (-sig or 130), or,
-    # when the signal lands before uvicorn has taken over the handlers, returns 0
+    # a clean stop: uvicorn re-raises the signal after its shutdown (-sig or 130); where
+    # the signal lands during that shutdown, the server ends with status 0 (seen under load)
     assert proc.returncode in (-signals[0], 130, 0), proc.returncode
     assert "Traceback" not in out and "CancelledError" not in out and "ERROR" not in out, out
