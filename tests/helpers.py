@@ -61,3 +61,18 @@ def read_only(folder: Path):
 
 #: what the OS says when a write into a read-only folder is refused (user, root)
 REFUSED = ("Permission denied", "Operation not permitted")
+
+
+def receive(ws, kind: str | None = None) -> dict:
+    """The playground socket's next message; with ``kind``, check that it has that type."""
+    msg = ws.receive_json()
+    if kind is not None:
+        assert msg["type"] == kind, msg
+    return msg
+
+
+def configure(ws, **config) -> tuple[dict, dict]:
+    """Send a config; return (config_ok, the frame after it)."""
+    ws.send_json({"type": "config", "config": config})
+    ok = receive(ws, "config_ok")
+    return ok, receive(ws, "frame")

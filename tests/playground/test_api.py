@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import configure, receive
 
 with warnings.catch_warnings():
     # starlette 1.x prefers httpx2 for its TestClient and warns on import with httpx
@@ -51,19 +52,6 @@ def client(app):
         yield c
 
 
-def receive(ws, kind: str | None = None) -> dict:
-    """The next message; with ``kind``, check that it has that type."""
-    msg = ws.receive_json()
-    if kind is not None:
-        assert msg["type"] == kind, msg
-    return msg
-
-
-def configure(ws, **config) -> tuple[dict, dict]:
-    """Send a config; return (config_ok, the frame after it)."""
-    ws.send_json({"type": "config", "config": config})
-    ok = receive(ws, "config_ok")
-    return ok, receive(ws, "frame")
 
 
 def step(ws) -> dict:

@@ -21,6 +21,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from helpers import configure, receive
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -45,16 +46,6 @@ SLOW = {"n_points": 2000, "classes": 6, "hidden": [256, 256], "steps_per_frame":
         "test_fraction": 0.0}
 
 
-def receive(ws, kind: str | None = None) -> dict:
-    msg = ws.receive_json()
-    if kind is not None:
-        assert msg["type"] == kind, msg
-    return msg
-
-
-def configure(ws, **config) -> tuple[dict, dict]:
-    ws.send_json({"type": "config", "config": config})
-    return receive(ws, "config_ok"), receive(ws, "frame")
 
 
 def wait_until(predicate, timeout: float = 120.0) -> bool:

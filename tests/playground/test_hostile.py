@@ -22,6 +22,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from helpers import configure, receive
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -56,16 +57,6 @@ HOSTILE = [
 GROUPS = [HOSTILE[:4], HOSTILE[4:]]
 
 
-def receive(ws, kind: str | None = None) -> dict:
-    msg = ws.receive_json()
-    if kind is not None:
-        assert msg["type"] == kind, msg
-    return msg
-
-
-def configure(ws, **config) -> tuple[dict, dict]:
-    ws.send_json({"type": "config", "config": config})
-    return receive(ws, "config_ok"), receive(ws, "frame")
 
 
 def step(ws) -> dict:
