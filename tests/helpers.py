@@ -76,3 +76,14 @@ def configure(ws, **config) -> tuple[dict, dict]:
     ws.send_json({"type": "config", "config": config})
     ok = receive(ws, "config_ok")
     return ok, receive(ws, "frame")
+
+
+def sigint_default() -> None:
+    """``preexec_fn`` for a child that a test sends SIGINT: Ctrl-C's default disposition.
+
+    A shell starts a background job with SIGINT ignored, and a child inherits that, so
+    a suite started with ``&`` would otherwise see every SIGINT to a child ignored.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

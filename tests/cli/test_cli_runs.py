@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import sigint_default
 
 from neuralab.cli import main
 from neuralab.data import spiral
@@ -145,7 +146,7 @@ def test_a_signal_saves_a_loadable_checkpoint_and_report(tmp_path, sig):
     proc = subprocess.Popen(
         [str(exe), "train", "--dataset", "spiral", "--iterations", "100000000",
          "--print-every", "100", "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
     # wait until training is under way, then interrupt it
     for line in proc.stdout:
         if line.startswith("iteration 200:"):

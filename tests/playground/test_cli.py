@@ -8,6 +8,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+from helpers import sigint_default
 from neuralab.cli import main
 
 
@@ -15,7 +16,8 @@ def test_playground_serves_the_page_and_stops_on_ctrl_c(tmp_path):
     exe = Path(sys.executable).parent / "neuralab"
     proc = subprocess.Popen([str(exe), "playground", "--port", "0", "--no-browser",
                              "--runs-dir", str(tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=sigint_default)
     try:
         line = ""
         deadline = time.time() + 30

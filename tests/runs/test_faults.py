@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import sigint_default
 
 import neuralab
 from neuralab.cli import main
@@ -55,7 +56,8 @@ def env(**extra):
 
 def start(args, code=CLI, **kw):
     return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], env=kw.pop("env", env()),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=sigint_default, **kw)
 
 
 def finish(proc, timeout=600):

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from helpers import sigint_default
 
 import neuralab
 from neuralab import NeuralabError
@@ -95,7 +96,8 @@ def _start(out: Path, *extra: str) -> subprocess.Popen:
     code = "import sys; from neuralab.cli import main; sys.exit(main())"
     return subprocess.Popen([sys.executable, "-c", code, "sweep", *OPTIONS, *extra,
                              "--out", str(out)], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=sigint_default)
 
 
 def _finish(proc: subprocess.Popen, timeout: float = DEADLINE) -> tuple[int, str, str]:
