@@ -55,9 +55,16 @@ def env(**extra):
 
 
 def start(args, code=CLI, **kw):
+    before = kw.pop("preexec_fn", None)
+
+    def prepare() -> None:
+        sigint_default()
+        if before is not None:
+            before()
+
     return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], env=kw.pop("env", env()),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=sigint_default, **kw)
+                            preexec_fn=prepare, **kw)
 
 
 def finish(proc, timeout=600):
