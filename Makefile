@@ -3,9 +3,11 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-# Debian packages some tests need, as PATH:PACKAGE: Fashion-MNIST's files and the
-# browser of the playground's end-to-end tests. Installed as root when missing.
-DEBIAN_NEEDS ?= /usr/share/datasets/fashion-mnist:dataset-fashion-mnist /usr/bin/chromium:chromium
+# Debian packages some tests need, as PATH:PACKAGE: Fashion-MNIST's files, the
+# browser of the playground's end-to-end tests and the database server of the shared
+# sweep tests. Installed as root when missing.
+DEBIAN_NEEDS ?= /usr/share/datasets/fashion-mnist:dataset-fashion-mnist /usr/bin/chromium:chromium \
+                /usr/lib/postgresql:postgresql
 APT_GET      ?= apt-get
 
 .PHONY: demo test bench clean debian-packages

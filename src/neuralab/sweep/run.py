@@ -1,8 +1,11 @@
-"""The sweep: score every trial, rank them, write sweep.csv and sweep.json, retrain the best.
+"""The sweep: run the study's trials, rank them, write sweep.csv and sweep.json, retrain the best.
 
-sweep.csv and sweep.json are rewritten (atomically) as each trial finishes, so a
-sweep stopped at any instant, even by SIGKILL, keeps every finished trial; a
-resumed sweep (``resume=True``) reads them back and runs only the others.
+Every finished trial is stored in the study (:mod:`neuralab.sweep.study`) the
+moment it finishes, so a sweep stopped at any instant, even by SIGKILL, keeps
+it; run again on the same study (``resume=True`` for the folder's own study, or
+the same ``storage`` and ``study``), it runs only the slots not yet finished.
+sweep.csv and sweep.json are rewritten (atomically) from the study as trials
+finish.
 """
 
 from __future__ import annotations
@@ -23,24 +26,41 @@ from neuralab import ArgumentError, NeuralabError
 from neuralab.config import TrainSettings, check
 from neuralab.data import Dataset
 from neuralab.data.splits import make_splits
-from neuralab.fileio import csv_text, jsonable, read_json, write_csv, write_json
+from neuralab.fileio import csv_text, write_csv, write_json
 from neuralab.lab import run_training
 from neuralab.runs import RunResult, prepare_run_dir
 from neuralab.sweep.space import (
+    SAMPLERS,
+    default_sampler,
     format_params,
     format_value,
-    make_configs,
+    grid,
     normalize_space,
+)
+from neuralab.sweep.study import (
+    DEFAULT_STUDY,
+    MEMORY,
+    STUDY_FILE,
+    check_study_name,
+    definition,
+    open_study,
+    read_trials,
+    recover,
+    redact,
+    slots_left,
+    storage_url,
 )
 from neuralab.sweep.trials import (
     DEFAULT_VAL_FRACTION,
     Trial,
     all_trial_settings,
-    evaluate_trial,
-    read_trial,
     selection_splits,
 )
+from neuralab.sweep.worker import Job, run_processes, work
 from neuralab.train import TrainingDiverged
+
+#: How bad trials are stopped early: the median rule, Hyperband, or not at all.
+PRUNERS = ("median", "hyperband", "none")
 
 
 @dataclass
@@ -48,9 +68,10 @@ class SweepResult:
     """Every trial, best first, and the best one retrained on all non-test data.
 
     Attributes:
-        trials: sorted best first (see :meth:`Trial.sort_key`); failed trials last.
+        trials: the finished trials, sorted best first (see :meth:`Trial.sort_key`);
+            pruned, then failed trials last.
         varied: the searched settings, in the space's order (the CSV's parameter columns).
-        mode: ``grid`` or ``random``.
+        sampler: ``grid``, ``tpe`` or ``random``; pruner: ``median``, ``hyperband`` or ``none``.
         scoring: how trials were scored: ``{"method": "holdout", "val_fraction": f}``
             or ``{"method": "kfold", "folds": k}``, with the seed and row counts.
         base: the settings every trial started from.
@@ -60,16 +81,18 @@ class SweepResult:
             diverged), or None.
         out: the folder written, or None.
         interrupted: a signal (Ctrl-C, SIGTERM) stopped the sweep; only finished trials
-            are listed.
-        total: how many trials the sweep was to run.
-        data: the rows, features and SHA-256 of the data the trials were scored on
-            (with ``out``), so that a resumed sweep refuses other data.
-        resumed: how many trials were read back from an earlier run of the sweep.
+            are listed, and the running ones wait in the study for the next run.
+        total: how many trials the sweep is to run (its slots).
+        pending: slots not finished when this process stopped (others' workers may run them).
+        data: the rows, features and SHA-256 of the data the trials were scored on.
+        resumed: how many trials had finished before this run began.
+        study: the study's name; storage: where it lives (a password shown as ***).
     """
 
     trials: list[Trial]
     varied: list[str]
-    mode: str
+    sampler: str
+    pruner: str
     scoring: dict
     base: TrainSettings
     folds: list[tuple[np.ndarray, np.ndarray]]
@@ -78,8 +101,11 @@ class SweepResult:
     out: Path | None = None
     interrupted: bool = False
     total: int = 0
+    pending: int = 0
     data: dict | None = None
     resumed: int = 0
+    study: str = DEFAULT_STUDY
+    storage: str = ""
 
     @property
     def best(self) -> Trial | None:
@@ -88,7 +114,11 @@ class SweepResult:
 
     @property
     def n_failed(self) -> int:
-        return sum(not t.ok for t in self.trials)
+        return sum(t.status == "failed" for t in self.trials)
+
+    @property
+    def n_pruned(self) -> int:
+        return sum(t.status == "pruned" for t in self.trials)
 
     def table(self) -> list[dict]:
         """One row per trial, best first, with the CSV's columns and formatting."""
@@ -118,8 +148,11 @@ class SweepResult:
     def to_dict(self) -> dict:
         best, run = self.best, self.best_run
         return {
-            "mode": self.mode, "scoring": self.scoring, "varied": self.varied,
+            "sampler": self.sampler, "pruner": self.pruner,
+            "study": {"name": self.study, "storage": self.storage},
+            "scoring": self.scoring, "varied": self.varied,
             "n_trials": self.total, "n_done": len(self.trials), "n_failed": self.n_failed,
+            "n_pruned": self.n_pruned, "n_pending": self.pending,
             "interrupted": self.interrupted, "base_settings": self.base.to_dict(),
             "data": self.data,
             "best": None if best is None else {
@@ -218,87 +251,103 @@ def _signals_interrupt():
             signal.signal(sig, previous)
 
 
-def _run_trials(jobs: list, data: Dataset, pairs: list, processes: int,
-                record: Callable[[Trial], None]) -> bool:
-    """Run the jobs, recording each trial as it finishes; whether a signal stopped them."""
-    workers = min(int(processes), len(jobs))
+def _n_trials(sampler: str, n_trials, space) -> int:
+    if sampler == "grid":
+        if n_trials is not None:
+            raise ArgumentError("n_trials", "n_trials is for the tpe and random samplers; the grid "
+                                            "sampler runs every combination")
+        return len(grid(space))
+    if (not isinstance(n_trials, (int, np.integer)) or isinstance(n_trials, bool)
+            or not 1 <= n_trials <= MAX_TRIALS):
+        raise ArgumentError("n_trials", f"the {sampler} sampler needs n_trials, the number of "
+                                        f"trials, from 1 to {MAX_TRIALS}; got {n_trials!r}")
+    return int(n_trials)
+
+
+#: the most trials one sweep may hold (each is a row of the study)
+MAX_TRIALS = 100_000
+
+
+def _choose(space, sampler, pruner, workers) -> tuple[str, str]:
+    sampler = default_sampler(space) if sampler is None else sampler
+    if sampler not in SAMPLERS:
+        raise ArgumentError("sampler", f"sampler must be one of {', '.join(SAMPLERS)}; "
+                                       f"got {sampler!r}")
+    pruner = ("none" if sampler == "grid" else "median") if pruner is None else pruner
+    if pruner not in PRUNERS:
+        raise ArgumentError("pruner", f"pruner must be one of {', '.join(PRUNERS)}; got {pruner!r}")
+    if not isinstance(workers, (int, np.integer)) or isinstance(workers, bool) or workers < 1:
+        raise ArgumentError("workers", f"workers must be a positive integer, got {workers!r}")
+    return sampler, pruner
+
+
+def _prepare_out(out: Path | None, storage: str | None, *, resume: bool, overwrite: bool) -> None:
+    """Check or make the sweep's folder: a resumed one must hold its study, a new one be empty."""
+    if resume and overwrite:
+        raise ArgumentError("resume", "resume keeps the trials in out, overwrite discards them; "
+                                      "give one, not both")
+    if resume:
+        if out is None:
+            raise ArgumentError("resume", "resume needs out, the folder of the sweep to continue")
+        if storage is None and not (out / STUDY_FILE).is_file():
+            raise ArgumentError("resume", f"resume {out}: no {STUDY_FILE} there, so no sweep to "
+                                          "continue")
+        return
+    if out is not None:
+        prepare_run_dir(out, overwrite=overwrite, figures=False)
+
+
+def _run(job: Job, study, workers: int, poll: Callable[[], None]) -> bool:
+    """Run the workers until no slot waits; whether a signal stopped them."""
     with _signals_interrupt():
         try:
-            if workers <= 1:
-                for number, params, settings in jobs:
-                    record(evaluate_trial(number, params, settings, data, pairs))
+            if workers == 1:
+                work(job, study=study, after=poll)
             else:
-                from neuralab.sweep.pool import run_pool
-
-                # the workers need neither the data set's own test part nor a copy of it
-                run_pool(jobs, workers, dataclasses.replace(data, test=None), pairs, record)
+                run_processes(job, workers, on_poll=poll)
+                # a worker that died mid-trial left its slot running: run it here
+                if recover(study):
+                    work(job, study=study, after=poll)
         except KeyboardInterrupt:
+            recover(study)  # the stopped workers' slots wait for the next run
             return True
     return False
 
 
-def _recorder(result: SweepResult,
-              on_trial: Callable[[int, int, Trial], None] | None) -> Callable[[Trial], None]:
-    """Add a finished trial to ``result``, rewrite its files, then tell ``on_trial``."""
-    def record(trial: Trial) -> None:
-        result.trials = _rank([*result.trials, trial])
+def _collector(result: SweepResult, study, space,
+               on_trial: Callable[[int, int, Trial], None] | None) -> Callable[[], None]:
+    """Read the study's finished trials into ``result``, rewrite its files, tell ``on_trial``
+    of each new one."""
+    seen = {t.number for t in result.trials}
+
+    def collect() -> None:
+        trials = read_trials(study, space, result.base, len(result.folds))
+        new = [t for t in trials if t.number not in seen]
+        if not new and len(trials) == len(result.trials):
+            return
+        result.trials = _rank(trials)
         if result.out is not None:
             result.write()
-        if on_trial is not None:
-            on_trial(len(result.trials), result.total, trial)
+        for t in sorted(new, key=lambda t: t.number):
+            seen.add(t.number)
+            if on_trial is not None:
+                on_trial(len(seen), result.total, t)
 
-    return record
-
-
-# sweep.json is read back whole: a bound far above any real sweep's, far below harm
-MAX_SUMMARY_BYTES = 64 * 2**20
-# what must be the same for trials read back to belong to this sweep
-_SAME_SWEEP = ("mode", "varied", "scoring", "n_trials", "base_settings", "data")
+    return collect
 
 
-def _difference(old, new, name: str) -> str:
-    """Where two JSON values first differ, as ``name.key: OLD there, NEW now``."""
-    if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(set(old) | set(new), key=str):
-            if old.get(key) != new.get(key):
-                return _difference(old.get(key), new.get(key), f"{name}.{key}")
-    return f"{name} is {old!r:.60} there, {new!r:.60} now"
-
-
-def _read_finished(result: SweepResult, settings: list[TrainSettings],
-                   configs: list[dict]) -> list[Trial]:
-    """The finished trials that ``result.out/sweep.json`` lists, checked as untrusted input."""
-    path = result.out / "sweep.json"
-    if not path.is_file():
-        raise ArgumentError("resume", f"resume {result.out}: no sweep.json there, so no sweep to "
-                                      "continue")
-    if path.stat().st_size > MAX_SUMMARY_BYTES:
-        raise NeuralabError(f"{path} is larger than {MAX_SUMMARY_BYTES // 2**20} MiB; "
-                            "it is not a sweep's summary")
-    raw = read_json(path)
-    if not isinstance(raw, dict):
-        raise NeuralabError(f"{path} must hold an object, got {type(raw).__name__}")
-    now = jsonable(result.to_dict())
-    for key in _SAME_SWEEP:
-        if key not in raw:
-            raise NeuralabError(f"{path} has no {key}; it is not a sweep's summary")
-        if raw[key] != now[key]:
-            raise NeuralabError(f"{path} belongs to a different sweep: different {key} "
-                                f"({_difference(raw[key], now[key], key)}); resume needs the "
-                                "data and options of the first run")
-    listed = raw.get("trials")
-    if not isinstance(listed, list) or len(listed) > result.total:
-        raise NeuralabError(f"{path}: trials must be a list of at most {result.total} trials, "
-                            f"got {type(listed).__name__} of {len(listed) if isinstance(listed, list) else 0}")
-    expected = [(params, s.to_dict()) for params, s in zip(configs, settings)]
-    trials: dict[int, Trial] = {}
-    for i, item in enumerate(listed):
-        trial = read_trial(item, f"{path}: trial {i}", total=result.total, expected=expected,
-                           n_folds=len(result.folds))
-        if trial.number in trials:
-            raise NeuralabError(f"{path}: trial number {trial.number} is listed twice")
-        trials[trial.number] = trial
-    return list(trials.values())
+def _ready(data: Dataset, base: TrainSettings, space, *, sampler, n_trials, pruner, folds,
+           val_fraction, workers, test) -> tuple:
+    """Check everything a sweep is given before it touches any file."""
+    space = normalize_space(space)
+    sampler, pruner = _choose(space, sampler, pruner, workers)
+    total = _n_trials(sampler, n_trials, space)
+    if sampler == "grid":
+        all_trial_settings(base, grid(space))  # every grid point's settings, checked now
+    # the final run's splits, checked now so that a bad --test-data fails before the trials
+    make_splits(data, test, test_fraction=base.test_fraction, seed=base.seed)
+    pairs, scoring = _scoring(data.y, base, folds, val_fraction)
+    return space, sampler, pruner, total, pairs, scoring
 
 
 def _retrain_best(result: SweepResult, data: Dataset, settings: TrainSettings, *,
@@ -320,80 +369,117 @@ def _retrain_best(result: SweepResult, data: Dataset, settings: TrainSettings, *
 
 
 def run_sweep(data: Dataset, base: TrainSettings, space: Mapping[str, object], *,
-              mode: str = "grid", n_trials: int | None = None, folds: int | None = None,
-              val_fraction: float | None = None, processes: int = 1, test: Dataset | None = None,
-              out: str | Path | None = None, overwrite: bool = False, retrain: bool = True,
+              sampler: str | None = None, n_trials: int | None = None, pruner: str | None = None,
+              folds: int | None = None, val_fraction: float | None = None, workers: int = 1,
+              test: Dataset | None = None, out: str | Path | None = None,
+              overwrite: bool = False, retrain: bool = True,
               on_trial: Callable[[int, int, Trial], None] | None = None,
               data_spec: dict | None = None, test_spec: dict | None = None,
-              progress: bool | None = False, resume: bool = False) -> SweepResult:
-    """Search ``space`` around ``base``; rank the trials; retrain and save the best.
+              progress: bool | None = False, resume: bool = False,
+              storage: str | None = None, study: str | None = None) -> SweepResult:
+    """Search ``space`` around ``base`` with an Optuna study; rank the trials; retrain the best.
 
     Args:
         data: the data set; selection uses its non-test rows only.
-        base: the settings every trial starts from. ``base.seed`` seeds the random draws,
-            the splits and folds, and every trial's initial weights and batch order, so
-            the same seed gives the same results for any ``processes``.
+        base: the settings every trial starts from. ``base.seed`` seeds the samplers,
+            the splits and folds, and every trial's initial weights and batch order,
+            so one worker with the same seed runs the same trials.
             ``base.test_fraction`` holds out a stratified test split that no trial sees.
         space: see :func:`parse_space` and :func:`normalize_space`.
-        mode: ``grid`` (every combination) or ``random`` (``n_trials`` draws).
+        sampler: ``grid`` (every combination of listed values), ``tpe`` or ``random``
+            (``n_trials`` trials, ranges allowed); default grid when every setting
+            is a list, else tpe.
+        pruner: stop trials whose validation loss lags the others' at the same
+            logged step: ``median``, ``hyperband`` or ``none`` (default none for a
+            grid, else median). Pruned trials are listed with status ``pruned``.
         folds: k for stratified k-fold cross-validation; else ``val_fraction``, the share
             of the whole data set held out for validation (default ``base.val_fraction``, else 0.2).
-        processes: worker processes (spawned, not forked); 1 runs every trial here.
+        workers: worker processes on this machine (spawned); 1 runs every trial here.
         test: a separate test data set, used only by the final run.
-        out: write ``sweep.csv``, ``sweep.json`` and the run directory ``best/`` here;
-            the first two are rewritten as each trial finishes.
+        out: write ``sweep.csv``, ``sweep.json`` and the run directory ``best/`` here
+            (and, without ``storage``, the study's journal ``study.journal``).
+        storage: the study's database URL (``postgresql://...``, ``sqlite:///...``) or a
+            journal file; workers anywhere that reach it share the study.
+        study: the study's name in ``storage`` (default ``sweep``).
         retrain: retrain the best trial on all non-test rows with
-            :func:`~neuralab.lab.run_training` (to ``out/best``); with early stopping it
-            keeps the validation split (``val_fraction``, 0.2 after k-fold) to watch.
-        on_trial: ``on_trial(done, total, trial)`` after each trial, as they finish.
+            :func:`~neuralab.lab.run_training` (to ``out/best``) once no slot is left;
+            with early stopping it keeps the validation split to watch.
+        on_trial: ``on_trial(done, total, trial)`` after each trial, as they finish
+            (any worker's, on any machine).
         data_spec, test_spec: where the data came from, for the best run's config.json.
         progress: the final run's progress bar (None: only on a terminal).
-        resume: continue the sweep written to ``out`` (by a run with the same data,
-            ``base``, space and options): the finished trials its sweep.json lists are
-            checked and kept, and only the others run.
+        resume: continue the sweep whose study is in ``out``: only unfinished slots run.
 
-    Every trial's settings are checked before any trial runs. A trial that diverges or
-    raises :class:`~neuralab.NeuralabError` is recorded as failed. Ctrl-C or SIGTERM
-    stops the trials at once (running ones are dropped, worker processes ended); the
-    finished ones are ranked and written with ``interrupted`` set, and nothing is
-    retrained.
+    A study that exists is joined (its definition must match: same space, sampler,
+    scoring, base settings and data). A trial that diverges or raises
+    :class:`~neuralab.NeuralabError` is recorded as failed. Ctrl-C or SIGTERM
+    stops the trials at once (running ones go back to the queue, worker processes
+    end); the finished ones are ranked and written with ``interrupted`` set, and
+    nothing is retrained.
     """
-    if not isinstance(processes, (int, np.integer)) or isinstance(processes, bool) or processes < 1:
-        raise NeuralabError(f"processes must be a positive integer, got {processes!r}")
-    if resume and out is None:
-        raise ArgumentError("resume", "resume needs out, the folder of the sweep to continue")
-    if resume and overwrite:
-        raise ArgumentError("resume", "resume keeps the trials in out, overwrite discards them; "
-                                      "give one, not both")
-    space = normalize_space(space)
-    configs = make_configs(space, mode=mode, n_trials=n_trials, seed=base.seed)
-    settings = all_trial_settings(base, configs)
-    # the final run's splits, checked now so that a bad --test-data fails before the trials
-    make_splits(data, test, test_fraction=base.test_fraction, seed=base.seed)
-    pairs, scoring = _scoring(data.y, base, folds, val_fraction)
+    space, sampler, pruner, total, pairs, scoring = _ready(
+        data, base, space, sampler=sampler, n_trials=n_trials, pruner=pruner, folds=folds,
+        val_fraction=val_fraction, workers=workers, test=test)
     out = Path(out) if out is not None else None
-    result = SweepResult(trials=[], varied=list(space), mode=mode, scoring=scoring, base=base,
-                         folds=pairs, out=out, total=len(configs),
-                         data=None if out is None else data_digest(data))
-    if resume:
-        result.trials = _rank(_read_finished(result, settings, configs))
-        result.resumed = len(result.trials)
-    elif out is not None:
-        prepare_run_dir(out, overwrite=overwrite, figures=False)
-    done = {t.number for t in result.trials}
-    jobs = [(i, params, s) for i, (params, s) in enumerate(zip(configs, settings))
-            if i not in done]
-    result.interrupted = _run_trials(jobs, data, pairs, processes, _recorder(result, on_trial))
+    name = check_study_name(DEFAULT_STUDY if study is None else study)
+    url = storage_url(storage, out)
+    if url == MEMORY and workers > 1:
+        raise ArgumentError("workers", f"workers={workers}: worker processes share the study "
+                                       "through a file or a database; give out or storage")
+    _prepare_out(out, storage, resume=resume, overwrite=overwrite)
+    digest = data_digest(data)
+    want = definition(space, sampler=sampler, n_trials=total, scoring=scoring, base=base,
+                      data=digest)
+    st = open_study(url, name, want, pruner=pruner, create=not (resume and storage is None))
+    result = SweepResult(trials=[], varied=list(space), sampler=sampler, pruner=pruner,
+                         scoring=scoring, base=base, folds=pairs, out=out, total=total,
+                         data=digest, study=name, storage=redact(url))
+    result.trials = _rank(read_trials(st, space, base, len(pairs)))
+    result.resumed = len(result.trials)
+    job = Job(url=url, study=name, space=space, sampler=sampler, pruner=pruner, base=base,
+              # the workers need neither the data set's own test part nor a copy of it
+              data=dataclasses.replace(data, test=None), folds=pairs)
+    collect = _collector(result, st, space, on_trial)
+    result.interrupted = _run(job, st, workers, collect)
+    collect()
+    waiting, running = slots_left(st)
+    result.pending = waiting + running
     if out is not None:
         result.write()
-    if result.interrupted or not retrain:
+    if result.interrupted or result.pending or not retrain:
         return result
     if result.best is None:
-        result.best_error = "every trial failed; see the message column"
+        result.best_error = "every trial failed or was pruned; see the message column"
     else:
-        _retrain_best(result, data, settings[result.best.number], test=test,
-                      val_fraction=scoring.get("val_fraction"), progress=progress,
-                      data_spec=data_spec, test_spec=test_spec)
+        settings = all_trial_settings(base, [result.best.params])[0]
+        _retrain_best(result, data, settings, test=test, val_fraction=scoring.get("val_fraction"),
+                      progress=progress, data_spec=data_spec, test_spec=test_spec)
     if out is not None:
         result.write()
+    return result
+
+
+def show_sweep(storage: str | None, study: str | None, *, out: str | Path | None = None
+               ) -> SweepResult:
+    """The ranked trials of a stored study, as every worker of it sees them (nothing runs)."""
+    from neuralab.sweep.study import DEFINITION, _space_of
+
+    name = check_study_name(DEFAULT_STUDY if study is None else study)
+    url = storage_url(storage, None if out is None else Path(out))
+    st = open_study(url, name, None, create=False)
+    want = st.user_attrs[DEFINITION]
+    try:
+        space = _space_of(want)
+        base = TrainSettings.from_dict(want["base_settings"])
+        scoring = want["scoring"]
+        n_folds = len(scoring["train_rows"])
+    except (KeyError, TypeError, NeuralabError) as exc:
+        raise NeuralabError(f"study {name!r} in {redact(url)} has a definition neuralab cannot "
+                            f"read: {exc}") from None
+    result = SweepResult(trials=_rank(read_trials(st, space, base, n_folds)), varied=list(space),
+                         sampler=want.get("sampler", "?"), pruner="", scoring=scoring, base=base,
+                         folds=[], total=int(want.get("n_trials", 0)), data=want.get("data"),
+                         study=name, storage=redact(url))
+    waiting, running = slots_left(st)
+    result.pending = waiting + running
     return result

@@ -3,10 +3,11 @@
 Which settings can be searched, and how a value's text is read, comes from the
 one schema (:mod:`neuralab.config`): a setting the sweep offers and the schema
 marks ``searchable``. Only the sweep's own syntax is read here: values separated
-by ``,`` or ``;`` (``hidden=32;64x32``) and the range ``loguniform:LOW:HIGH``.
+by ``,`` or ``;`` (``hidden=32;64x32``) and the ranges ``uniform:LOW:HIGH`` and
+``loguniform:LOW:HIGH``.
 
 >>> parse_space(["batch_size=full,32", "activation=relu,tanh", "lr=loguniform:1e-3:1"])
-{'batch_size': [None, 32], 'activation': ['relu', 'tanh'], 'lr': LogUniform(low=0.001, high=1.0)}
+{'batch_size': [None, 32], 'activation': ['relu', 'tanh'], 'lr': Range(low=0.001, high=1.0, log=True, integer=False)}
 """
 
 from __future__ import annotations
@@ -18,48 +19,57 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from neuralab import NeuralabError
+from neuralab import ArgumentError, NeuralabError
 from neuralab.config import SETTINGS, Setting, SettingError, check, settings_for
 
-MODES = ("grid", "random")
+#: How trials are drawn: every combination of listed values, Optuna's TPE, or uniform random draws.
+SAMPLERS = ("grid", "tpe", "random")
 
 
 @dataclass(frozen=True)
-class LogUniform:
-    """A number drawn as ``exp(U(log low, log high))``: every decade equally likely.
+class Range:
+    """A number range to draw from: uniform, or log-uniform (every decade equally likely).
 
     Attributes:
-        low, high: the range's ends, ``0 < low < high``.
+        low, high: the range's ends, ``low < high`` (``0 < low`` for a log range).
+        log: draw the logarithm uniformly.
+        integer: draw whole numbers (for an integer setting such as ``iterations``).
 
     Example:
-        >>> r = LogUniform(1e-3, 1.0)
-        >>> str(r)
-        'loguniform:0.001:1'
-        >>> all(1e-3 <= r.sample(np.random.default_rng(s)) <= 1 for s in range(20))
-        True
+        >>> str(Range(1e-3, 1.0, log=True)), str(Range(10, 200, integer=True))
+        ('loguniform:0.001:1', 'uniform:10:200')
     """
 
     low: float
     high: float
+    log: bool = False
+    integer: bool = False
 
     def __post_init__(self) -> None:
         low, high = self.low, self.high
-        ok = all(isinstance(v, (int, float, np.floating)) and not isinstance(v, bool)
+        kind = "loguniform" if self.log else "uniform"
+        ok = all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
                  for v in (low, high))
-        if not ok or not (math.isfinite(low) and math.isfinite(high) and 0 < low < high):
-            raise NeuralabError(f"a loguniform range needs finite numbers 0 < low < high, "
+        if not ok or not (math.isfinite(low) and math.isfinite(high) and low < high
+                          and (low > 0 or not self.log)):
+            need = "0 < low < high" if self.log else "low < high"
+            raise NeuralabError(f"a {kind} range needs finite numbers {need}, "
                                 f"got low={low!r}, high={high!r}")
 
-    def sample(self, rng: np.random.Generator) -> float:
-        # draw the exponent uniformly; clip so that rounding in exp never leaves the range
-        value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
-        return float(min(max(value, self.low), self.high))
-
     def __str__(self) -> str:
-        return f"loguniform:{self.low:g}:{self.high:g}"
+        return f"{'loguniform' if self.log else 'uniform'}:{self.low:g}:{self.high:g}"
 
 
-Space = dict[str, "list | LogUniform"]
+def LogUniform(low: float, high: float) -> Range:  # noqa: N802 - reads as the range it makes
+    """The log-uniform range ``loguniform:LOW:HIGH``.
+
+    >>> LogUniform(1e-3, 1.0)
+    Range(low=0.001, high=1.0, log=True, integer=False)
+    """
+    return Range(low, high, log=True)
+
+
+Space = dict[str, "list | Range"]
 
 
 # --- which settings ---------------------------------------------------------------------------
@@ -84,12 +94,24 @@ def searchable_setting(name: str) -> Setting:
     raise SettingError(name, f"unknown setting {name!r}; choose from {', '.join(offered)}", name)
 
 
-def _range(setting: Setting, values) -> LogUniform:
-    """A loguniform range for ``setting``, its ends checked against the setting's range."""
-    if not isinstance(values, LogUniform):
-        values = LogUniform(values[1], values[2])  # ("loguniform", low, high)
-    if setting.kind != "float":
-        raise NeuralabError(f"loguniform ranges are for number settings, not {setting.name}")
+_RANGE_WORDS = ("uniform", "loguniform")
+
+
+def _range(setting: Setting, values) -> Range:
+    """A range for ``setting``, its ends checked against the setting's range.
+
+    Number settings take ranges; an integer setting's range draws whole numbers.
+    """
+    if not isinstance(values, Range):  # ("loguniform", low, high) or ("uniform", low, high)
+        values = Range(values[1], values[2], log=values[0].lower() == "loguniform")
+    if setting.kind not in ("float", "int"):
+        raise NeuralabError(f"{values} is a range of numbers; {setting.name} takes a list of "
+                            "values")
+    if setting.kind == "int":
+        if values.low != int(values.low) or values.high != int(values.high):
+            raise NeuralabError(f"{setting.name} is a whole number: a range of it needs whole "
+                                f"ends, got {values}")
+        values = Range(int(values.low), int(values.high), log=values.log, integer=True)
     # every draw lies between the ends, so ends inside the setting's range keep draws inside
     check(setting.name, values.low, surface="sweep")
     check(setting.name, values.high, surface="sweep")
@@ -97,9 +119,9 @@ def _range(setting: Setting, values) -> LogUniform:
 
 
 def _is_range(values) -> bool:
-    return isinstance(values, LogUniform) or (
+    return isinstance(values, Range) or (
         isinstance(values, tuple) and len(values) == 3 and isinstance(values[0], str)
-        and values[0].lower() == "loguniform")
+        and values[0].lower() in _RANGE_WORDS)
 
 
 # --- the command line's form ------------------------------------------------------------------
@@ -121,19 +143,20 @@ def sweep_value(name: str, value):
                            value) from None
 
 
-def _parse_range(setting: Setting, text: str) -> LogUniform:
+def _parse_range(setting: Setting, text: str) -> Range:
     parts = text.split(":")
-    if len(parts) != 3:
-        raise NeuralabError("a range is loguniform:LOW:HIGH, such as loguniform:1e-3:1")
+    if len(parts) != 3 or parts[0].lower() not in _RANGE_WORDS:
+        raise NeuralabError("a range is uniform:LOW:HIGH or loguniform:LOW:HIGH, such as "
+                            "loguniform:1e-3:1")
     try:
         low, high = float(parts[1]), float(parts[2])
     except ValueError:
-        raise NeuralabError(f"loguniform ends must be numbers, "
+        raise NeuralabError(f"{parts[0]} ends must be numbers, "
                             f"got {parts[1]!r} and {parts[2]!r}") from None
-    return _range(setting, LogUniform(low, high))
+    return _range(setting, Range(low, high, log=parts[0].lower() == "loguniform"))
 
 
-def _parse_spec(spec: str) -> tuple[str, list | LogUniform]:
+def _parse_spec(spec: str) -> tuple[str, list | Range]:
     """``(name, values)`` of one ``SETTING=VALUES`` spec."""
     try:
         if "=" not in spec:
@@ -141,7 +164,7 @@ def _parse_spec(spec: str) -> tuple[str, list | LogUniform]:
         name, _, text = spec.partition("=")
         name, text = name.strip().replace("-", "_"), text.strip()
         setting = searchable_setting(name)
-        if text.lower().startswith("loguniform"):
+        if text.lower().partition(":")[0] in _RANGE_WORDS:
             return name, _parse_range(setting, text)
         # alternatives are separated by , or ; (hidden's layers by x: hidden=32;64x32)
         items = [v.strip() for v in text.replace(";", ",").split(",") if v.strip()]
@@ -158,9 +181,10 @@ def parse_space(specs: Sequence[str]) -> Space:
     Values are separated by ``,`` or ``;``; each is read as the setting's
     ``--flag`` reads it (:func:`neuralab.config.check`): ``hidden`` takes layer
     widths joined by ``x`` (``hidden=32;100;64x32``), ``batch_size=full`` is
-    full batch, booleans are true/false. Number settings also take a range
-    ``loguniform:LOW:HIGH`` for random search, its ends inside the setting's
-    range. Any :func:`searchable` setting may be searched. A bad spec is a
+    full batch, booleans are true/false. Number settings also take a range,
+    ``uniform:LOW:HIGH`` or ``loguniform:LOW:HIGH``, for the tpe and random
+    samplers, its ends inside the setting's range (whole numbers for an integer
+    setting, whose draws are whole). Any :func:`searchable` setting may be searched. A bad spec is a
     one-line :class:`~neuralab.NeuralabError` that quotes the spec, or the value.
 
     Example:
@@ -185,7 +209,7 @@ def parse_space(specs: Sequence[str]) -> Space:
 
 def _value_list(setting: Setting, values) -> list:
     if isinstance(values, (str, bytes)) or not isinstance(values, (Sequence, np.ndarray)):
-        raise NeuralabError(f"{setting.name} needs a list of values or a loguniform range, "
+        raise NeuralabError(f"{setting.name} needs a list of values or a range, "
                             f"got {values!r}")
     values = [v.item() if isinstance(v, np.generic) else v for v in values]
     if not values:
@@ -199,8 +223,8 @@ def _value_list(setting: Setting, values) -> list:
 def normalize_space(space: Mapping[str, object]) -> Space:
     """Check a search space written in Python and bring it to one form.
 
-    Values are lists (tuples and other sequences become lists), :class:`LogUniform`
-    or ``("loguniform", low, high)``. A hidden alternative written as a single
+    Values are lists (tuples and other sequences become lists), a :class:`Range`,
+    ``("uniform", low, high)`` or ``("loguniform", low, high)``. A hidden alternative written as a single
     width becomes a one-layer list: ``{"hidden": [32, [64, 32]]}`` is
     ``[[32], [64, 32]]``. The values themselves are checked once, with each
     trial's settings (:func:`~neuralab.sweep.trials.trial_settings`).
@@ -226,48 +250,21 @@ def grid(space: Mapping[str, object]) -> list[dict]:
     """
     space = normalize_space(space)
     for name, values in space.items():
-        if isinstance(values, LogUniform):
-            raise NeuralabError(f"grid search needs a list of values for {name}, got the range "
-                                f"{values}; use random search for ranges")
+        if isinstance(values, Range):
+            raise ArgumentError("sampler", f"the grid sampler needs a list of values for {name}, "
+                                           f"got the range {values}; use sampler tpe or random "
+                                           "for ranges")
     names = list(space)
     return [dict(zip(names, combo)) for combo in itertools.product(*space.values())]
 
 
-def random_draws(space: Mapping[str, object], n_trials: int, *, seed: int = 0) -> list[dict]:
-    """``n_trials`` seeded draws: a list's values equally likely, ranges log-uniform.
+def default_sampler(space: Mapping[str, object]) -> str:
+    """``grid`` when every searched setting is a list of values, else ``tpe``.
 
-    Draws use ``numpy.random.default_rng(seed)``, setting by setting in the
-    space's order, so the same seed gives the same trials. Values may repeat.
+    >>> default_sampler({"lr": [0.1, 1]}), default_sampler({"lr": LogUniform(1e-3, 1)})
+    ('grid', 'tpe')
     """
-    if not isinstance(n_trials, (int, np.integer)) or isinstance(n_trials, bool) or n_trials < 1:
-        raise NeuralabError(f"n_trials must be a positive integer, got {n_trials!r}")
-    space = normalize_space(space)
-    rng = np.random.default_rng(seed)
-    draws = []
-    for _ in range(int(n_trials)):
-        params = {}
-        for name, values in space.items():
-            if isinstance(values, LogUniform):
-                params[name] = values.sample(rng)
-            else:
-                # pick an index, not a value, so the value keeps its Python type
-                params[name] = values[int(rng.integers(len(values)))]
-        draws.append(params)
-    return draws
-
-
-def make_configs(space: Mapping[str, object], *, mode: str = "grid",
-                 n_trials: int | None = None, seed: int = 0) -> list[dict]:
-    """The trials' parameter dicts: every combination (``grid``) or seeded draws (``random``)."""
-    if mode not in MODES:
-        raise NeuralabError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
-    if mode == "grid":
-        if n_trials is not None:
-            raise NeuralabError("n_trials is for random search; grid search runs every combination")
-        return grid(space)
-    if n_trials is None:
-        raise NeuralabError("random search needs n_trials, the number of draws")
-    return random_draws(space, n_trials, seed=seed)
+    return "grid" if all(not isinstance(v, Range) for v in space.values()) else "tpe"
 
 
 # --- values as the command line writes them ---------------------------------------------------

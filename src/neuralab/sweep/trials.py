@@ -124,7 +124,8 @@ class Trial:
         train_accuracy: mean accuracy on the training folds.
         std: standard deviation of the validation accuracy across folds (0 for one split).
         seconds: wall time of the trial, all folds.
-        status: ``ok`` or ``failed``; a failed trial's ``message`` says why.
+        status: ``ok``, ``pruned`` (stopped early by the pruner: its validation loss lagged
+            the other trials' at the same step) or ``failed``; ``message`` says why.
         fold_accuracies, fold_losses: per fold.
         rank: 1 for the best trial once the sweep has ranked them; None when failed.
     """
@@ -148,9 +149,9 @@ class Trial:
         return self.status == "ok"
 
     def sort_key(self) -> tuple:
-        """Best first: ok before failed, higher score, lower val_loss, earlier number."""
+        """Best first: ok, then pruned, then failed; higher score, lower val_loss, earlier number."""
         if not self.ok:
-            return (1, 0.0, 0.0, self.number)
+            return (STATUSES.index(self.status), 0.0, 0.0, self.number)
         loss = self.val_loss if math.isfinite(self.val_loss) else math.inf
         return (0, -self.score, loss, self.number)
 
@@ -181,31 +182,29 @@ def _numbers(raw: dict, key: str, where: str, count: int, *, high: float = math.
     return [_number({key: v}, key, where, high=high, null=False) for v in values]
 
 
-def read_trial(raw, where: str, *, total: int, expected: Sequence[tuple[dict, dict]],
-               n_folds: int) -> Trial:
-    """A trial read back from a sweep's files, checked as untrusted input.
+#: the statuses a trial can end with; only ``ok`` trials are ranked
+STATUSES = ("ok", "pruned", "failed")
+#: what a finished trial keeps in the study beside its parameters (Optuna's user attributes)
+RESULT_KEYS = ("status", "message", "score", "val_loss", "train_accuracy", "std", "seconds",
+               "fold_accuracies", "fold_losses")
 
-    ``expected[number]`` is the (params, settings) pair of trial ``number``
-    (settings as :meth:`TrainSettings.to_dict` gives them): a trial read back must be one of this sweep's, with the same
-    settings, or the resumed sweep would rank results of another search. Numbers
-    must be finite and in range, the status ``ok`` or ``failed``; an ``ok``
-    trial has a score and a value for every fold. Any other content is a one-line
+
+def read_trial(raw, where: str, *, number: int, params: dict, settings: dict,
+               n_folds: int) -> Trial:
+    """Trial ``number``'s result read back from the study, checked as untrusted input.
+
+    ``raw`` holds :data:`RESULT_KEYS` as the worker stored them (a shared study
+    can be written by anyone who reaches its storage). Numbers must be finite and
+    in range, the status one of :data:`STATUSES`; an ``ok`` trial has a score and
+    a value for every fold. Any other content is a one-line
     :class:`~neuralab.NeuralabError` that starts with ``where``.
     """
     if not isinstance(raw, dict):
         raise NeuralabError(f"{where} must be an object, got {type(raw).__name__}")
-    number = raw.get("number")
-    if not isinstance(number, int) or isinstance(number, bool) or not 0 <= number < total:
-        raise NeuralabError(f"{where}: number must be an integer in [0, {total}), "
-                            f"got {number!r:.60}")
-    params, settings = expected[number]
-    for key, want in (("params", params), ("settings", settings)):
-        if raw.get(key) != jsonable(want):
-            raise NeuralabError(f"{where}: its {key} are not those of trial {number} of this "
-                                f"sweep")
-    status, message = raw.get("status"), raw.get("message")
-    if status not in ("ok", "failed"):
-        raise NeuralabError(f"{where}: status must be ok or failed, got {status!r:.60}")
+    status, message = raw.get("status"), raw.get("message", "")
+    if status not in STATUSES:
+        raise NeuralabError(f"{where}: status must be one of {', '.join(STATUSES)}, "
+                            f"got {status!r:.60}")
     if not isinstance(message, str):
         raise NeuralabError(f"{where}: message must be text, got {type(message).__name__}")
     ok = status == "ok"
@@ -223,19 +222,32 @@ def read_trial(raw, where: str, *, total: int, expected: Sequence[tuple[dict, di
 
 
 def _fit_fold(s: TrainSettings, data: Dataset, train_rows: np.ndarray,
-              val_rows: np.ndarray) -> tuple[float, float, float]:
+              val_rows: np.ndarray, report=None) -> tuple[float, float, float]:
     """Train on one fold's training rows; return (train accuracy, val accuracy, val cross-entropy).
 
     :func:`~neuralab.lab.prepare` does what ``run_training`` does around ``fit``
     (scaling fitted on the training rows only, class weights, oversampling,
     augmentation, the schedule); early stopping watches the validation rows.
+    ``report(step, val_loss)``, when given, hears the validation loss at every
+    logged step (a pruner's intermediate values; it may raise to stop the trial).
     """
     splits = {"train": Split(data.X[train_rows], data.y[train_rows], train_rows, data.source),
               "val": Split(data.X[val_rows], data.y[val_rows], val_rows, "a validation fold")}
     prep = prepare(data, s, splits=splits)
-    # without early stopping no history is needed: one row at the end keeps the loop cheapest
-    quiet = {} if s.early_stopping is not None else {
+    # without early stopping or a pruner no history is needed: one row at the end keeps the
+    # loop cheapest
+    quiet = {} if s.early_stopping is not None or report is not None else {
         "X_val": None, "y_val": None, "log_every": s.iterations or s.epochs}
+    if report is not None:
+        n, size = len(prep.y), s.batch_size
+        total = s.iterations or s.epochs * (1 if size is None or size >= n else math.ceil(n / size))
+
+        def hear(step: int, loss: float, metrics: dict) -> None:
+            # the first fifth of a trial is not judged: every net starts near chance
+            if step >= total // 5:
+                report(step, metrics["val_loss"])
+
+        quiet["callbacks"] = [hear]
     prep.fit(progress=False, stop_on_signal=False, **quiet)
     probs = {k: prep.trainer.evaluate(prep.scaled[k], sp.y)[1] for k, sp in splits.items()}
     acc = {k: float(np.mean(probs[k].argmax(axis=1) == sp.y)) for k, sp in splits.items()}
@@ -243,19 +255,31 @@ def _fit_fold(s: TrainSettings, data: Dataset, train_rows: np.ndarray,
     return acc["train"], acc["val"], cross_entropy(probs["val"], splits["val"].y)
 
 
+class Pruned(Exception):
+    """Raised by a pruner's ``report`` to stop a trial whose validation loss lags the others'."""
+
+
 def evaluate_trial(number: int, params: dict, settings: TrainSettings, data: Dataset,
-                   folds: Sequence[tuple[np.ndarray, np.ndarray]]) -> Trial:
+                   folds: Sequence[tuple[np.ndarray, np.ndarray]], report=None) -> Trial:
     """Score one trial on every fold; divergence and user errors make a failed trial.
 
     Everything it needs goes in (the settings, the data, the folds' rows), so
     that a worker process can run it: the same inputs give the same trial in
-    any process.
+    any process. ``report(step, val_loss)`` hears each logged validation loss
+    of the first fold (a pruner's intermediate values); when it raises
+    :class:`Pruned`, the trial stops there with status ``pruned`` and its
+    message says why.
     """
     trial = Trial(number=number, params=dict(params), settings=settings.to_dict())
     start = time.perf_counter()
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            scores = [_fit_fold(settings, data, tr, va) for tr, va in folds]
+            scores = []
+            for k, (tr, va) in enumerate(folds):
+                # the pruner follows the first fold's curve: its steps are the run's steps
+                scores.append(_fit_fold(settings, data, tr, va, report if k == 0 else None))
+    except Pruned as exc:
+        trial.status, trial.message = "pruned", str(exc)
     except (TrainingDiverged, NeuralabError) as exc:
         trial.status = "failed"
         trial.message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -268,3 +292,4 @@ def evaluate_trial(number: int, params: dict, settings: TrainSettings, data: Dat
         trial.fold_accuracies, trial.fold_losses = accs, losses
     trial.seconds = time.perf_counter() - start
     return trial
+

@@ -1,0 +1,200 @@
+"""Sweep workers: each takes the study's next slot, trains it, stores its result, and repeats.
+
+A worker runs in this process (``workers=1``) or in spawned processes, each
+holding the data once and using ``cores // workers`` BLAS (and torch) threads.
+
+Only the sweep's own process decides when its worker processes stop. A worker
+process ignores SIGINT and SIGTERM (a terminal's Ctrl-C, or a service manager's
+SIGTERM, reaches the whole process group); a thread in each ends it at once when
+the parent sets the stop flag, or when the parent is gone (killed, even by
+SIGKILL: the worker's parent process id changes). A worker that ends mid-trial
+leaves its trial running in the study; :func:`~neuralab.sweep.study.recover`
+queues that slot again, so that another worker runs it.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from neuralab.config import SettingError, TrainSettings
+from neuralab.data import Dataset
+from neuralab.sweep.space import Space
+from neuralab.sweep.study import (
+    HEARTBEAT_SECONDS,
+    RESULT,
+    SLOT,
+    WORKER,
+    has_heartbeat,
+    make_sampler,
+    open_study,
+    recover,
+    requeue,
+    result_attrs,
+    slots_left,
+    suggest,
+    this_worker,
+)
+from neuralab.sweep.trials import Pruned, Trial, evaluate_trial, trial_settings
+
+#: how often a worker process looks at its stop flag and its parent; the parent at the study
+POLL_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class Job:
+    """What every worker of one sweep needs: where the study is, and what a trial trains."""
+
+    url: str
+    study: str
+    space: Space
+    sampler: str
+    pruner: str
+    base: TrainSettings
+    data: Dataset
+    folds: list
+
+
+def _heartbeat(study, trial, done: threading.Event) -> None:
+    """Tell a database that ``trial`` is alive until ``done`` is set."""
+    storage = study._storage
+    while not done.wait(HEARTBEAT_SECONDS):
+        try:
+            storage.record_heartbeat(trial._trial_id)
+        except Exception:  # noqa: BLE001 - a lost connection: the next beat tries again
+            pass
+
+
+def _reporter(trial):
+    """The pruner's hook: report each logged validation loss; Pruned when it says stop."""
+    def report(step: int, val_loss: float) -> None:
+        if not math.isfinite(val_loss):
+            return  # a diverging loss fails the trial by itself
+        trial.report(val_loss, step)
+        if trial.should_prune():
+            raise Pruned(f"pruned at step {step}: validation loss {val_loss:.4g} lagged the "
+                         "other trials' at that step")
+    return report
+
+
+def _run_one(study, trial, job: Job) -> Trial:
+    """Train slot ``trial``; store its result in the study and finish it there."""
+    optuna_states = __import__("optuna").trial.TrialState
+    slot = trial.user_attrs[SLOT]
+    trial.set_user_attr(WORKER, this_worker())
+    # the slot seeds the sampler: one worker draws the same trials for the same seed
+    study.sampler = make_sampler(job.sampler, (job.base.seed + 7919 * slot) % 2**32)
+    params = suggest(trial, job.space)
+    try:
+        settings = trial_settings(job.base, params)
+    except SettingError as exc:  # a drawn combination the schema refuses
+        result = Trial(number=slot, params=params, settings={}, status="failed", message=str(exc))
+    else:
+        beat = threading.Event()
+        if has_heartbeat(study):
+            threading.Thread(target=_heartbeat, args=(study, trial, beat), daemon=True).start()
+        try:
+            result = evaluate_trial(slot, params, settings, job.data, job.folds,
+                                    report=None if job.pruner == "none" else _reporter(trial))
+        finally:
+            beat.set()
+    trial.set_user_attr(RESULT, result_attrs(result))
+    if result.ok and math.isfinite(result.val_loss):
+        study.tell(trial, result.val_loss)
+    else:
+        study.tell(trial, state=optuna_states.PRUNED if result.status == "pruned"
+                   else optuna_states.FAIL)
+    return result
+
+
+def work(job: Job, *, study=None, after: Callable[[], None] | None = None) -> int:
+    """Take slots from the study until none waits; how many this worker ran.
+
+    ``after()`` runs after each trial. KeyboardInterrupt (in this process's
+    worker) puts the running slot back in the queue before it goes on up.
+    """
+    optuna = __import__("optuna")
+    study = study or open_study(job.url, job.study, None, pruner=job.pruner, create=False)
+    ran = 0
+    while True:
+        recover(study)
+        if slots_left(study)[0] == 0:
+            break
+        trial = study.ask()
+        if SLOT not in trial.user_attrs:
+            # another worker took the last waiting slot first: this trial is none of the sweep's
+            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            continue
+        try:
+            _run_one(study, trial, job)
+        except BaseException:
+            requeue(study, study.get_trials(deepcopy=False)[trial.number])
+            raise
+        ran += 1
+        if after is not None:
+            after()
+    return ran
+
+
+# --- worker processes -------------------------------------------------------------------------
+
+def _watch(stop, parent: int) -> None:
+    """End this worker process when ``stop.value`` is set or its parent ``parent`` is gone.
+
+    ``stop`` is a lock-free shared byte: a lock or an Event could be left held by a
+    worker that ends in the middle of a call, and block the others.
+    """
+    while not stop.value and os.getppid() == parent:
+        time.sleep(POLL_SECONDS)
+    os._exit(1)  # the trial in progress stays running in the study; recover() queues it again
+
+
+def _process_main(job: Job, threads: int, stop, parent: int) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    threading.Thread(target=_watch, args=(stop, parent), daemon=True,
+                     name="neuralab-sweep-watch").start()
+    try:
+        from threadpoolctl import threadpool_limits
+
+        # N processes each with all cores' BLAS threads would only fight for the cores
+        threadpool_limits(limits=threads)
+    except ImportError:  # pragma: no cover - scikit-learn brings threadpoolctl
+        pass
+    if job.base.backend == "torch":
+        from neuralab.torch_backend.threads import set_threads
+
+        set_threads(threads)
+    work(job)
+
+
+def run_processes(job: Job, workers: int, *, on_poll: Callable[[], None]) -> list[int]:
+    """Run ``workers`` worker processes until the queue is empty; their exit statuses.
+
+    ``on_poll()`` runs here every :data:`POLL_SECONDS` (it reports the trials that
+    finished). KeyboardInterrupt stops every worker at once, and goes on up.
+    """
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    stop = context.RawValue("b", 0)
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    procs = [context.Process(target=_process_main, args=(job, threads, stop, os.getpid()),
+                             name=f"neuralab-sweep-worker-{i}") for i in range(workers)]
+    try:
+        for p in procs:
+            p.start()
+        while any(p.is_alive() for p in procs):
+            time.sleep(POLL_SECONDS)
+            on_poll()
+    finally:
+        stop.value = 1  # on an interrupt or any error: the workers end now
+        for p in procs:
+            if p.pid is not None:
+                p.join()
+    return [p.exitcode for p in procs]
