@@ -246,6 +246,10 @@ _DECLARED = (
        group="backend", surfaces=frozenset({"train", "sweep", "demo"})),
     _s("device", "choice", "auto", "auto (CUDA where there is a GPU), cpu or cuda; torch backend.",
        choices=("auto", "cpu", "cuda"), group="backend", surfaces=frozenset({"train", "sweep", "demo"})),
+    _s("dist_timeout", "int", 120, "Seconds a torch.distributed rank waits for the others (to "
+       "form the world, and at each step) before it stops with an error.", minimum=1,
+       maximum=86400, unit="seconds", group="backend", surfaces=frozenset({"train"}),
+       searchable=False),
 )
 
 #: Every setting by name, in declaration order.

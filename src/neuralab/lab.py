@@ -69,10 +69,74 @@ def make_trainer(settings: TrainSettings, n_features: int, n_classes: int, *,
     )
     sizes = settings.sizes(n_features, n_classes)
     if settings.backend == "torch":
-        from neuralab.torch_backend import make_torch_trainer
+        from neuralab.torch_backend import distributed, make_torch_trainer
 
+        if distributed.current() is not None:
+            return distributed.make_distributed_trainer(sizes, **common)
         return make_torch_trainer(sizes, device=settings.device, **common)
     return make_engine_trainer(sizes, **common)
+
+
+#: the variables that torchrun (and torch's other launchers) set in each process it starts
+LAUNCH_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
+
+
+def launch_place(environ=None) -> dict | None:
+    """This process's rank, world size and local rank when a launcher started it as one of
+    several (``WORLD_SIZE`` above 1), else None.
+
+    >>> launch_place({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"})
+    {'rank': 1, 'size': 2, 'local_rank': 1}
+    >>> launch_place({}) is None, launch_place({"WORLD_SIZE": "1", "RANK": "0"}) is None
+    (True, True)
+    """
+    import os
+
+    env = os.environ if environ is None else environ
+    if env.get("WORLD_SIZE") in (None, "", "1"):
+        return None
+    values = {}
+    for name in LAUNCH_VARIABLES:
+        text = env.get(name, "0" if name == "LOCAL_RANK" else None)
+        try:
+            values[name] = int(text)
+        except (TypeError, ValueError):
+            raise NeuralabError(f"the launcher's {name} must be a whole number; got {text!r} "
+                                "(start the processes with torchrun)") from None
+    rank, size, local = values["RANK"], values["WORLD_SIZE"], values["LOCAL_RANK"]
+    if not (size >= 2 and 0 <= rank < size and 0 <= local <= rank):
+        raise NeuralabError(f"the launcher's RANK={rank}, LOCAL_RANK={local}, WORLD_SIZE={size} "
+                            "do not fit together (start the processes with torchrun)")
+    return {"rank": rank, "size": size, "local_rank": local}
+
+
+def writes_here() -> bool:
+    """Whether this process writes: always, except a rank other than 0 of a launched world."""
+    place = launch_place()
+    return place is None or place["rank"] == 0
+
+
+@contextlib.contextmanager
+def launched_world(settings: TrainSettings):
+    """Join the torch.distributed world this process was launched into, if any, for the block.
+
+    Outside a launch (no ``WORLD_SIZE`` above 1) it does nothing and yields None.
+    """
+    place = launch_place()
+    if place is None:
+        yield None
+        return
+    if settings.backend != "torch":
+        raise ArgumentError("backend", f"backend {settings.backend!r} cannot train across "
+                                       f"{place['size']} processes; data-parallel training needs "
+                                       "backend torch")
+    from neuralab.torch_backend import distributed
+
+    world = distributed.join(place, settings.device, settings.dist_timeout)
+    try:
+        yield world
+    finally:
+        distributed.leave()
 
 
 def load_model(run_dir: str | Path, *, backend: str = "numpy", device: str = "cpu") -> Predictor:
@@ -337,14 +401,17 @@ def run_training(
     a second one abandons it and raises :class:`~neuralab.runs.WriteInterrupted`,
     leaving the previous state.
     """
-    prep = _prepared(data, settings, test, resume)
+    if not writes_here():  # a rank other than 0 of a launched world trains and writes nothing
+        out, echo, progress, print_every = None, None, False, None
     opts = dict(resume=resume, name=name, data_spec=data_spec, test_spec=test_spec,
                 print_every=print_every, echo=echo, progress=progress)
-    if out is None:
-        return _fit_and_write(prep, data, None, **opts)
     mode = "update" if resume is not None else ("overwrite" if overwrite else "new")
-    with NewState(out, mode=mode) as state:
-        return _fit_and_write(prep, data, state, **opts)
+    with launched_world(settings):
+        prep = _prepared(data, settings, test, resume)
+        if out is None:
+            return _fit_and_write(prep, data, None, **opts)
+        with NewState(out, mode=mode) as state:
+            return _fit_and_write(prep, data, state, **opts)
 
 
 def _fit_and_write(prep: Prepared, data: Dataset, state: NewState | None, *,
@@ -426,18 +493,22 @@ def resume_training(run_dir: str | Path, *, iterations: int | None = None,
     weights) is swapped in; until then it loads as it was.
     """
     run_dir = Path(run_dir)
-    with NewState(run_dir, mode="update") as state:
+    main = writes_here()  # a rank other than 0 of a launched world reads the run, writes nothing
+    if not main:
+        echo, progress, print_every = None, False, None
+    with NewState(run_dir, mode="update") if main else contextlib.nullcontext() as state:
         source = load_run_data(run_dir)
         settings = source.settings
         if iterations is not None or epochs is not None:
             settings = settings.replace(iterations=iterations, epochs=epochs)
         resume = read_resume(run_dir, source.config, settings.optimizer)
         name = source.config.get("name")
-        prep = _prepared(source.data, settings, source.test, resume)
-        return _fit_and_write(prep, source.data, state, resume=resume,
-                              name=name if isinstance(name, str) else "train",
-                              data_spec=source.data_spec, test_spec=source.test_spec,
-                              print_every=print_every, echo=echo, progress=progress)
+        with launched_world(settings):
+            prep = _prepared(source.data, settings, source.test, resume)
+            return _fit_and_write(prep, source.data, state, resume=resume,
+                                  name=name if isinstance(name, str) else "train",
+                                  data_spec=source.data_spec, test_spec=source.test_spec,
+                                  print_every=print_every, echo=echo, progress=progress)
 
 
 def evaluate_run(run_dir: str | Path, data: Dataset | None = None, *,

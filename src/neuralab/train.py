@@ -455,10 +455,15 @@ class _Loop:
         total = self.plan.total
         step_once = self.full_batch_step if self.plan.batch_size is None else self.minibatch_step
         update_every = max(1, total // 200)
+        # data-parallel ranks stop together: a stop asked on one is agreed on by all
+        agree = getattr(self.trainer, "agree", None)
         for local in range(total):
+            halted = not stopper.requested and stop is not None and stop()
+            if agree is not None and agree(stopper.requested or halted) and not halted:
+                stopper.requested = True
             if stopper.requested:
                 return local, False
-            if stop is not None and stop():
+            if halted:
                 self.stopped = True
                 return local, False
             if schedule is not None:

@@ -64,13 +64,27 @@ def train(
     out: Out = None,
     overwrite: Overwrite = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result line.")] = False,
+    nproc: Annotated[Optional[int], typer.Option("--nproc", min=1, help="Train data-parallel on this many local processes (backend torch; torch's launcher starts them; one GPU each on CUDA).")] = None,
 ) -> None:
     """Train a model on a data set and write a run directory (Ctrl-C saves and stops)."""
     from neuralab.config import TrainSettings
     from neuralab.data import load_file
-    from neuralab.lab import resume_training, run_training
+    from neuralab.lab import resume_training, run_training, writes_here
     from neuralab.runs import new_run_dir
 
+    if nproc is not None:
+        from neuralab.cli.launch import check_nproc, launch
+
+        if resume is not None:
+            from neuralab.runs import read_config
+
+            saved = read_config(resume).get("settings")
+            check_nproc(nproc, saved if isinstance(saved, dict) else {})
+        else:
+            check_data_options(dataset, data, target, test_data, settings)
+            check_nproc(nproc, TrainSettings(**settings).to_dict())
+        where = None if resume is not None else (out or new_run_dir("runs", "train"))
+        raise typer.Exit(launch(nproc, where))
     print_every_or_none = None if quiet else print_every
     progress = False if quiet else None
     if resume is not None:
@@ -84,7 +98,8 @@ def train(
             run = resume_training(resume, iterations=settings.get("iterations"),
                                   epochs=settings.get("epochs"), print_every=print_every_or_none,
                                   echo=typer.echo, progress=progress)
-        _report_run(run, resume)
+        if writes_here():  # one rank of a launched world reports
+            _report_run(run, resume)
         return
     check_data_options(dataset, data, target, test_data, settings)
     settings = TrainSettings(**settings)
@@ -97,7 +112,8 @@ def train(
         run = run_training(train_set, settings, test=test_set, out=out, overwrite=overwrite,
                            print_every=print_every_or_none, echo=typer.echo, progress=progress,
                            name=train_set.name, data_spec=spec, test_spec=test_spec)
-    _report_run(run, out)
+    if writes_here():
+        _report_run(run, out)
 
 
 def _report_run(run, out: Path) -> None:
