@@ -2,14 +2,14 @@
 
 A *trainer* wraps a model, its loss and its optimiser behind three calls:
 ``train_step(X, y)`` (one forward, backward and update; returns the loss and the
-logits of that forward pass, before the update), ``evaluate(X, y)`` (loss and
-probabilities, no update) and ``predict_proba(X)``. :class:`EngineTrainer` is the
-NumPy engine's; the PyTorch twin has its own. :func:`fit` drives any of them and
-reports through callbacks ``callback(step, loss, metrics)``.
+logits of that forward pass, before the update), ``evaluate(X, y)`` and
+``predict_proba(X)``. :class:`EngineTrainer` is the engine's; the PyTorch twins have
+their own. :func:`fit` drives any of them, reporting to ``callback(step, loss, metrics)``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import signal
 import sys
@@ -455,8 +455,7 @@ class _Loop:
         total = self.plan.total
         step_once = self.full_batch_step if self.plan.batch_size is None else self.minibatch_step
         update_every = max(1, total // 200)
-        # data-parallel ranks stop together: a stop asked on one is agreed on by all
-        agree = getattr(self.trainer, "agree", None)
+        agree = getattr(self.trainer, "agree", None)  # data-parallel ranks stop together
         for local in range(total):
             halted = not stopper.requested and stop is not None and stop()
             if agree is not None and agree(stopper.requested or halted) and not halted:
@@ -570,14 +569,6 @@ def fit(trainer, X: np.ndarray, y: np.ndarray, *, iterations: int | None = None,
     return result
 
 
-class _NoBar:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc) -> None:
-        return None
-
-
 class _RichBar:
     def __init__(self, total: int, description: str) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -602,4 +593,4 @@ class _RichBar:
 def _progress_bar(progress: bool | None, total: int, description: str):
     if progress is None:
         progress = sys.stdout.isatty()
-    return _RichBar(total, description) if progress else _NoBar()
+    return _RichBar(total, description) if progress else contextlib.nullcontext()

@@ -24,7 +24,8 @@ from safetensors.numpy import load_file
 
 from neuralab.config import TrainSettings
 from neuralab.data import load
-from neuralab.lab import launch_place, resume_training, run_training
+from neuralab.lab import resume_training, run_training
+from neuralab.launch import launch_place
 
 pytestmark = pytest.mark.slow  # every test starts several torch processes
 

@@ -10,7 +10,7 @@ import typer
 
 from neuralab import NeuralabError
 from neuralab.cli.app import (
-    DataDir, Out, Overwrite, RunDir, Seed, app, check_data_options, console, labelled_data, percent, stamped, training_data, with_settings,
+    DataDir, RunDir, Seed, app, console, labelled_data, stamped,
 )
 
 
@@ -115,6 +115,50 @@ def retrieve(
     typer.echo(f"{precision}; recall {result.recall:.3f}")
     sheet = f"; contact sheet {files['figure']}" if "figure" in files else ""
     typer.echo(f"ranking written to {folder}{sheet}")
+
+
+def _print_backprop(run_dir: Path | None, samples: int, seed: int, hidden: list[int] | None,
+                    activation: str, reg: float | None) -> None:
+    """Every intermediate of one iteration, in the slides' names, checked against autograd."""
+    from rich.table import Table
+
+    from neuralab.explain.backprop import backprop_trace, format_values
+    from neuralab.data import sample_batch
+    from neuralab.nn import MLP
+
+    if run_dir is not None:
+        from neuralab.runs import load_run_data
+        from neuralab.explain.attributions import Explainer
+
+        explainer = Explainer.from_run(run_dir)  # the checkpoint in float64, and its scaler
+        source = load_run_data(run_dir)
+        split = source.splits()["train"]
+        model = explainer.model
+        pick = np.sort(np.random.default_rng(seed).choice(len(split.y), min(samples, len(split.y)),
+                                                          replace=False))
+        X = explainer.scaler.transform(np.asarray(split.X[pick], dtype=np.float64))
+        y = split.y[pick]
+        reg = source.settings.reg if reg is None else reg
+        what = f"the model of {run_dir} on {len(y)} of its training examples"
+    else:
+        X, y = sample_batch("spiral", samples, seed=seed)
+        widths = hidden if hidden else [100]
+        model = MLP([2, *widths, 3], activation=activation, seed=seed)
+        reg = 1e-3 if reg is None else reg
+        what = f"{model!r} with the lecture's initial weights on {len(y)} spiral points"
+    entries = backprop_trace(model, X, y, reg=reg)
+    table = Table(title=f"one iteration of {what}, reg {reg:g}: engine against torch autograd")
+    for col in ("name", "shape", "first values", "meaning", "max |engine - autograd|", ""):
+        table.add_column(col, justify="right" if col.startswith("max") else "left")
+    for e in entries:
+        table.add_row(e.name, "x".join(map(str, e.shape)) or "scalar", format_values(e.engine),
+                      e.meaning, f"{e.max_abs_diff:.1e}", "ok" if e.agrees() else "DIFFERS")
+    console().print(table)
+    bad = [e.name for e in entries if not e.agrees()]
+    if bad:
+        typer.echo(f"the engine and autograd differ in {', '.join(bad)}")
+        raise typer.Exit(1)
+    typer.echo(f"all {len(entries)} intermediates agree with torch autograd (to 1e-10 relative)")
 
 
 @app.command()

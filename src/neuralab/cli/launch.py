@@ -2,7 +2,7 @@
 
 The launcher (``python -m torch.distributed.run --standalone``) starts N copies of
 the command without ``--nproc``, each with RANK, WORLD_SIZE, LOCAL_RANK,
-MASTER_ADDR and MASTER_PORT set; :func:`neuralab.lab.launched_world` joins
+MASTER_ADDR and MASTER_PORT set; :func:`neuralab.launch.launched_world` joins
 them. This process waits for them; Ctrl-C (or SIGTERM) is passed to the
 launcher, which passes it to every rank once, so that they stop together and
 rank 0 writes the run as interrupted. The launcher's own report of a failed
@@ -41,9 +41,9 @@ def check_nproc(nproc: int, settings: dict) -> None:
     device = settings.get("device", "auto")
     cores = os.cpu_count() or 1
     if device in ("auto", "cuda"):
-        import torch
+        from neuralab.torch_backend.model import gpu_count
 
-        gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        gpus = gpu_count()
         if gpus or device == "cuda":
             if nproc > gpus:
                 raise ArgumentError("nproc", f"nproc {nproc} is more than the {gpus} GPUs of this "

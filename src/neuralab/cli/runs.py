@@ -69,7 +69,8 @@ def train(
     """Train a model on a data set and write a run directory (Ctrl-C saves and stops)."""
     from neuralab.config import TrainSettings
     from neuralab.data import load_file
-    from neuralab.lab import resume_training, run_training, writes_here
+    from neuralab.launch import writes_here
+    from neuralab.lab import resume_training, run_training
     from neuralab.runs import new_run_dir
 
     if nproc is not None:

@@ -65,7 +65,7 @@ def current() -> World | None:
 
 
 def join(place: Mapping[str, int], device: str, timeout: float) -> World:
-    """Form the process group of ``place`` (see :func:`neuralab.lab.launch_place`).
+    """Form the process group of ``place`` (see :func:`neuralab.launch.launch_place`).
 
     Args:
         device: ``auto``, ``cpu`` or ``cuda``; with CUDA each rank takes the GPU of its

@@ -27,6 +27,11 @@ def resolve_device(device: str = "auto") -> torch.device:
     return torch.device(device)
 
 
+def gpu_count() -> int:
+    """How many CUDA GPUs torch sees (0 without CUDA)."""
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
 def _activation(name: str) -> nn.Module:
     if name not in ACTIVATIONS:
         raise NeuralabError(f"activation must be one of {', '.join(ACTIVATIONS)}; got {name!r}")
