@@ -1,4 +1,7 @@
-"""neuralab.sweep: search spaces, scoring splits, parallel trials, the sweep's files."""
+"""neuralab.sweep: search spaces, scoring splits, parallel trials, the sweep's files.
+
+The samplers, pruning and shared studies are in test_study.py; faults in test_sweep_faults.py.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +13,17 @@ import math
 import numpy as np
 import pytest
 
-from neuralab import NeuralabError
+from neuralab import ArgumentError, NeuralabError
 from neuralab.config import SETTINGS, SettingError, TrainSettings, check
 from neuralab.data import Dataset, load
 from neuralab.data.preprocess import Standardizer
 from neuralab.sweep import (
     LogUniform,
+    Range,
+    default_sampler,
     grid,
-    make_configs,
+    normalize_space,
     parse_space,
-    random_draws,
     run_sweep,
     searchable,
     selection_splits,
@@ -50,6 +54,11 @@ def test_parse_space_reads_every_form():
     }
     assert all(type(h) is int for hs in space["hidden"] for h in hs)
     assert parse_space(["lr=loguniform:1e-3:1"]) == {"lr": LogUniform(1e-3, 1.0)}
+    assert parse_space(["momentum=uniform:0.5:0.99"]) == {"momentum": Range(0.5, 0.99)}
+    # an integer setting's range draws whole numbers
+    its = parse_space(["iterations=loguniform:100:1e4"])["iterations"]
+    assert its == Range(100, 10000, log=True, integer=True)
+    assert type(its.low) is int and type(its.high) is int
     assert parse_space(["batch-size=16"]) == {"batch_size": [16]}
     assert parse_space([]) == {}
 
@@ -63,7 +72,10 @@ def test_parse_space_reads_every_form():
     ("lr=loguniform:0:1", "0 < low < high"),
     ("reg=loguniform:1:0.1", "0 < low < high"),
     ("lr=loguniform:a:1", "must be numbers"),
-    ("hidden=loguniform:1:10", "loguniform ranges are for number settings"),
+    ("hidden=loguniform:1:10", "loguniform:1:10 is a range of numbers; hidden takes a list"),
+    ("activation=uniform:0:1", "activation takes a list of values"),
+    ("iterations=uniform:10.5:20", "iterations is a whole number: a range of it needs whole ends"),
+    ("lr=uniform:0:1", "lr must be a finite number > 0; got 0.0"),
     ("momentum=loguniform:0.5:2", "momentum must be a number in [0, 1); got 2.0"),
     ("test_fraction=0.2", "test_fraction cannot be searched"),
     ("log_every=1,2", "log_every cannot be searched"),
@@ -112,9 +124,15 @@ def test_the_searchable_settings_are_the_schemas():
 
 def test_a_python_range_is_checked_against_the_settings_range():
     with pytest.raises(SettingError, match=r"momentum must be a number in \[0, 1\)"):
-        random_draws({"momentum": ("loguniform", 0.5, 1.0)}, 3)
-    draws = random_draws({"momentum": ("loguniform", 0.5, 0.99)}, 50, seed=1)
-    assert all(0.5 <= d["momentum"] <= 0.99 for d in draws)
+        normalize_space({"momentum": ("loguniform", 0.5, 1.0)})
+    assert normalize_space({"momentum": ("uniform", 0.5, 0.99), "epochs": ("loguniform", 2, 8)}) \
+        == {"momentum": Range(0.5, 0.99), "epochs": Range(2, 8, log=True, integer=True)}
+    with pytest.raises(NeuralabError, match="needs finite numbers 0 < low < high"):
+        LogUniform(0.0, 1.0)
+    with pytest.raises(NeuralabError, match="needs finite numbers low < high"):
+        Range(1.0, float("nan"))
+    with pytest.raises(NeuralabError, match="needs whole ends"):
+        normalize_space({"batch_size": ("uniform", 1.5, 8)})
     with pytest.raises(NeuralabError, match="max_fpr cannot be searched"):
         grid({"max_fpr": [0.1, 0.2]})
     assert [c["seed"] for c in grid({"seed": [0, 1]})] == [0, 1]  # seeds can be searched
@@ -125,41 +143,57 @@ def test_parse_space_rejects_a_setting_given_twice():
         parse_space(["lr=0.1", "lr=1"])
 
 
-# --- grid and random ------------------------------------------------------------------------
+# --- the grid, and the sweep's options ------------------------------------------------------
 
 def test_grid_has_every_combination_in_order():
     space = parse_space(["lr=0.01,0.1,1", "hidden=32;100;64x32", "reg=1e-4,1e-3",
                          "activation=relu,tanh"])
-    configs = make_configs(space, mode="grid")
+    configs = grid(space)
     assert len(configs) == 3 * 3 * 2 * 2
     assert len({json.dumps(c, sort_keys=True) for c in configs}) == len(configs)
     assert configs[0] == {"lr": 0.01, "hidden": [32], "reg": 1e-4, "activation": "relu"}
     assert configs[1]["activation"] == "tanh" and configs[1]["lr"] == 0.01  # last varies fastest
-    with pytest.raises(NeuralabError, match="grid search needs a list of values for lr"):
-        grid(parse_space(["lr=loguniform:1e-3:1"]))
-    with pytest.raises(NeuralabError, match="n_trials is for random search"):
-        make_configs(space, mode="grid", n_trials=5)
-    with pytest.raises(NeuralabError, match="random search needs n_trials"):
-        make_configs(space, mode="random")
+    assert default_sampler(space) == "grid"
+    ranged = parse_space(["lr=loguniform:1e-3:1", "hidden=32;64"])
+    assert default_sampler(ranged) == "tpe"
+    with pytest.raises(ArgumentError) as info:
+        grid(ranged)
+    assert info.value.argument == "sampler"
+    assert "the grid sampler needs a list of values for lr, got the range loguniform:0.001:1" \
+        in str(info.value)
 
 
-def test_random_draws_are_seeded_and_stay_in_range():
-    space = parse_space(["lr=loguniform:1e-3:1", "reg=loguniform:1e-5:1e-2",
-                         "hidden=32;64x32", "batch_size=full,32"])
-    draws = random_draws(space, 200, seed=7)
-    assert draws == random_draws(space, 200, seed=7)
-    assert draws != random_draws(space, 200, seed=8)
-    lrs = np.array([d["lr"] for d in draws])
-    regs = np.array([d["reg"] for d in draws])
-    assert np.all((lrs >= 1e-3) & (lrs <= 1)) and np.all((regs >= 1e-5) & (regs <= 1e-2))
-    # log-uniform: about half the draws below the geometric middle, not almost none
-    assert 0.35 < np.mean(lrs < math.sqrt(1e-3)) < 0.65
-    assert {tuple(d["hidden"]) for d in draws} == {(32,), (64, 32)}
-    assert {d["batch_size"] for d in draws} == {None, 32}
-    assert all(type(d["lr"]) is float for d in draws)
-    # the Python form of a range works too
-    assert random_draws({"lr": ("loguniform", 0.1, 0.2)}, 3, seed=0) == \
-        random_draws({"lr": LogUniform(0.1, 0.2)}, 3, seed=0)
+@pytest.mark.parametrize("kwargs, argument, fragment", [
+    ({"sampler": "grid", "n_trials": 5}, "n_trials", "n_trials is for the tpe and random"),
+    ({"sampler": "random"}, "n_trials", "n_trials is missing: the random sampler needs the"),
+    ({"sampler": "tpe", "n_trials": 0}, "n_trials", "sampler runs, from 1 to 100000; got 0"),
+    ({"sampler": "tpe", "n_trials": 2.5}, "n_trials", "got 2.5"),
+    ({"sampler": "bayes", "n_trials": 3}, "sampler", "sampler must be one of grid, tpe, random"),
+    ({"pruner": "early"}, "pruner", "pruner must be one of median, hyperband, none"),
+    ({"workers": 0}, "workers", "workers must be a positive integer, got 0"),
+    ({"workers": 2}, "workers", "give out or storage"),
+    ({"storage": "ftp://host/db"}, "storage", "the scheme must be one of"),
+    ({"storage": ""}, "storage", "storage must be a database URL or a journal file"),
+    ({"study": "no spaces"}, "study", "study must be 1 to 128 letters"),
+    ({"study": "x" * 129}, "study", "study must be 1 to 128 letters"),
+    ({"resume": True}, "resume", "resume needs out"),
+])
+def test_bad_options_are_refused_before_any_trial(tmp_path, kwargs, argument, fragment):
+    calls = []
+    with pytest.raises(ArgumentError) as info:
+        run_sweep(_moons(30), FAST, {"lr": [0.1, 0.5]}, retrain=False,
+                  on_trial=lambda *a: calls.append(a), **kwargs)
+    assert info.value.argument == argument
+    assert fragment in str(info.value) and "\n" not in str(info.value)
+    assert calls == []
+
+
+def test_the_grid_sampler_refuses_a_range_and_tpe_and_random_need_n_trials():
+    space = parse_space(["lr=loguniform:0.01:1"])
+    with pytest.raises(ArgumentError, match="the grid sampler needs a list of values for lr"):
+        run_sweep(_moons(30), FAST, space, sampler="grid", retrain=False)
+    with pytest.raises(ArgumentError, match="n_trials is missing: the tpe sampler needs"):
+        run_sweep(_moons(30), FAST, space, retrain=False)  # tpe is the default with a range
 
 
 def test_every_trial_is_validated_before_any_runs():
@@ -259,12 +293,12 @@ def test_failed_trials_are_reported_not_raised():
     assert "every trial failed" in all_bad.best_error
 
 
-def test_two_processes_give_the_same_scores_as_one():
+def test_two_worker_processes_give_the_same_scores_as_one(tmp_path):
     space = parse_space(["lr=0.05,0.5", "hidden=4;16"])
     data = load("gaussian", seed=0, n_per_class=40)
     progress = []
-    one = run_sweep(data, FAST, space, folds=3, retrain=False, processes=1)
-    two = run_sweep(data, FAST, space, folds=3, retrain=False, processes=2,
+    one = run_sweep(data, FAST, space, folds=3, retrain=False, workers=1)
+    two = run_sweep(data, FAST, space, folds=3, retrain=False, workers=2, out=tmp_path / "two",
                     on_trial=lambda done, total, t: progress.append((done, total, t.number)))
     assert [d for d, _, _ in progress] == [1, 2, 3, 4] and {t for _, t, _ in progress} == {4}
     assert sorted(n for _, _, n in progress) == [0, 1, 2, 3]
@@ -283,7 +317,7 @@ def test_ctrl_c_keeps_the_finished_trials():
 
     result = run_sweep(_moons(30), FAST, {"lr": [0.1, 0.5, 1.0]}, on_trial=stop)
     assert result.interrupted and len(result.trials) == 1 and result.total == 3
-    assert result.best_run is None
+    assert result.best_run is None and result.pending == 2
 
 
 # --- files -----------------------------------------------------------------------------------
@@ -306,6 +340,10 @@ def test_sweep_writes_a_ranked_csv_and_the_best_run(tmp_path):
     summary = json.loads((out / "sweep.json").read_text())
     assert summary["best"]["params"] == result.best.params
     assert summary["scoring"]["method"] == "holdout"
+    assert summary["sampler"] == "grid" and summary["pruner"] == "none"
+    assert summary["study"] == {"name": "sweep", "storage": f"journal:{out / 'study.journal'}"}
+    assert summary["n_trials"] == summary["n_done"] == 4 and summary["n_pending"] == 0
+    assert (out / "study.journal").is_file()  # the study, for --resume
 
     best_dir = out / "best"
     for name in ("config.json", "model.safetensors", "report.html"):
@@ -327,11 +365,12 @@ def test_sweep_writes_a_ranked_csv_and_the_best_run(tmp_path):
 
 def test_random_search_runs_the_seeded_draws():
     space = parse_space(["lr=loguniform:0.05:2", "hidden=4;16"])
-    runs = [run_sweep(_moons(30), FAST, space, mode="random", n_trials=3, retrain=False)
+    runs = [run_sweep(_moons(30), FAST, space, sampler="random", n_trials=3, retrain=False)
             for _ in range(2)]
     first, again = ([t.params for t in sorted(r.trials, key=lambda t: t.number)] for r in runs)
-    assert first == again == random_draws(space, 3, seed=FAST.seed)
-    assert all(0.05 <= p["lr"] <= 2 for p in first)
+    assert first == again and len(first) == 3
+    assert runs[0].sampler == "random" and runs[0].pruner == "median"
+    assert all(0.05 <= p["lr"] <= 2 and p["hidden"] in ([4], [16]) for p in first)
     assert runs[0].to_csv().splitlines()[0].startswith("rank,score,lr,hidden,")
 
 

@@ -1,5 +1,7 @@
-"""A sweep under faults: finished trials are on disk as they finish, a signal stops the
-workers and keeps what is done, no worker outlives its parent, and --resume runs the rest."""
+"""A sweep under faults: finished trials are in the study as they finish, a signal stops the
+workers and keeps what is done, no worker outlives its parent, and --resume runs the rest
+(from the study, study.journal); a study made for another sweep, or a damaged or foreign
+study.journal, is refused in one line."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import pytest
 from helpers import sigint_default
 
 import neuralab
-from neuralab import NeuralabError
+from neuralab import ArgumentError, NeuralabError
 from neuralab.cli import main
 from neuralab.config import TrainSettings
 from neuralab.data import load
@@ -131,7 +133,7 @@ def _interrupt(tmp_path: Path, sig: int, *extra: str):
     proc = _start(out, *extra)
     try:
         _wait_for(lambda: len(_rows(out)) >= 1, "a finished trial", proc=proc)
-        if "--processes" in extra:
+        if "--workers" in extra:
             _wait_for(lambda: len(_descendants(proc.pid)) >= 2, "the workers", proc=proc)
         children = _descendants(proc.pid)
         proc.send_signal(sig)
@@ -154,9 +156,9 @@ def _check_no_survivors(children: dict[int, str]) -> None:
 @pytest.mark.xdist_group(name="sweep_faults")  # one worker sweeps the clean table once
 @pytest.mark.parametrize("sig, extra", [
     (signal.SIGTERM, ()),
-    (signal.SIGTERM, ("--processes", "2")),
-    (signal.SIGINT, ("--processes", "2")),
-], ids=["sigterm-sequential", "sigterm-processes", "sigint-processes"])
+    (signal.SIGTERM, ("--workers", "2")),
+    (signal.SIGINT, ("--workers", "2")),
+], ids=["sigterm-sequential", "sigterm-workers", "sigint-workers"])
 def test_a_signal_keeps_the_finished_trials_and_resume_runs_the_rest(
         tmp_path, clean_table, sig, extra):
     out, status, _, stderr, children = _interrupt(tmp_path, sig, *extra)
@@ -167,13 +169,14 @@ def test_a_signal_keeps_the_finished_trials_and_resume_runs_the_rest(
     assert 1 <= len(before) < TOTAL
     summary = json.loads((out / "sweep.json").read_text())
     assert summary["interrupted"] is True and summary["n_done"] == len(before)
-    assert summary["n_trials"] == TOTAL
+    assert summary["n_trials"] == TOTAL and summary["n_pending"] == TOTAL - len(before)
     assert not (out / "best").exists()  # nothing retrained
     _check_no_survivors(children)
 
     status, stdout, stderr = _resume(out, *extra)
     assert status == 0, stderr
-    assert f"{len(before)} of {TOTAL} trials read back from {out}" in stdout
+    assert f"{TOTAL} of {TOTAL} trials finished" in stdout
+    assert f"({len(before)} finished before this run)" in stdout
     assert _table(out) == clean_table
     # the finished trials were read back, not run again: their wall times are the old ones
     seconds = {(r["lr"], r["hidden"]): r["seconds"] for r in _rows(out)}
@@ -184,16 +187,36 @@ def test_a_signal_keeps_the_finished_trials_and_resume_runs_the_rest(
 
 @pytest.mark.slow
 @pytest.mark.xdist_group(name="sweep_faults")
-def test_workers_end_when_the_parent_is_killed_and_resume_still_works(tmp_path, clean_table):
-    out, status, _, _, children = _interrupt(tmp_path, signal.SIGKILL, "--processes", "2")
+def test_workers_end_when_the_parent_is_killed_and_resume_runs_only_the_rest(
+        tmp_path, clean_table):
+    out, status, _, _, children = _interrupt(tmp_path, signal.SIGKILL, "--workers", "2")
     assert status == -signal.SIGKILL
     assert len(children) >= 2
     _check_no_survivors(children)
     before = _rows(out)
     assert 1 <= len(before) < TOTAL
-    status, _, stderr = _resume(out, "--processes", "2")
+    # the killed workers' trials are left running in the study; the next run queues them again
+    status, stdout, stderr = _resume(out, "--processes", "2")  # --processes: --workers' old name
     assert status == 0, stderr
     assert _table(out) == clean_table
+    seconds = {(r["lr"], r["hidden"]): r["seconds"] for r in _rows(out)}
+    assert all(seconds[(r["lr"], r["hidden"])] == r["seconds"] for r in before)
+    assert _results_per_slot(out / "study.journal") == dict.fromkeys(range(TOTAL), 1)
+
+
+def _results_per_slot(journal: Path) -> dict[int, int]:
+    """How many finished trials of the study in ``journal`` hold a result, per slot."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    study = optuna.load_study(study_name="sweep",
+                              storage=JournalStorage(JournalFileBackend(str(journal))))
+    counts: dict[int, int] = {}
+    for t in study.get_trials(deepcopy=False):
+        if t.state.is_finished() and "result" in t.user_attrs:
+            counts[t.user_attrs["slot"]] = counts.get(t.user_attrs["slot"], 0) + 1
+    assert not [t for t in study.get_trials(deepcopy=False) if not t.state.is_finished()]
+    return dict(sorted(counts.items()))
 
 
 # --- the library: written as they finish, resumed ------------------------------------------
@@ -231,76 +254,169 @@ def test_every_finished_trial_is_on_disk_before_the_next_and_resume_completes(tm
     assert _table(tmp_path / "a") == _table(tmp_path / "b")
 
 
-def _tamper(out: Path, change) -> None:
-    path = out / "sweep.json"
-    summary = json.loads(path.read_text())
-    change(summary)
-    path.write_text(json.dumps(summary))
-
-
-def _set_trial(key, value):
-    def change(summary):
-        summary["trials"][0][key] = value
-    return change
-
-
-@pytest.mark.parametrize("change, fragment", [
-    (lambda s: s.clear(), "has no mode"),
-    (lambda s: s.update(trials={"a": 1}), "trials must be a list"),
-    (lambda s: s.update(trials=[1, 2]), "trial 0 must be an object, got int"),
-    (lambda s: s["trials"].append(dict(s["trials"][0])), "is listed twice"),
-    (_set_trial("number", 99), "number must be an integer in [0, 4)"),
-    (_set_trial("number", True), "number must be an integer in [0, 4)"),
-    (_set_trial("params", {"lr": 7.0, "hidden": [4]}), "params are not those of trial"),
-    (_set_trial("settings", []), "settings are not those of trial"),
-    (_set_trial("score", "high"), "score must be a number in [0, 1], got 'high'"),
-    (_set_trial("score", 3.0), "score must be a number in [0, 1], got 3.0"),
-    (_set_trial("val_loss", -1), "val_loss must be a number >= 0 or null"),
-    (_set_trial("status", "great"), "status must be ok or failed"),
-    (_set_trial("message", ["x"]), "message must be text"),
-    (_set_trial("fold_accuracies", [0.5, 0.5]), "fold_accuracies must list 1 numbers"),
-    (_set_trial("seconds", None), "seconds must be a number >= 0"),
-    (lambda s: s["base_settings"].update(lr=9.0), "different base_settings"),
-    (lambda s: s.update(mode="random"), "different mode"),
-    (lambda s: s["data"].update(sha256="0" * 64), "different data"),
-])
-def test_resume_refuses_a_tampered_sweep_json_in_one_line(tmp_path, change, fragment):
-    data, _, _ = _interrupted_sweep(tmp_path / "a")
-    _tamper(tmp_path / "a", change)
-    with pytest.raises(NeuralabError) as info:
-        run_sweep(data, FAST, SPACE, out=tmp_path / "a", resume=True, retrain=False)
-    message = str(info.value)
-    assert fragment in message and "\n" not in message
-    assert str(tmp_path / "a" / "sweep.json") in message
-
-
 def test_resume_refuses_other_data_another_space_and_wrong_folders(tmp_path):
     data, _, _ = _interrupted_sweep(tmp_path / "a")
     other = load("moons", seed=1, n_per_class=40)
-    with pytest.raises(NeuralabError, match="different data"):
-        run_sweep(other, FAST, SPACE, out=tmp_path / "a", resume=True)
-    with pytest.raises(NeuralabError, match="different varied"):
-        run_sweep(data, FAST, parse_space(["lr=0.05,0.5"]), out=tmp_path / "a", resume=True)
-    with pytest.raises(NeuralabError, match="seed is 0 there, 1 now"):
-        run_sweep(data, FAST.replace(seed=1), SPACE, out=tmp_path / "a", resume=True)
-    with pytest.raises(NeuralabError, match=r"base_settings.reg is 0.001 there, 0.01 now"):
-        run_sweep(data, FAST.replace(reg=0.01), SPACE, out=tmp_path / "a", resume=True)
-    with pytest.raises(NeuralabError, match="no sweep.json"):
+
+    def refused(*args, **kwargs) -> str:
+        with pytest.raises(ArgumentError) as info:
+            run_sweep(*args, out=tmp_path / "a", resume=True, retrain=False, **kwargs)
+        message = str(info.value)
+        assert "\n" not in message and info.value.argument == "study", message
+        assert message.startswith(f"study 'sweep' in journal:{tmp_path / 'a' / 'study.journal'} "
+                                  "was made for another sweep: its.")
+        return message
+
+    assert "its.data.sha256 is" in refused(other, FAST, SPACE)
+    assert "its.space.lr is [0.05, 0.5] there, [0.05, 0.1] now" in refused(
+        data, FAST, parse_space(["lr=0.05,0.1", "hidden=4;16"]))
+    assert "its.space.hidden is ['4', '16'] there, None now" in refused(
+        data, FAST, parse_space(["lr=0.05,0.5"]))
+    assert "seed is 0 there, 1 now" in refused(data, FAST.replace(seed=1), SPACE)
+    assert "its.base_settings.reg is 0.001 there, 0.01 now" in refused(
+        data, FAST.replace(reg=0.01), SPACE)
+    assert "its.sampler is 'grid' there, 'random' now" in refused(
+        data, FAST, SPACE, sampler="random", n_trials=4)
+    assert "its.scoring.method is 'holdout' there, 'kfold' now" in refused(
+        data, FAST, SPACE, folds=3)
+    with pytest.raises(NeuralabError, match="no study.journal there"):
         run_sweep(data, FAST, SPACE, out=tmp_path / "empty", resume=True)
     with pytest.raises(NeuralabError, match="not both"):
         run_sweep(data, FAST, SPACE, out=tmp_path / "a", resume=True, overwrite=True)
     with pytest.raises(NeuralabError, match="resume needs out"):
         run_sweep(data, FAST, SPACE, resume=True)
-    (tmp_path / "a" / "sweep.json").write_text("[" * 100000)
-    with pytest.raises(NeuralabError, match="not valid JSON"):
-        run_sweep(data, FAST, SPACE, out=tmp_path / "a", resume=True)
+    # none of that touched the study: the sweep still resumes
+    assert run_sweep(data, FAST, SPACE, out=tmp_path / "a", resume=True,
+                     retrain=False).resumed == 2
+
+
+def _foreign(journal: Path, trials: int) -> None:
+    """An Optuna study named "sweep" in ``journal`` that neuralab did not make."""
+    import optuna
+    from optuna.storages.journal import JournalFileBackend, JournalStorage
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="sweep",
+                                storage=JournalStorage(JournalFileBackend(str(journal))))
+    study.optimize(lambda t: t.suggest_float("x", 0, 1), n_trials=trials)
+
+
+def _damage(kind: str):
+    def change(journal: Path) -> None:
+        lines = journal.read_bytes().splitlines(keepends=True)
+        if kind == "garbage":
+            journal.write_bytes(b"not a journal {{{\n")
+        elif kind == "binary":
+            journal.write_bytes(bytes(range(256)) * 4)
+        elif kind == "bad-middle-line":
+            journal.write_bytes(b"".join([*lines[:2], b"{oops\n", *lines[2:]]))
+        elif kind == "unknown-op":
+            journal.write_bytes(b"".join([*lines, b'{"op_code": 99, "worker_id": "w"}\n']))
+        elif kind == "truncated":  # the study and some slots, but not its definition
+            journal.write_bytes(b"".join(lines[:3]))
+        elif kind == "empty":
+            journal.write_bytes(b"")
+        elif kind == "foreign":
+            journal.unlink()
+            _foreign(journal, 2)
+        elif kind == "foreign-empty":
+            journal.unlink()
+            _foreign(journal, 0)
+    return change
+
+
+@pytest.mark.parametrize("kind, fragment", [
+    ("garbage", "does not exist; it holds no study"),
+    ("binary", "is not a journal neuralab can read (UnicodeDecodeError: "),
+    ("empty", "does not exist; it holds no study"),
+    ("bad-middle-line", "is not a journal neuralab can read (JSONDecodeError: "),
+    ("unknown-op", "is not a journal neuralab can read (AssertionError: "),
+    ("truncated", "was not made by neuralab sweep (it has no sweep definition)"),
+    ("foreign", "was not made by neuralab sweep (it has no sweep definition)"),
+    ("foreign-empty", "was not made by neuralab sweep (it has no sweep definition)"),
+])
+def test_resume_refuses_a_damaged_or_foreign_study_journal_in_one_line(tmp_path, kind, fragment):
+    data, _, _ = _interrupted_sweep(tmp_path / "a")
+    journal = tmp_path / "a" / "study.journal"
+    _damage(kind)(journal)
+    with pytest.raises(NeuralabError) as info:
+        run_sweep(data, FAST, SPACE, out=tmp_path / "a", resume=True, retrain=False)
+    message = str(info.value)
+    assert fragment in message and "\n" not in message, message
+    assert str(journal) in message
+
+
+@pytest.mark.parametrize("kind", ["unknown-op", "foreign"])
+def test_the_cli_refuses_a_damaged_or_foreign_study_journal_with_status_2(tmp_path, capsys, kind):
+    out = tmp_path / "sweep"
+    args = ["sweep", "--dataset", "moons", "-p", "lr=0.1,0.5", "--iterations", "50"]
+    assert main([*args, "--out", str(out)]) == 0
+    _damage(kind)(out / "study.journal")
+    capsys.readouterr()
+    assert main([*args, "--resume", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("neuralab: error: ") and err.count("\n") == 1, err
+    assert str(out / "study.journal") in err
+    assert main(["sweep", "--show", "--resume", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("neuralab: error: ") and err.count("\n") == 1, err
+
+
+def test_a_new_sweep_joining_a_foreign_study_is_refused_without_waiting(tmp_path):
+    # a study with trials of its own is no sweep being set up: no wait for its definition
+    import time
+
+    journal = tmp_path / "other.journal"
+    _foreign(journal, 2)
+    start = time.monotonic()
+    with pytest.raises(ArgumentError, match="was not made by neuralab sweep") as info:
+        run_sweep(load("moons", seed=0, n_per_class=40), FAST, SPACE, storage=str(journal),
+                  retrain=False)
+    assert time.monotonic() - start < 30 and "after" not in str(info.value)
+
+
+def test_a_sweep_waits_for_a_study_being_set_up_but_not_forever(tmp_path, monkeypatch):
+    # an empty study with this name: perhaps another worker is adding its slots right now
+    import neuralab.sweep.study as study_module
+
+    monkeypatch.setattr(study_module, "SETUP_SECONDS", 1.0)
+    journal = tmp_path / "other.journal"
+    _foreign(journal, 0)
+    with pytest.raises(ArgumentError, match=r"no sweep definition after 1 s\); give another"):
+        run_sweep(load("moons", seed=0, n_per_class=40), FAST, SPACE, storage=str(journal),
+                  retrain=False)
+
+
+@pytest.mark.parametrize("change, fragment", [
+    (lambda r: r.update(status="great"), "status must be one of ok, pruned, failed, got 'great'"),
+    (lambda r: r.update(score=3.0), "score must be a number in [0, 1], got 3.0"),
+    (lambda r: r.update(score="high"), "score must be a number in [0, 1], got 'high'"),
+    (lambda r: r.update(val_loss=-1), "val_loss must be a number >= 0 or null"),
+    (lambda r: r.update(message=["x"]), "message must be text"),
+    (lambda r: r.update(fold_accuracies=[0.5, 0.5]), "fold_accuracies must list 1 numbers"),
+    (lambda r: r.update(seconds=None), "seconds must be a number >= 0"),
+    (lambda r: r.clear(), "status must be one of ok, pruned, failed, got None"),
+])
+def test_resume_refuses_a_tampered_trial_result_in_one_line(tmp_path, change, fragment):
+    # a shared study can be written by anyone who reaches it: results are checked when read
+    data, _, _ = _interrupted_sweep(tmp_path / "a")
+    journal = tmp_path / "a" / "study.journal"
+    logs = [json.loads(line) for line in journal.read_text().splitlines()]
+    tampered = next(log for log in logs if "result" in log.get("user_attr", {}))
+    change(tampered["user_attr"]["result"])
+    journal.write_text("".join(json.dumps(log) + "\n" for log in logs))
+    with pytest.raises(NeuralabError) as info:
+        run_sweep(data, FAST, SPACE, out=tmp_path / "a", resume=True, retrain=False)
+    message = str(info.value)
+    assert fragment in message and "\n" not in message, message
+    assert message.startswith("study 'sweep': trial ")
 
 
 def test_the_cli_names_resume_and_refuses_a_different_out(tmp_path, capsys):
     args = ["sweep", "--dataset", "moons", "-p", "lr=0.1", "--iterations", "20"]
     assert main([*args, "--resume", str(tmp_path / "nothing")]) == 2
     err = capsys.readouterr().err
-    assert "--resume" in err and "no sweep.json" in err and "Traceback" not in err
+    assert "--resume" in err and "no study.journal" in err and "Traceback" not in err
     assert main([*args, "--resume", str(tmp_path / "a"), "--out", str(tmp_path / "b")]) == 2
     assert "--resume" in capsys.readouterr().err
 

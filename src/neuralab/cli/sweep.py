@@ -25,8 +25,11 @@ def _print_table(result, *, title: str) -> None:
         except (TypeError, ValueError):
             return str(value)
 
-    for row in result.table()[:15]:
-        table.add_row(str(row["rank"]), cell(row["score"]), *(str(row[c]) for c in result.varied),
+    from neuralab.sweep import format_value
+
+    for t, row in list(zip(result.trials, result.table()))[:15]:
+        table.add_row(str(row["rank"]), cell(row["score"]),
+                      *(format_value(c, t.params.get(c), digits=4) for c in result.varied),
                       cell(row["val_loss"]), cell(row["std"]), cell(row["seconds"]), row["status"])
     console().print(table)
 
@@ -40,7 +43,8 @@ def _how(scoring: dict) -> str:
 def _counts(result) -> str:
     pruned = f", {result.n_pruned} pruned" if result.n_pruned else ""
     failed = f", {result.n_failed} failed" if result.n_failed else ""
-    return f"{len(result.trials)} of {result.total} trials finished{pruned}{failed}"
+    return (f"{len(result.trials)} of {result.total} trials finished{pruned}{failed} "
+            f"({result.sampler} sampler)")
 
 
 def _show(storage: Optional[str], study: Optional[str], folder: Optional[Path]) -> None:
@@ -79,7 +83,7 @@ def sweep(
     """Search hyperparameters with an Optuna study: trials scored on validation data, the best saved as a run."""
     from neuralab.config import TrainSettings
     from neuralab.runs import new_run_dir
-    from neuralab.sweep import parse_space, run_sweep
+    from neuralab.sweep import format_params, parse_space, run_sweep
 
     if show:
         if storage is None and resume is None:
@@ -105,8 +109,8 @@ def sweep(
     term = console()
 
     def on_trial(done: int, total: int, trial) -> None:
-        score = {"ok": lambda: f"{trial.score:.4f}"}.get(trial.status, lambda: trial.status)()
-        term.print(f"[{done}/{total}] {', '.join(f'{k}={v}' for k, v in trial.params.items())}: {score}")
+        score = f"{trial.score:.4f}" if trial.ok else trial.status
+        term.print(f"[{done}/{total}] {format_params(trial.params)}: {score}")
 
     result = run_sweep(items, base, space, sampler=sampler, n_trials=n_trials, pruner=pruner,
                        folds=folds, val_fraction=val_fraction, workers=workers, out=out,
@@ -117,12 +121,17 @@ def sweep(
 
 def _report(result, out: Path, *, resumed: bool) -> None:
     """The leaderboard and what happened, after a sweep ran."""
-    _print_table(result, title=f"sweep over {', '.join(result.varied)} ({result.sampler} sampler): "
-                               f"mean validation accuracy, {_how(result.scoring)}")
+    from neuralab.sweep.study import STUDY_FILE
+
+    _print_table(result, title=f"sweep over {', '.join(result.varied)}: mean validation "
+                               f"accuracy, {_how(result.scoring)}")
     read_back = f" ({result.resumed} finished before this run)" if resumed and result.resumed else ""
     typer.echo(f"{_counts(result)}{read_back}; all in {out / 'sweep.csv'}")
-    again = (f"--resume {out}" if result.storage.startswith("journal:") else
-             f"--storage {result.storage} --study {result.study}")
+    # --resume keeps the folder's files (and reads its own study.journal unless --storage is
+    # given); the leaderboard is read from the study wherever it is
+    again = f"--resume {out}"
+    board = (f"--resume {out}" if result.storage == f"journal:{out / STUDY_FILE}" else
+             f"--storage {result.storage.removeprefix('journal:')} --study {result.study}")
     if result.interrupted:
         typer.echo(f"sweep interrupted: {len(result.trials)} of {result.total} trials are done and "
                    f"saved in the study; nothing was retrained; to run the rest, repeat the "
@@ -131,7 +140,7 @@ def _report(result, out: Path, *, resumed: bool) -> None:
     if result.pending:
         typer.echo(f"{result.pending} trials are still waiting or running in other workers; the "
                    f"worker that finishes last retrains the best; see the leaderboard with "
-                   f"neuralab sweep {again} --show")
+                   f"neuralab sweep {board} --show")
         return
     if result.best_error:
         raise NeuralabError(f"no best run: {result.best_error}")

@@ -257,10 +257,13 @@ def _n_trials(sampler: str, n_trials, space) -> int:
             raise ArgumentError("n_trials", "n_trials is for the tpe and random samplers; the grid "
                                             "sampler runs every combination")
         return len(grid(space))
+    if n_trials is None:
+        raise ArgumentError("n_trials", f"n_trials is missing: the {sampler} sampler needs the "
+                                        f"number of trials to run, from 1 to {MAX_TRIALS}")
     if (not isinstance(n_trials, (int, np.integer)) or isinstance(n_trials, bool)
             or not 1 <= n_trials <= MAX_TRIALS):
-        raise ArgumentError("n_trials", f"the {sampler} sampler needs n_trials, the number of "
-                                        f"trials, from 1 to {MAX_TRIALS}; got {n_trials!r}")
+        raise ArgumentError("n_trials", f"n_trials must be the number of trials the {sampler} "
+                                        f"sampler runs, from 1 to {MAX_TRIALS}; got {n_trials!r}")
     return int(n_trials)
 
 
@@ -305,9 +308,9 @@ def _run(job: Job, study, workers: int, poll: Callable[[], None]) -> bool:
                 work(job, study=study, after=poll)
             else:
                 run_processes(job, workers, on_poll=poll)
-                # a worker that died mid-trial left its slot running: run it here
-                if recover(study):
-                    work(job, study=study, after=poll)
+                # a worker that died mid-trial left its slot running (recover() queues it
+                # again), and workers that could not start left theirs waiting: run them here
+                work(job, study=study, after=poll)
         except KeyboardInterrupt:
             recover(study)  # the stopped workers' slots wait for the next run
             return True
@@ -381,9 +384,8 @@ def run_sweep(data: Dataset, base: TrainSettings, space: Mapping[str, object], *
 
     Args:
         data: the data set; selection uses its non-test rows only.
-        base: the settings every trial starts from. ``base.seed`` seeds the samplers,
-            the splits and folds, and every trial's initial weights and batch order,
-            so one worker with the same seed runs the same trials.
+        base: the settings every trial starts from; ``base.seed`` seeds the samplers, the
+            splits, and every trial's weights and batches (one worker: the same trials);
             ``base.test_fraction`` holds out a stratified test split that no trial sees.
         space: see :func:`parse_space` and :func:`normalize_space`.
         sampler: ``grid`` (every combination of listed values), ``tpe`` or ``random``
@@ -442,34 +444,38 @@ def run_sweep(data: Dataset, base: TrainSettings, space: Mapping[str, object], *
     collect = _collector(result, st, space, on_trial)
     result.interrupted = _run(job, st, workers, collect)
     collect()
-    waiting, running = slots_left(st)
-    result.pending = waiting + running
+    result.pending = sum(slots_left(st))
     if out is not None:
         result.write()
-    if result.interrupted or result.pending or not retrain:
-        return result
+    if not (result.interrupted or result.pending or not retrain):
+        _finish(result, data, test=test, progress=progress, data_spec=data_spec,
+                test_spec=test_spec)
+    return result
+
+
+def _finish(result: SweepResult, data: Dataset, **run_kwargs) -> None:
+    """Every slot is done: retrain the best trial (or say why there is none); write the files."""
     if result.best is None:
         result.best_error = "every trial failed or was pruned; see the message column"
     else:
-        settings = all_trial_settings(base, [result.best.params])[0]
-        _retrain_best(result, data, settings, test=test, val_fraction=scoring.get("val_fraction"),
-                      progress=progress, data_spec=data_spec, test_spec=test_spec)
-    if out is not None:
+        settings = all_trial_settings(result.base, [result.best.params])[0]
+        _retrain_best(result, data, settings, val_fraction=result.scoring.get("val_fraction"),
+                      **run_kwargs)
+    if result.out is not None:
         result.write()
-    return result
 
 
 def show_sweep(storage: str | None, study: str | None, *, out: str | Path | None = None
                ) -> SweepResult:
     """The ranked trials of a stored study, as every worker of it sees them (nothing runs)."""
-    from neuralab.sweep.study import DEFINITION, _space_of
+    from neuralab.sweep.study import DEFINITION, space_of
 
     name = check_study_name(DEFAULT_STUDY if study is None else study)
     url = storage_url(storage, None if out is None else Path(out))
     st = open_study(url, name, None, create=False)
     want = st.user_attrs[DEFINITION]
     try:
-        space = _space_of(want)
+        space = space_of(want)
         base = TrainSettings.from_dict(want["base_settings"])
         scoring = want["scoring"]
         n_folds = len(scoring["train_rows"])

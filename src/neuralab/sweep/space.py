@@ -252,8 +252,8 @@ def grid(space: Mapping[str, object]) -> list[dict]:
     for name, values in space.items():
         if isinstance(values, Range):
             raise ArgumentError("sampler", f"the grid sampler needs a list of values for {name}, "
-                                           f"got the range {values}; use sampler tpe or random "
-                                           "for ranges")
+                                           f"got the range {values}; set sampler tpe or random "
+                                           "for ranges", hint="sampler")
     names = list(space)
     return [dict(zip(names, combo)) for combo in itertools.product(*space.values())]
 

@@ -24,11 +24,13 @@ failed and its slot queued again by the next worker that looks.
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 import socket
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
 from neuralab import ArgumentError, NeuralabError
@@ -118,21 +120,43 @@ def open_storage(url: str):
             raise ArgumentError("storage", f"storage {path}: its folder {path.parent} does not exist")
         try:
             return JournalStorage(JournalFileBackend(str(path)))
-        except (OSError, ValueError) as exc:
-            raise ArgumentError("storage", f"storage {path} cannot be used: {_first_line(exc)}") from None
+        except OSError as exc:
+            raise ArgumentError("storage", f"storage {path} cannot be used: "
+                                           f"{_first_line(exc)}") from None
+        except Exception as exc:  # noqa: BLE001 - a damaged journal: Optuna's replay fails anyhow
+            raise ArgumentError("storage", f"storage {path} is not a journal neuralab can read "
+                                           f"({type(exc).__name__}: {_first_line(exc)})") from None
     engine = {"pool_pre_ping": True}
     if url.startswith("postgresql"):
         engine["connect_args"] = {"connect_timeout": CONNECT_SECONDS}  # a silent host: an error
-    try:
-        return optuna.storages.RDBStorage(
-            url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-            heartbeat_stale_trial_callback=_queue_again, engine_kwargs=engine)
-    except ImportError as exc:
-        raise ArgumentError("storage", f"storage {redact(url)}: its database driver is not "
-                                       f"installed ({_first_line(exc)})") from None
-    except Exception as exc:  # SQLAlchemy's errors for a server that cannot be reached, bad auth
-        raise ArgumentError("storage", f"storage {redact(url)} cannot be reached: "
-                                       f"{_first_line(exc)}") from None
+    for attempt in range(SCHEMA_TRIES):
+        try:
+            return optuna.storages.RDBStorage(
+                url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                heartbeat_stale_trial_callback=_queue_again, engine_kwargs=engine)
+        except ImportError as exc:
+            raise ArgumentError("storage", f"storage {redact(url)}: its database driver is not "
+                                           f"installed ({_first_line(exc)})") from None
+        except Exception as exc:  # SQLAlchemy's errors: a server that cannot be reached, bad auth
+            if attempt + 1 < SCHEMA_TRIES and _schema_race(exc):
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            raise ArgumentError("storage", f"storage {redact(url)} cannot be reached: "
+                                           f"{_first_line(exc)}") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+#: how often a worker tries to open a new database whose tables other workers are making
+SCHEMA_TRIES = 5
+
+
+def _schema_race(exc: Exception) -> bool:
+    """Whether ``exc`` is a lost race to make a new database's tables: workers that start
+    together on an empty database all make them; the losers find them made when they try
+    again."""
+    from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+    return isinstance(exc, (IntegrityError, ProgrammingError))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -226,7 +250,8 @@ def make_pruner(name: str):
 def _difference(old, new, name: str) -> str:
     """Where two JSON values first differ, as ``name.key is OLD there, NEW now``."""
     if isinstance(old, dict) and isinstance(new, dict):
-        for key in sorted(set(old) | set(new), key=str):
+        # in the order the sweep defines them (the space first), then keys only the old one has
+        for key in [*new, *(k for k in old if k not in new)]:
             if old.get(key) != new.get(key):
                 return _difference(old.get(key), new.get(key), f"{name}.{key}")
     return f"{name} is {old!r:.60} there, {new!r:.60} now"
@@ -242,8 +267,11 @@ def open_study(url: str, name: str, want: dict | None, *, pruner: str = "none",
             difference is named).
     """
     optuna = _optuna()
-    storage = open_storage(url)
     where = f"study {name!r} in {redact(url)}"
+    journal = Path(url.removeprefix("journal:")) if url.startswith("journal:") else None
+    if not create and journal is not None and not journal.is_file():
+        raise ArgumentError("study", f"{where} does not exist (there is no such file)")
+    storage = open_storage(url)
     made = False
     if create and want is not None:
         try:
@@ -261,10 +289,11 @@ def open_study(url: str, name: str, want: dict | None, *, pruner: str = "none",
     try:
         study = optuna.load_study(study_name=name, storage=storage, pruner=make_pruner(pruner))
     except KeyError:
-        raise ArgumentError("study", f"{where} does not exist") from None
+        raise ArgumentError("study", f"{where} does not exist{_holds(storage)}") from None
     except Exception as exc:  # noqa: BLE001
         raise ArgumentError("storage", f"{where} cannot be read: {_first_line(exc)}") from None
-    have = _wait_for_definition(study, where)
+    # only a study that another worker has just created may still be getting its slots
+    have = _wait_for_definition(study, where, wait=create and want is not None)
     if want is not None and have != want:
         raise ArgumentError("study", f"{where} was made for another sweep: "
                                      f"{_difference(have, want, 'its')}; give another --study, or "
@@ -272,19 +301,45 @@ def open_study(url: str, name: str, want: dict | None, *, pruner: str = "none",
     return study
 
 
-def _wait_for_definition(study, where: str) -> dict:
-    """The study's definition, once the worker that made it has added its slots."""
+def _holds(storage) -> str:
+    """``; it holds the studies a, b`` (or ``; it holds no study``), for a study not found."""
+    try:
+        names = sorted(s.study_name for s in storage.get_all_studies())
+    except Exception:  # noqa: BLE001 - only a hint
+        return ""
+    if not names:
+        return "; it holds no study"
+    more = f" and {len(names) - 5} more" if len(names) > 5 else ""
+    return f"; it holds the studies {', '.join(map(repr, names[:5]))}{more}"
+
+
+def _setting_up(study) -> bool:
+    """Whether ``study`` looks like one whose maker is still adding its slots: nothing in it
+    yet but waiting slots."""
+    states = _optuna().trial.TrialState
+    return all(t.state == states.WAITING and SLOT in t.user_attrs
+               for t in study.get_trials(deepcopy=False))
+
+
+def _wait_for_definition(study, where: str, *, wait: bool) -> dict:
+    """The study's definition; with ``wait``, once the worker that made it has added its slots.
+
+    A study without one that is not being set up (it has other trials, or ``wait``
+    is false) was not made by neuralab: a one-line error at once.
+    """
     deadline = time.monotonic() + SETUP_SECONDS
     while True:
         have = study.user_attrs.get(DEFINITION)
         if have is not None:
             if not isinstance(have, dict) or not isinstance(have.get("space"), dict):
-                raise NeuralabError(f"{where} is not a neuralab sweep (its definition is "
-                                    f"{type(have).__name__})")
+                raise ArgumentError("study", f"{where} is not a neuralab sweep (its definition "
+                                             f"is {type(have).__name__})")
             return have
-        if time.monotonic() > deadline:
-            raise NeuralabError(f"{where} was not made by neuralab sweep (it has no definition "
-                                f"after {SETUP_SECONDS:g} s)")
+        setting_up = wait and _setting_up(study)
+        if not setting_up or time.monotonic() > deadline:
+            late = f" after {SETUP_SECONDS:g} s" if setting_up else ""
+            raise ArgumentError("study", f"{where} was not made by neuralab sweep (it has no "
+                                         f"sweep definition{late}); give another --study")
         time.sleep(0.5)
 
 
@@ -292,7 +347,7 @@ def _add_slots(study, want: dict) -> None:
     from neuralab.sweep.space import normalize_space
 
     if want["sampler"] == "grid":
-        space = normalize_space(_space_of(want))
+        space = normalize_space(space_of(want))
         for i, point in enumerate(grid(space)):
             study.enqueue_trial({k: _choice(v) for k, v in point.items()}, user_attrs={SLOT: i})
     else:
@@ -300,7 +355,7 @@ def _add_slots(study, want: dict) -> None:
             study.enqueue_trial({}, user_attrs={SLOT: i})
 
 
-def _space_of(want: dict) -> dict:
+def space_of(want: dict) -> dict:
     """The search space of a definition (ranges from their text)."""
     from neuralab.sweep.space import parse_space
 
@@ -339,8 +394,28 @@ def _gone(worker) -> bool:
         return True
     except PermissionError:
         return False
+    if _state(pid) in ("Z", "X"):  # ended, not yet reaped by its parent
+        return True
     started = worker.get("started")
     return started is not None and _boot_time(pid) not in (None, started)
+
+
+def _state(pid: int) -> str | None:
+    """Process ``pid``'s state letter (``R``, ``S``, ``Z`` for a zombie, ...)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def _abandoned(trial) -> bool:
+    """Whether a running ``trial``'s worker is gone: ended on this machine, or never named
+    itself (it died between taking the slot and writing its name) for :data:`GRACE_SECONDS`."""
+    worker = trial.user_attrs.get(WORKER)
+    if worker is not None:
+        return _gone(worker)
+    start = trial.datetime_start
+    return start is not None and (datetime.now() - start).total_seconds() > GRACE_SECONDS
 
 
 def has_heartbeat(study) -> bool:
@@ -349,14 +424,41 @@ def has_heartbeat(study) -> bool:
 
 
 def _queue_again(study, trial) -> None:
-    """Queue ``trial``'s slot again with the same values (its worker stopped mid-trial)."""
-    study.enqueue_trial(dict(trial.params), user_attrs={SLOT: trial.user_attrs.get(SLOT)})
+    """Queue ``trial``'s slot again with the same values (its worker stopped mid-trial).
+
+    A trial that is no slot (one a worker asked for when the queue had just run
+    dry) is only failed, and so is one whose result was stored before its worker
+    stopped (the result is read from it).
+    """
+    slot = trial.user_attrs.get(SLOT)
+    if isinstance(slot, int) and not isinstance(slot, bool) and RESULT not in trial.user_attrs:
+        study.enqueue_trial(dict(trial.params), user_attrs={SLOT: slot})
+
+
+def tell(study, trial, raw: dict) -> None:
+    """Finish the running ``trial`` (a trial or its number) as its stored result ``raw`` says:
+    complete with its validation loss, pruned, or failed."""
+    states = _optuna().trial.TrialState
+    raw = raw if isinstance(raw, dict) else {}
+    status, loss = raw.get("status"), raw.get("val_loss")
+    if (status == "ok" and isinstance(loss, (int, float)) and not isinstance(loss, bool)
+            and math.isfinite(loss)):
+        study.tell(trial, loss)
+    else:
+        study.tell(trial, state=states.PRUNED if status == "pruned" else states.FAIL)
 
 
 def requeue(study, trial) -> None:
-    """Fail the running ``trial`` and queue its slot again with the same values."""
+    """Fail the running ``trial`` and queue its slot again with the same values.
+
+    A trial whose worker stored its result and ended before it finished the
+    trial is finished as that result says instead: its work is not done twice.
+    """
     optuna = _optuna()
     try:
+        if RESULT in trial.user_attrs:
+            tell(study, trial.number, trial.user_attrs[RESULT])
+            return
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
     except (ValueError, RuntimeError):
         return  # it finished after all, or another worker requeued it first
@@ -370,7 +472,7 @@ def recover(study) -> int:
     if has_heartbeat(study):
         optuna.storages.fail_stale_trials(study)  # queues them again (_queue_again)
     stale = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-             if _gone(t.user_attrs.get(WORKER))]
+             if _abandoned(t)]
     for t in stale:
         requeue(study, t)
     return len(stale)

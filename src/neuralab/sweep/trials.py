@@ -19,7 +19,6 @@ from neuralab import NeuralabError
 from neuralab.config import SettingError, TrainSettings
 from neuralab.data import Dataset
 from neuralab.data.splits import Split, three_way_split
-from neuralab.fileio import jsonable
 from neuralab.lab import prepare
 from neuralab.nn.losses import cross_entropy
 from neuralab.sweep.space import format_params, format_value

@@ -38,6 +38,7 @@ from neuralab.sweep.study import (
     result_attrs,
     slots_left,
     suggest,
+    tell,
     this_worker,
 )
 from neuralab.sweep.trials import Pruned, Trial, evaluate_trial, trial_settings
@@ -63,11 +64,13 @@ class Job:
 def _heartbeat(study, trial, done: threading.Event) -> None:
     """Tell a database that ``trial`` is alive until ``done`` is set."""
     storage = study._storage
-    while not done.wait(HEARTBEAT_SECONDS):
+    while True:  # the first beat at once: a trial without one is never found stale
         try:
             storage.record_heartbeat(trial._trial_id)
         except Exception:  # noqa: BLE001 - a lost connection: the next beat tries again
             pass
+        if done.wait(HEARTBEAT_SECONDS):
+            return
 
 
 def _reporter(trial):
@@ -84,7 +87,6 @@ def _reporter(trial):
 
 def _run_one(study, trial, job: Job) -> Trial:
     """Train slot ``trial``; store its result in the study and finish it there."""
-    optuna_states = __import__("optuna").trial.TrialState
     slot = trial.user_attrs[SLOT]
     trial.set_user_attr(WORKER, this_worker())
     # the slot seeds the sampler: one worker draws the same trials for the same seed
@@ -103,12 +105,9 @@ def _run_one(study, trial, job: Job) -> Trial:
                                     report=None if job.pruner == "none" else _reporter(trial))
         finally:
             beat.set()
-    trial.set_user_attr(RESULT, result_attrs(result))
-    if result.ok and math.isfinite(result.val_loss):
-        study.tell(trial, result.val_loss)
-    else:
-        study.tell(trial, state=optuna_states.PRUNED if result.status == "pruned"
-                   else optuna_states.FAIL)
+    raw = result_attrs(result)
+    trial.set_user_attr(RESULT, raw)  # first: a worker that ends now leaves its result
+    tell(study, trial, raw)
     return result
 
 
