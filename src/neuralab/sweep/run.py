@@ -222,30 +222,30 @@ def data_digest(data: Dataset) -> dict:
 
 
 @contextmanager
-def _signals_interrupt():
-    """While active, SIGTERM as well as SIGINT raises KeyboardInterrupt, once.
+def _signals_heard():
+    """While active, SIGINT and SIGTERM are noted in the list it yields, and nothing else.
 
-    A second signal while the first one's KeyboardInterrupt stops the workers and
-    writes the files is ignored, so that it cannot cut that short. A signal that
-    was ignored when the sweep started stays ignored. Outside the main thread
-    signals cannot be caught; there it does nothing.
+    The sweep asks that list before each trial and each training step, so that it
+    stops between two writes to the study, never inside one. Later signals are
+    ignored, so that none cuts the stop short. A signal that was ignored when the
+    sweep started stays ignored. Outside the main thread signals cannot be caught;
+    there the list stays empty.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
     heard: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield heard
+        return
 
     def handler(signum, frame) -> None:
         if not heard:
             heard.append(signum)
-            raise KeyboardInterrupt
 
     old = {}
     for sig in (signal.SIGINT, signal.SIGTERM):
         if signal.getsignal(sig) is not signal.SIG_IGN:
             old[sig] = signal.signal(sig, handler)
     try:
-        yield
+        yield heard
     finally:
         for sig, previous in old.items():
             signal.signal(sig, previous)
@@ -301,20 +301,20 @@ def _prepare_out(out: Path | None, storage: str | None, *, resume: bool, overwri
 
 
 def _run(job: Job, study, workers: int, poll: Callable[[], None]) -> bool:
-    """Run the workers until no slot waits; whether a signal stopped them."""
-    with _signals_interrupt():
+    """Run the workers until no slot waits; whether a signal (or KeyboardInterrupt) stopped them."""
+    with _signals_heard() as heard:
+        stopped = heard.__len__
         try:
-            if workers == 1:
-                work(job, study=study, after=poll)
-            else:
-                run_processes(job, workers, on_poll=poll)
-                # a worker that died mid-trial left its slot running (recover() queues it
-                # again), and workers that could not start left theirs waiting: run them here
-                work(job, study=study, after=poll)
+            if workers > 1:
+                run_processes(job, workers, on_poll=poll, stopped=stopped)
+            # a worker that died mid-trial left its slot running (recover() queues it again),
+            # and workers that could not start left theirs waiting: run them here
+            work(job, study=study, after=poll, stopped=stopped)
         except KeyboardInterrupt:
+            heard.append(signal.SIGINT)
+        if heard:
             recover(study)  # the stopped workers' slots wait for the next run
-            return True
-    return False
+    return bool(heard)
 
 
 def _collector(result: SweepResult, study, space,

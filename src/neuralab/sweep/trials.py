@@ -221,7 +221,7 @@ def read_trial(raw, where: str, *, number: int, params: dict, settings: dict,
 
 
 def _fit_fold(s: TrainSettings, data: Dataset, train_rows: np.ndarray,
-              val_rows: np.ndarray, report=None) -> tuple[float, float, float]:
+              val_rows: np.ndarray, report=None, stop=None) -> tuple[float, float, float]:
     """Train on one fold's training rows; return (train accuracy, val accuracy, val cross-entropy).
 
     :func:`~neuralab.lab.prepare` does what ``run_training`` does around ``fit``
@@ -247,7 +247,8 @@ def _fit_fold(s: TrainSettings, data: Dataset, train_rows: np.ndarray,
                 report(step, metrics["val_loss"])
 
         quiet["callbacks"] = [hear]
-    prep.fit(progress=False, stop_on_signal=False, **quiet)
+    if prep.fit(progress=False, stop_on_signal=False, stop=stop, **quiet).interrupted:
+        raise Stopped
     probs = {k: prep.trainer.evaluate(prep.scaled[k], sp.y)[1] for k, sp in splits.items()}
     acc = {k: float(np.mean(probs[k].argmax(axis=1) == sp.y)) for k, sp in splits.items()}
     # the cross-entropy of probabilities alone (no L2 penalty), so that every reg compares fairly
@@ -258,8 +259,13 @@ class Pruned(Exception):
     """Raised by a pruner's ``report`` to stop a trial whose validation loss lags the others'."""
 
 
+class Stopped(Exception):
+    """The sweep was told to stop (a signal): the trial ended before its last step, unscored."""
+
+
 def evaluate_trial(number: int, params: dict, settings: TrainSettings, data: Dataset,
-                   folds: Sequence[tuple[np.ndarray, np.ndarray]], report=None) -> Trial:
+                   folds: Sequence[tuple[np.ndarray, np.ndarray]], report=None,
+                   stop=None) -> Trial:
     """Score one trial on every fold; divergence and user errors make a failed trial.
 
     Everything it needs goes in (the settings, the data, the folds' rows), so
@@ -267,7 +273,8 @@ def evaluate_trial(number: int, params: dict, settings: TrainSettings, data: Dat
     any process. ``report(step, val_loss)`` hears each logged validation loss
     of the first fold (a pruner's intermediate values); when it raises
     :class:`Pruned`, the trial stops there with status ``pruned`` and its
-    message says why.
+    message says why. ``stop()``, asked before each training step, ends the trial
+    unscored: :class:`Stopped` goes up.
     """
     trial = Trial(number=number, params=dict(params), settings=settings.to_dict())
     start = time.perf_counter()
@@ -276,7 +283,8 @@ def evaluate_trial(number: int, params: dict, settings: TrainSettings, data: Dat
             scores = []
             for k, (tr, va) in enumerate(folds):
                 # the pruner follows the first fold's curve: its steps are the run's steps
-                scores.append(_fit_fold(settings, data, tr, va, report if k == 0 else None))
+                scores.append(_fit_fold(settings, data, tr, va, report if k == 0 else None,
+                                        stop))
     except Pruned as exc:
         trial.status, trial.message = "pruned", str(exc)
     except (TrainingDiverged, NeuralabError) as exc:

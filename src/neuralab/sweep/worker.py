@@ -41,7 +41,7 @@ from neuralab.sweep.study import (
     tell,
     this_worker,
 )
-from neuralab.sweep.trials import Pruned, Trial, evaluate_trial, trial_settings
+from neuralab.sweep.trials import Pruned, Stopped, Trial, evaluate_trial, trial_settings
 
 #: how often a worker process looks at its stop flag and its parent; the parent at the study
 POLL_SECONDS = 0.2
@@ -85,7 +85,7 @@ def _reporter(trial):
     return report
 
 
-def _run_one(study, trial, job: Job) -> Trial:
+def _run_one(study, trial, job: Job, stopped: Callable[[], bool]) -> Trial:
     """Train slot ``trial``; store its result in the study and finish it there."""
     slot = trial.user_attrs[SLOT]
     trial.set_user_attr(WORKER, this_worker())
@@ -102,7 +102,8 @@ def _run_one(study, trial, job: Job) -> Trial:
             threading.Thread(target=_heartbeat, args=(study, trial, beat), daemon=True).start()
         try:
             result = evaluate_trial(slot, params, settings, job.data, job.folds,
-                                    report=None if job.pruner == "none" else _reporter(trial))
+                                    report=None if job.pruner == "none" else _reporter(trial),
+                                    stop=stopped)
         finally:
             beat.set()
     raw = result_attrs(result)
@@ -111,16 +112,19 @@ def _run_one(study, trial, job: Job) -> Trial:
     return result
 
 
-def work(job: Job, *, study=None, after: Callable[[], None] | None = None) -> int:
-    """Take slots from the study until none waits; how many this worker ran.
+def work(job: Job, *, study=None, after: Callable[[], None] | None = None,
+         stopped: Callable[[], bool] = lambda: False) -> int:
+    """Take slots from the study until none waits, or ``stopped()``; how many this worker ran.
 
-    ``after()`` runs after each trial. KeyboardInterrupt (in this process's
-    worker) puts the running slot back in the queue before it goes on up.
+    ``after()`` runs after each trial. ``stopped()`` is asked before each trial and
+    each training step: a trial it ends goes back into the queue, here, between two
+    writes to the study (a signal never cuts one short). Any exception (a
+    KeyboardInterrupt too) puts the running slot back in the queue before it goes on up.
     """
     optuna = __import__("optuna")
     study = study or open_study(job.url, job.study, None, pruner=job.pruner, create=False)
     ran = 0
-    while True:
+    while not stopped():
         recover(study)
         if slots_left(study)[0] == 0:
             break
@@ -130,7 +134,10 @@ def work(job: Job, *, study=None, after: Callable[[], None] | None = None) -> in
             study.tell(trial, state=optuna.trial.TrialState.FAIL)
             continue
         try:
-            _run_one(study, trial, job)
+            _run_one(study, trial, job, stopped)
+        except Stopped:
+            requeue(study, study.get_trials(deepcopy=False)[trial.number])
+            break
         except BaseException:
             requeue(study, study.get_trials(deepcopy=False)[trial.number])
             raise
@@ -142,21 +149,31 @@ def work(job: Job, *, study=None, after: Callable[[], None] | None = None) -> in
 
 # --- worker processes -------------------------------------------------------------------------
 
-def _watch(stop, parent: int) -> None:
-    """End this worker process when ``stop.value`` is set or its parent ``parent`` is gone.
+#: seconds a worker process told to stop has to end its trial by itself before it is ended
+STOP_GRACE_SECONDS = 2.0
 
-    ``stop`` is a lock-free shared byte: a lock or an Event could be left held by a
-    worker that ends in the middle of a call, and block the others.
+
+def _watch(stop, parent: int, leaving: threading.Event) -> None:
+    """Stop this worker process when ``stop.value`` is set or its parent ``parent`` is gone.
+
+    The worker first stops by itself (``leaving``: its trial ends at the next step and
+    goes back into the queue); one that has not ended :data:`STOP_GRACE_SECONDS`
+    later (a step of many seconds) is ended, and its running trial is queued again by
+    :func:`~neuralab.sweep.study.recover`. ``stop`` is a lock-free shared byte: a
+    lock or an Event could be left held by a worker that ends in the middle of a call.
     """
     while not stop.value and os.getppid() == parent:
         time.sleep(POLL_SECONDS)
-    os._exit(1)  # the trial in progress stays running in the study; recover() queues it again
+    leaving.set()
+    time.sleep(STOP_GRACE_SECONDS)
+    os._exit(1)
 
 
 def _process_main(job: Job, threads: int, stop, parent: int) -> None:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
-    threading.Thread(target=_watch, args=(stop, parent), daemon=True,
+    leaving = threading.Event()
+    threading.Thread(target=_watch, args=(stop, parent, leaving), daemon=True,
                      name="neuralab-sweep-watch").start()
     try:
         from threadpoolctl import threadpool_limits
@@ -169,14 +186,17 @@ def _process_main(job: Job, threads: int, stop, parent: int) -> None:
         from neuralab.torch_backend.threads import set_threads
 
         set_threads(threads)
-    work(job)
+    work(job, stopped=leaving.is_set)
 
 
-def run_processes(job: Job, workers: int, *, on_poll: Callable[[], None]) -> list[int]:
-    """Run ``workers`` worker processes until the queue is empty; their exit statuses.
+def run_processes(job: Job, workers: int, *, on_poll: Callable[[], None],
+                  stopped: Callable[[], bool] = lambda: False) -> list[int]:
+    """Run ``workers`` worker processes until the queue is empty or ``stopped()``; their exit
+    statuses.
 
     ``on_poll()`` runs here every :data:`POLL_SECONDS` (it reports the trials that
-    finished). KeyboardInterrupt stops every worker at once, and goes on up.
+    finished). ``stopped()`` or an exception (a KeyboardInterrupt too) stops every
+    worker (see :func:`_watch`); the exception goes on up.
     """
     import multiprocessing
 
@@ -188,7 +208,7 @@ def run_processes(job: Job, workers: int, *, on_poll: Callable[[], None]) -> lis
     try:
         for p in procs:
             p.start()
-        while any(p.is_alive() for p in procs):
+        while any(p.is_alive() for p in procs) and not stopped():
             time.sleep(POLL_SECONDS)
             on_poll()
     finally:
