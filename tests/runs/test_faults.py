@@ -46,7 +46,7 @@ TRAIN = ["train", "--dataset", "moons", "--hidden", "16", "--optimizer", "moment
          "--quiet"]
 STEPS = 1000
 #: kill instants of the fault-injection test: train and resume, anywhere and while writing
-INSTANTS = 12
+INSTANTS = 6
 
 
 def env(**extra):

@@ -25,11 +25,11 @@ from neuralab.data import load
 from neuralab.sweep import parse_space, run_sweep
 
 SRC = str(Path(neuralab.__file__).resolve().parents[1])
-# 12 trials of a few tenths of a second each: a signal sent after the first one has
+# 8 trials of a few tenths of a second each: a signal sent after the first one has
 # finished finds the sweep still running on any machine
-SPECS = ["-p", "lr=0.05,0.1,0.2,0.5", "-p", "hidden=8;16;32"]
+SPECS = ["-p", "lr=0.05,0.1,0.2,0.5", "-p", "hidden=8;32"]
 OPTIONS = ["--dataset", "moons", *SPECS, "--iterations", "3000", "--seed", "3"]
-TOTAL = 12
+TOTAL = 8
 DEADLINE = 300.0
 
 

@@ -3,14 +3,13 @@ that one process reaches, a checkpoint from N resumes on M, and a rank that stop
 stops the others with one line, never a hang.
 
 The references are trained in this process; the ranks run as real processes, launched by
-`neuralab train --nproc`, by torchrun, or by hand with the variables torchrun sets.
+`neuralab train --nproc` (torch's launcher) or by hand with the variables torchrun sets.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -74,34 +73,52 @@ def _rank_env(rank: int, size: int, port: int, **extra) -> dict:
             **extra}
 
 
-def test_two_processes_reach_the_weights_of_one_and_resume_on_one(tmp_path):
-    proc = _neuralab(*TRAIN, "--iterations", 25, "--nproc", 2, "--out", tmp_path / "two")
-    out, err = proc.communicate(timeout=DEADLINE)
-    assert proc.returncode == 0, err
-    assert out.count("run written to") == 1, out  # rank 0 alone reports and writes
-    assert err == "", err  # no launcher noise, no warnings
-    _assert_same(_weights(tmp_path / "two"), _weights(_reference(tmp_path, 25)))
+def _wait_for_training(proc, tmp_path: Path) -> None:
+    """Until the run's folder (or its lock) exists: every rank is training by then."""
+    end = time.monotonic() + DEADLINE
+    while not any(tmp_path.glob("*run*")) and time.monotonic() < end:
+        assert proc.poll() is None, proc.communicate()[1]
+        time.sleep(0.1)
+    time.sleep(0.5)
+
+
+def test_ctrl_c_stops_both_ranks_at_one_step_with_the_weights_of_one_process(tmp_path):
+    # `train --nproc 2`, stopped by Ctrl-C at whatever step: rank 0 writes the interrupted run,
+    # whose weights are those of one process trained that many steps; it resumes on one
+    proc = _neuralab(*TRAIN, "--iterations", 10**7, "--nproc", 2, "--out", tmp_path / "run",
+                     start_new_session=True)
+    try:
+        _wait_for_training(proc, tmp_path)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, err
+    with pytest.raises(ProcessLookupError):  # no rank is left in the launcher's session
+        os.killpg(proc.pid, 0)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert config["interrupted"] is True and config["steps"] > 0
+    steps = config["steps"]
+    _assert_same(_weights(tmp_path / "run"), _weights(_reference(tmp_path, steps)))
     # the checkpoint of two processes resumes in one, as the one-process run's does
-    shutil.copytree(tmp_path / "ref", tmp_path / "ref-resumed")
-    resume_training(tmp_path / "two", iterations=25, echo=None, progress=False)
-    resume_training(tmp_path / "ref-resumed", iterations=25, echo=None, progress=False)
-    _assert_same(_weights(tmp_path / "two"), _weights(tmp_path / "ref-resumed"))
-    config = json.loads((tmp_path / "two" / "config.json").read_text())
-    assert config["steps"] == 50
+    resume_training(tmp_path / "run", iterations=25, echo=None, progress=False)
+    resume_training(tmp_path / "ref", iterations=25, echo=None, progress=False)
+    _assert_same(_weights(tmp_path / "run"), _weights(tmp_path / "ref"))
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["steps"] == steps + 25
 
 
 def test_two_nodes_of_one_process_each_meet_on_the_loopback(tmp_path):
+    # two "nodes" of one rank each, started with the variables torchrun sets on each node
     port = _free_port()
-    nodes = [subprocess.Popen(
-        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
-         "--node-rank", str(i), "--master-addr", "127.0.0.1", "--master-port", str(port),
-         "-m", "neuralab", *TRAIN, "--iterations", "50", "--out", str(tmp_path / f"node{i}")],
-        env={**os.environ, "OMP_NUM_THREADS": "1"}, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True) for i in (0, 1)]
-    for node in nodes:
-        _, err = node.communicate(timeout=DEADLINE)
-        assert node.returncode == 0, err
-    assert not (tmp_path / "node1").exists()  # only rank 0 writes
+    ranks = [_neuralab(*TRAIN, "--iterations", 50, "--out", tmp_path / f"node{r}",
+                       env=_rank_env(r, 2, port)) for r in (0, 1)]
+    outs = [r.communicate(timeout=DEADLINE) for r in ranks]
+    for r, (out, err) in zip(ranks, outs):
+        assert r.returncode == 0, err
+    assert outs[0][0].count("run written to") == 1 and outs[1][0] == ""  # rank 0 alone reports
+    assert not (tmp_path / "node1").exists()  # and writes
     _assert_same(_weights(tmp_path / "node0"), _weights(_reference(tmp_path, 50)))
 
 
@@ -110,12 +127,7 @@ def test_a_rank_that_dies_stops_the_other_with_one_line(tmp_path):
     args = (*TRAIN, "--iterations", 10**7, "--out", tmp_path / "run")
     ranks = [_neuralab(*args, env=_rank_env(r, 2, port)) for r in (0, 1)]
     try:
-        # both ranks are training once rank 0 has made the run's lock; then rank 1 dies
-        end = time.monotonic() + DEADLINE
-        while not any(tmp_path.glob("*run*")) and time.monotonic() < end:
-            assert ranks[0].poll() is None, ranks[0].communicate()[1]
-            time.sleep(0.1)
-        time.sleep(1.0)
+        _wait_for_training(ranks[0], tmp_path)  # both ranks train; then rank 1 dies
         ranks[1].kill()
         _, err = ranks[0].communicate(timeout=60)  # a hang would run into the timeout
     finally:
@@ -135,29 +147,6 @@ def test_a_world_that_never_forms_is_one_line_after_the_timeout(tmp_path):
     assert proc.returncode == 2, err
     assert err.count("\n") == 1 and "did not form within 3 s" in err, err
     assert not (tmp_path / "run").exists()
-
-
-def test_ctrl_c_stops_every_rank_and_rank_0_writes_the_run(tmp_path):
-    proc = _neuralab(*TRAIN, "--iterations", 10**7, "--nproc", 2, "--out", tmp_path / "run",
-                     start_new_session=True)
-    try:
-        end = time.monotonic() + DEADLINE
-        while not any(tmp_path.glob("*run*")) and time.monotonic() < end:
-            assert proc.poll() is None, proc.communicate()[1]
-            time.sleep(0.1)
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=90)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode == 130, err
-    config = json.loads((tmp_path / "run" / "config.json").read_text())
-    assert config["interrupted"] is True and config["steps"] > 0
-    # no rank is left: the launcher's session has no process any more
-    with pytest.raises(ProcessLookupError):
-        os.killpg(proc.pid, 0)
 
 
 @pytest.mark.parametrize("args, fragment", [
