@@ -189,6 +189,10 @@ _DECLARED = (
     _s("reg", "float", 1e-3, "L2 strength: loss += 0.5 * reg * sum W^2 (not the biases).",
        minimum=0.0, group="optimiser", surfaces=frozenset({"train", "sweep", "playground"}),
        playground={"maximum": 1.0}),
+    _s("l1", "float", 0.0, "L1 strength: loss += l1 * sum |W| (not the biases); its subgradient "
+       "l1 * sign(W) pulls every weight toward zero by the same step.",
+       minimum=0.0, group="optimiser", surfaces=frozenset({"train", "sweep", "playground"}),
+       playground={"maximum": 1.0}),
     _s("optimizer", "choice", "sgd",
        "sgd, momentum, nesterov, adam; manual (torch: p.data.sub_(p.grad * lr)).",
        choices=("sgd", "momentum", "nesterov", "adam", "manual"), group="optimiser",

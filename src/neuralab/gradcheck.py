@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neuralab import NeuralabError
-from neuralab.nn.losses import L2Penalty, SoftmaxCrossEntropy
+from neuralab.nn.losses import L1Penalty, L2Penalty, SoftmaxCrossEntropy
 from neuralab.nn.models import MLP
 from neuralab.nn.module import Parameter
 
@@ -84,9 +84,12 @@ def check_function(f: Callable[[], float], analytic: dict[str, np.ndarray],
     return results
 
 
-def check_model(model: MLP, X: np.ndarray, y: np.ndarray, *, reg: float = 0.0,
+def check_model(model: MLP, X: np.ndarray, y: np.ndarray, *, reg: float = 0.0, l1: float = 0.0,
                 class_weight=None, eps: float = 1e-6) -> list[ParamCheck]:
-    """Gradient-check every parameter of ``model`` on the loss ``CE(X, y) + 0.5 reg sum W^2``.
+    """Gradient-check every parameter of ``model`` on ``CE(X, y) + 0.5 reg sum W^2 + l1 sum |W|``.
+
+    The L1 term's subgradient ``l1 * sign(W)`` is its gradient wherever no weight is
+    within ``eps`` of zero (seeded random weights never are).
 
     Example:
         >>> from neuralab.data import spiral
@@ -101,16 +104,17 @@ def check_model(model: MLP, X: np.ndarray, y: np.ndarray, *, reg: float = 0.0,
         )
     X = np.asarray(X, dtype=np.float64)
     loss = SoftmaxCrossEntropy(class_weight=class_weight)
-    penalty = L2Penalty(reg)
+    penalties = (L2Penalty(reg), L1Penalty(l1))
     weights = model.weights()
 
     def f() -> float:
-        return float(loss.forward(model.forward(X), y)) + penalty.forward(weights)
+        return float(loss.forward(model.forward(X), y)) + sum(p.forward(weights) for p in penalties)
 
     model.zero_grad()
     f()
     model.backward(loss.backward())
-    penalty.backward(weights)
+    for p in penalties:
+        p.backward(weights)
     params: dict[str, Parameter] = dict(model.named_parameters())
     analytic = {name: p.grad.copy() for name, p in params.items()}
     return check_function(f, analytic, {name: p.data for name, p in params.items()}, eps)

@@ -65,6 +65,7 @@ def make_trainer(settings: TrainSettings, n_features: int, n_classes: int, *,
     common = dict(
         activation=settings.activation, init=settings.init, seed=settings.seed,
         dtype=settings.dtype, optimizer=settings.optimizer, lr=settings.lr, reg=settings.reg,
+        l1=settings.l1,
         momentum=settings.momentum, weight_decay=settings.weight_decay,
         class_weight=class_weight, clip_norm=settings.clip_norm,
     )

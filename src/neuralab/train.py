@@ -22,7 +22,7 @@ import numpy as np
 
 from neuralab import NeuralabError
 from neuralab.nn.init import as_generator
-from neuralab.nn.losses import L2Penalty, SoftmaxCrossEntropy
+from neuralab.nn.losses import L1Penalty, L2Penalty, SoftmaxCrossEntropy
 from neuralab.nn.models import MLP
 from neuralab.optim import Optimizer, make_optimizer
 
@@ -49,12 +49,13 @@ class TrainingDiverged(RuntimeError):
 
 
 class EngineTrainer:
-    """Trains an engine :class:`~neuralab.nn.MLP` on ``CE + 0.5 reg sum W^2``.
+    """Trains an engine :class:`~neuralab.nn.MLP` on ``CE + 0.5 reg sum W^2 (+ l1 sum |W|)``.
 
     Args:
         model: the network.
         optimizer: an :class:`~neuralab.optim.Optimizer` over ``model.parameters()``.
         reg: the L2 strength of the lecture's penalty ``0.5 * reg * sum W^2``.
+        l1: the L1 strength of the penalty ``l1 * sum |W|`` (0: none).
         class_weight: optional per-class weights for the cross-entropy.
         clip_norm: the largest joint L2 norm of the gradients (> 0), or None for
             no clipping. Like every setting, it is checked where settings enter
@@ -63,12 +64,13 @@ class EngineTrainer:
 
     backend = "numpy"
 
-    def __init__(self, model: MLP, optimizer: Optimizer, *, reg: float = 0.0,
+    def __init__(self, model: MLP, optimizer: Optimizer, *, reg: float = 0.0, l1: float = 0.0,
                  class_weight=None, clip_norm: float | None = None) -> None:
         self.model = model
         self.optimizer = optimizer
         self.loss_fn = SoftmaxCrossEntropy(class_weight=class_weight)
         self.penalty = L2Penalty(reg)
+        self.l1_penalty = L1Penalty(l1)
         self.clip_norm = None if clip_norm is None else float(clip_norm)
         self._weights = model.weights()
         self._params = model.parameters()
@@ -99,28 +101,29 @@ class EngineTrainer:
                 p.grad *= coef
         return norm
 
-    @property
-    def n_classes(self) -> int:
-        return self.model.n_classes
+    n_classes = property(lambda self: self.model.n_classes)
 
     def train_step(self, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """zero_grad, forward, loss, backward, update; returns (loss, scores before the update)."""
         for p in self._params:
             p.grad.fill(0)
         scores = self.model.forward(X)
-        loss = float(self.loss_fn.forward(scores, y)) + self.penalty.forward(self._weights)
+        loss = float(self.loss_fn.forward(scores, y)) + self._penalties()
         self.model.backward(self.loss_fn.backward())
-        self.penalty.backward(self._weights)
+        for penalty in (self.penalty, self.l1_penalty):
+            penalty.backward(self._weights)
         if self.clip_norm is not None:
             self.clip_gradients()
         self.optimizer.step()
         return loss, scores
 
     def evaluate(self, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        """(loss with the penalty, probabilities) at the current weights."""
-        scores = self.model.forward(X)
-        loss = float(self.loss_fn.forward(scores, y)) + self.penalty.forward(self._weights)
+        """(loss with the penalties, probabilities) at the current weights."""
+        loss = float(self.loss_fn.forward(self.model.forward(X), y)) + self._penalties()
         return loss, self.loss_fn.probs.copy()
+
+    def _penalties(self) -> float:
+        return sum(p.forward(self._weights) for p in (self.penalty, self.l1_penalty))
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         return self.model.predict_proba(X)
@@ -142,14 +145,15 @@ class EngineTrainer:
 
 def make_engine_trainer(sizes: Sequence[int], *, activation: str = "relu", init: str = "lecture",
                         seed: int = 0, dtype: str = "float64", optimizer: str = "sgd",
-                        lr: float = 1.0, reg: float = 1e-3, momentum: float = 0.9,
-                        weight_decay: float = 0.0, class_weight=None,
+                        lr: float = 1.0, reg: float = 1e-3, l1: float = 0.0,
+                        momentum: float = 0.9, weight_decay: float = 0.0, class_weight=None,
                         clip_norm: float | None = None) -> EngineTrainer:
     """Build model, optimiser and trainer from plain settings (what the CLI passes)."""
     model = MLP(sizes, activation=activation, init=init, seed=seed, dtype=dtype)
     opt = make_optimizer(optimizer, model.parameters(), lr=lr, momentum=momentum,
                          weight_decay=weight_decay)
-    return EngineTrainer(model, opt, reg=reg, class_weight=class_weight, clip_norm=clip_norm)
+    return EngineTrainer(model, opt, reg=reg, l1=l1, class_weight=class_weight,
+                         clip_norm=clip_norm)
 
 
 def balanced_class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:

@@ -96,7 +96,8 @@ CASES = {
         frames=5),
     "gaussian-tanh-momentum-added-points": dict(
         config={"dataset": "gaussian", "classes": 4, "hidden": [8, 8], "activation": "tanh",
-                "optimizer": "momentum", "lr": 0.1, "standardize": True, "test_fraction": 0.25,
+                "optimizer": "momentum", "lr": 0.1, "l1": 0.002, "standardize": True,
+                "test_fraction": 0.25,
                 "n_points": 30, "seed": 7},
         points=[(0.5, -0.25, 3), (-1.0, 2.0, 0)], frames=4),
     "upload-mlp-nesterov-minibatch": dict(

@@ -240,6 +240,7 @@ def gradcheck(
     activation: Annotated[str, typer.Option("--activation", "-a", help="relu, tanh, sigmoid, leaky_relu or identity.")] = "relu",
     init: Annotated[str, typer.Option("--init", help="he (default here), glorot or lecture.")] = "he",
     reg: Annotated[float, typer.Option("--reg", help="L2 strength of 0.5 * reg * sum W^2.")] = 1e-3,
+    l1: Annotated[float, typer.Option("--l1", help="L1 strength of l1 * sum |W| (its subgradient l1 * sign W is checked).")] = 0.0,
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="A registered data set.")] = "spiral",
     samples: Annotated[int, typer.Option("--samples", min=1, help="Examples in the checked batch.")] = 30,
     eps: Annotated[float, typer.Option("--eps", help="Central-difference step.")] = 1e-6,
@@ -258,13 +259,16 @@ def gradcheck(
         raise NeuralabError(f"--model linear has no hidden layers, got --hidden {hidden}")
     if not (0 < eps < 1e-2):
         raise NeuralabError(f"eps must lie between 0 and 0.01, got {eps!r}")
-    if not reg >= 0:
-        raise NeuralabError(f"reg must be a finite number >= 0, got {reg!r}")
+    from neuralab.config import check
+
+    reg, l1 = check("reg", reg), check("l1", l1)
     X, y = sample_batch(dataset, samples, seed=seed)
     widths = (list(hidden) if hidden else [16]) if model == "mlp" else []
     net = MLP([X.shape[1], *widths, int(y.max()) + 1], activation=activation, init=init, seed=seed)
-    results = check_model(net, X, y, reg=reg, eps=eps)
-    table = Table(title=f"gradient check of {net!r}, {len(y)} examples of {dataset}, reg {reg:g}")
+    results = check_model(net, X, y, reg=reg, l1=l1, eps=eps)
+    l1_text = f", l1 {l1:g}" if l1 else ""
+    table = Table(title=f"gradient check of {net!r}, {len(y)} examples of {dataset}, "
+                        f"reg {reg:g}{l1_text}")
     for col in ("parameter", "shape", "max relative error", "max absolute error", ""):
         table.add_column(col, justify="left" if col == "parameter" else "right")
     for r in results:

@@ -11,7 +11,7 @@ from neuralab.nn.activations import (
 )
 from neuralab.nn.init import INITS
 from neuralab.nn.layers import Linear
-from neuralab.nn.losses import L2Penalty, SoftmaxCrossEntropy, cross_entropy, softmax
+from neuralab.nn.losses import L1Penalty, L2Penalty, SoftmaxCrossEntropy, cross_entropy, softmax
 from neuralab.nn.models import MLP
 from neuralab.nn.module import Module, Parameter
 
@@ -19,6 +19,7 @@ __all__ = [
     "ACTIVATIONS",
     "INITS",
     "Identity",
+    "L1Penalty",
     "L2Penalty",
     "LeakyReLU",
     "Linear",

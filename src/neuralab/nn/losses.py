@@ -237,3 +237,40 @@ class L2Penalty:
 
     def __repr__(self) -> str:
         return f"L2Penalty(reg={self.reg})"
+
+
+class L1Penalty:
+    """l1 * sum over the weight matrices of |W|; its subgradient is l1 * sign(W) (0 at 0).
+
+    Beside the lecture's L2 penalty: where L2 shrinks every weight in proportion,
+    L1 pulls each by the same amount, so that weights with little use reach zero.
+
+    Example:
+        >>> W = Parameter(np.array([[1.0, -2.0], [0.0, 0.5]]), "W1")
+        >>> L1Penalty(0.1).forward([W])
+        0.35
+    """
+
+    def __init__(self, l1: float) -> None:
+        if not np.isfinite(l1) or l1 < 0:
+            raise NeuralabError(f"l1 must be a finite number >= 0, got {l1!r}")
+        self.l1 = float(l1)
+        self._tmp: dict[int, np.ndarray] = {}
+
+    def forward(self, weights: list[Parameter]) -> float:
+        if self.l1 == 0:
+            return 0.0
+        return self.l1 * float(sum(np.abs(w.data).sum() for w in weights))
+
+    def backward(self, weights: list[Parameter]) -> None:
+        """Add l1 * sign(W) to each weight's gradient (torch's subgradient of |W|: 0 at 0)."""
+        if self.l1 == 0:
+            return
+        for w in weights:
+            tmp = work_buffer(self._tmp, id(w), w.data.shape, w.data.dtype)
+            np.sign(w.data, out=tmp)
+            tmp *= self.l1
+            w.grad += tmp
+
+    def __repr__(self) -> str:
+        return f"L1Penalty(l1={self.l1})"

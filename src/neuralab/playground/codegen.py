@@ -49,6 +49,7 @@ CONSTANTS = {
     "steps_per_frame": ("STEPS_PER_FRAME", "the playground trains this many steps a frame"),
     "lr": ("LR", ""),
     "reg": ("REG", "the L2 penalty 0.5 * REG * sum of W squared"),
+    "l1": ("L1", "the L1 penalty L1 * sum of |W|"),
     "batch_size": ("BATCH_SIZE", "None: full batch"),
 }
 
@@ -277,9 +278,11 @@ def _torch_model(sizes: list[int], settings) -> str:
 _TORCH_STEP = '''
 
 def loss_fn(scores, targets):
-    """Mean cross-entropy plus the L2 penalty 0.5 * REG * sum of W squared (not the biases)."""
-    penalty = sum((layer.weight ** 2).sum() for layer in linears)
-    return F.cross_entropy(scores, targets) + 0.5 * REG * penalty
+    """Mean cross-entropy plus the L2 penalty 0.5 * REG * sum of W squared and the L1 penalty
+    L1 * sum of |W| (the weights only, not the biases)."""
+    squares = sum((layer.weight ** 2).sum() for layer in linears)
+    absolutes = sum(layer.weight.abs().sum() for layer in linears)
+    return F.cross_entropy(scores, targets) + 0.5 * REG * squares + L1 * absolutes
 
 
 def train_step(xb, yb, step):

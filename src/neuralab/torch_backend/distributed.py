@@ -182,8 +182,7 @@ class DistributedTrainer(TorchTrainer):
         try:
             scores = self.ddp(Xs)
             ce = F.cross_entropy(scores, ys, weight=self.class_weight, reduction="sum")
-            penalty = (0.5 * self.reg * sum((W * W).sum() for W in self.model.weights())
-                       if self.reg else 0.0)
+            penalty = self.penalty()
             # DDP averages the gradients over the ranks: N * (shard sum / total) averages to
             # the whole batch's mean; the penalty, the same on every rank, averages to itself
             (ce * (self.world.size / total) + penalty).backward()
@@ -199,7 +198,7 @@ class DistributedTrainer(TorchTrainer):
             with torch.no_grad():
                 for p in params:
                     p.data.sub_(p.grad * self.lr)  # the slides' by-hand update
-        loss = ce_total / total + (float(penalty.detach()) if self.reg else 0.0)
+        loss = ce_total / total + float(penalty.detach() if torch.is_tensor(penalty) else penalty)
         return loss, all_scores
 
     def _gather(self, ce: torch.Tensor, scores: torch.Tensor, n: int) -> tuple[float, np.ndarray]:

@@ -23,25 +23,27 @@ TORCH_OPTIMIZERS = (*OPTIMIZERS, "manual")
 
 
 class TorchTrainer:
-    """Trains a :class:`TorchMLP` on ``CE + 0.5 reg sum W^2``; the engine trainer's twin.
+    """Trains a :class:`TorchMLP` on ``CE + 0.5 reg sum W^2 + l1 sum |W|``; the engine's twin.
 
     Args:
         model: the network, already on ``device`` and in its dtype.
         optimizer: ``"sgd"``, ``"momentum"``, ``"nesterov"``, ``"adam"`` or
             ``"manual"`` (the by-hand ``p.data.sub_(p.grad * lr)``).
-        lr, reg, momentum, weight_decay: as for the engine.
+        lr, reg, l1, momentum, weight_decay: as for the engine.
         class_weight: optional per-class weights for the cross-entropy.
     """
 
     backend = "torch"
 
     def __init__(self, model: TorchMLP, *, optimizer: str = "sgd", lr: float = 1.0,
-                 reg: float = 0.0, momentum: float = 0.9, weight_decay: float = 0.0,
-                 class_weight=None, clip_norm: float | None = None) -> None:
+                 reg: float = 0.0, l1: float = 0.0, momentum: float = 0.9,
+                 weight_decay: float = 0.0, class_weight=None,
+                 clip_norm: float | None = None) -> None:
         self.model = model
         self.clip_norm = None if clip_norm is None else float(clip_norm)
         self.lr = float(lr)
         self.reg = float(reg)
+        self.l1 = float(l1)
         self.optimizer_name = optimizer
         first = model.linears[0].weight
         self.device, self.dtype = first.device, first.dtype
@@ -89,12 +91,18 @@ class TorchTrainer:
     def _labels(self, y: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(y, dtype=np.int64), device=self.device)
 
-    def loss(self, scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy plus the lecture's 0.5 * reg * sum W^2."""
-        loss = F.cross_entropy(scores, y, weight=self.class_weight)
+    def penalty(self):
+        """The lecture's ``0.5 * reg * sum W^2`` plus ``l1 * sum |W|`` (0.0 when both are 0)."""
+        out = 0.0
         if self.reg:
-            loss = loss + 0.5 * self.reg * sum((W * W).sum() for W in self.model.weights())
-        return loss
+            out = out + 0.5 * self.reg * sum((W * W).sum() for W in self.model.weights())
+        if self.l1:
+            out = out + self.l1 * sum(W.abs().sum() for W in self.model.weights())
+        return out
+
+    def loss(self, scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Mean cross-entropy plus the penalties (:meth:`penalty`)."""
+        return F.cross_entropy(scores, y, weight=self.class_weight) + self.penalty()
 
     def train_step(self, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         Xt, yt = self._tensor(X), self._labels(y)
@@ -183,7 +191,7 @@ class TorchTrainer:
 def make_torch_trainer(sizes: Sequence[int], *, activation: str = "relu", init: str = "lecture",
                        seed: int = 0, dtype: str = "float64", device: str = "auto",
                        optimizer: str = "sgd", lr: float = 1.0, reg: float = 1e-3,
-                       momentum: float = 0.9, weight_decay: float = 0.0,
+                       momentum: float = 0.9, weight_decay: float = 0.0, l1: float = 0.0,
                        class_weight=None, clip_norm: float | None = None) -> TorchTrainer:
     """The torch twin of :func:`neuralab.train.make_engine_trainer`.
 
@@ -194,5 +202,5 @@ def make_torch_trainer(sizes: Sequence[int], *, activation: str = "relu", init: 
         raise NeuralabError(f"dtype must be one of float32, float64; got {dtype!r}")
     engine = MLP(sizes, activation=activation, init=init, seed=seed, dtype=dtype)
     model = from_engine(engine, device=resolve_device(device))
-    return TorchTrainer(model, optimizer=optimizer, lr=lr, reg=reg, momentum=momentum,
+    return TorchTrainer(model, optimizer=optimizer, lr=lr, reg=reg, l1=l1, momentum=momentum,
                         weight_decay=weight_decay, class_weight=class_weight, clip_norm=clip_norm)
