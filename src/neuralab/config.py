@@ -181,7 +181,9 @@ _DECLARED = (
     _s("init", "choice", "lecture",
        "Initial weights: lecture (0.01 N(0,1)), he or glorot; he trains deep ReLU nets.",
        choices=("lecture", "he", "glorot"), group="model",
-       surfaces=frozenset({"train", "sweep", "playground"})),
+       surfaces=frozenset({"train", "sweep", "playground"}),
+       # the page's deep presets do not train from the lecture's 0.01 N(0, 1): he does
+       playground={"default": "he"}),
     # --- optimiser ----------------------------------------------------------------------
     _s("lr", "float", 1.0, "Learning rate (step size).", minimum=0.0, low_open=True,
        group="optimiser", surfaces=frozenset({"train", "sweep", "playground"}),

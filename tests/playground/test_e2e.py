@@ -384,3 +384,18 @@ def test_full_batch_is_spelled_full_in_the_url(open_tab):
     again = open_tab("?" + urlsplit(page.url).query).page
     assert again.input_value("#batch_size") == ""
     assert again.get_attribute("#batch_size", "placeholder") == "full"
+
+
+def test_a_net_stuck_at_chance_shows_the_hint_and_a_better_init_clears_it(open_tab):
+    page = open_tab("?dataset=circles&model=mlp&hidden=8,8,4&lr=0.3&init=lecture"
+                    "&activation=relu&steps_per_frame=25").page
+    assert page.is_hidden("#hint")
+    play_until(page, "!document.getElementById('hint').hidden")
+    hint = text(page, "#hint")
+    assert hint.startswith("The training loss has stayed at chance (log 2 = 0.6931)")
+    assert "set init to he" in hint and "lr is 0.3" in hint
+    # he's initial weights: the new model learns, and the hint goes
+    page.select_option("#init", "he")
+    page.wait_for_function("document.getElementById('hint').hidden")
+    play_until(page, "parseFloat(document.getElementById('train_accuracy').textContent) >= 70")
+    assert page.is_hidden("#hint")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import shutil
 import time
 import warnings
@@ -324,6 +325,7 @@ class Session:
             out["class_names"] = list(d.base.classes)
         if m.diverged is not None:
             out["diverged"] = m.diverged
+        out["hint"] = chance_hint(m.history.rows, d.n_classes, self.config)
         return out
 
     def _hidden_maps(self) -> dict:
@@ -430,3 +432,44 @@ def fresh_run_dir(root: Path, tries: int = 1000) -> Path:
                                           f"{exc.strerror or type(exc).__name__}") from None
         return prepare_run_dir(path)
     raise PlaygroundError("save", f"cannot find a free folder name under {root}")
+
+
+#: steps the training loss must stay at chance before the page says so
+CHANCE_STEPS = 300
+#: how close to chance (log K) counts as chance: 1 % of it
+CHANCE_TOLERANCE = 0.01
+
+
+def chance_hint(rows: list[dict], n_classes: int, config: dict) -> str | None:
+    """Why a net may be stuck, when its training loss has stayed within 1 % of chance (log K)
+    for the last :data:`CHANCE_STEPS` steps or more; else None.
+
+    >>> rows = [{"step": s, "loss": 0.6931} for s in range(0, 400, 10)]
+    >>> chance_hint(rows, 2, {"init": "lecture", "lr": 0.3, "activation": "relu"})[:47]
+    'The training loss has stayed at chance (log 2 ='
+    >>> chance_hint(rows[:20], 2, {"init": "he", "lr": 0.3, "activation": "relu"}) is None
+    True
+    """
+    if not rows:
+        return None
+    chance = math.log(n_classes)
+    last = rows[-1]["step"]
+    since = last
+    for row in reversed(rows):
+        loss = row.get("loss")
+        if loss is None or not abs(loss - chance) <= CHANCE_TOLERANCE * chance:
+            break
+        since = row["step"]
+    if last - since < CHANCE_STEPS:
+        return None
+    causes = []
+    if config.get("init") == "lecture":
+        causes.append("initial weights too small for this depth: set init to he")
+    causes.append(f"a learning rate too small or too large (lr is {config.get('lr')!r}): "
+                  "change lr by a factor of 10")
+    if config.get("activation") in ("relu", "leaky_relu"):
+        causes.append("dead ReLU units that pass no gradient: try activation tanh, init he or "
+                      "a smaller lr")
+    return (f"The training loss has stayed at chance (log {n_classes} = {chance:.4f}) for "
+            f"{last - since} steps: the network is not learning. Likely causes: "
+            + "; ".join(causes) + ".")

@@ -555,6 +555,9 @@
     else if (f.points && $("model").value === "linear") drawHiddenMaps(null);
     if (f.code) showCode(f.code);
     if (f.diverged) showError(f.diverged + " (press Reset or change the settings)");
+    const hint = $("hint");
+    hint.textContent = f.hint || "";
+    hint.hidden = !f.hint;
     drawBoundary();
     drawLoss();
   }
