@@ -327,8 +327,10 @@ def test_a_config_that_only_changes_steps_per_frame_keeps_training(client):
 
 def test_step_sends_a_frame_with_the_boundary_and_the_loss_falls(client, app):
     with client.websocket_connect(WS) as ws:
-        ok, first = configure(ws)  # the lecture's spiral and 2-100-3 net
-        assert ok["config"] == validate({}, surface="playground")
+        # the lecture's spiral and 2-100-3 net from its 0.01 N(0, 1) weights (the page's default
+        # is he): the first loss is chance's, log 3
+        ok, first = configure(ws, init="lecture")
+        assert ok["config"] == validate({"init": "lecture"}, surface="playground")
         assert set(ok["code"]) == {"torch", "numpy"}
         assert first["step"] == 0 and first["history_reset"] is True
         assert first["train_loss"] == pytest.approx(math.log(3), abs=1e-3)

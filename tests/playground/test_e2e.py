@@ -399,3 +399,24 @@ def test_a_net_stuck_at_chance_shows_the_hint_and_a_better_init_clears_it(open_t
     page.wait_for_function("document.getElementById('hint').hidden")
     play_until(page, "parseFloat(document.getElementById('train_accuracy').textContent) >= 70")
     assert page.is_hidden("#hint")
+
+
+def test_three_changes_50_ms_apart_while_training_are_all_kept(open_tab):
+    # each change is a config with a newer id; a reply to an older one must not undo a later
+    # change, in the controls or in the URL
+    page = open_tab(LECTURE + "&steps_per_frame=20").page
+    page.click("#play")
+    page.wait_for_function(settled("Pause"))
+    page.select_option("#activation", "tanh")
+    page.wait_for_timeout(50)
+    page.select_option("#optimizer", "adam")
+    page.wait_for_timeout(50)
+    page.select_option("#init", "glorot")
+    page.wait_for_function("document.getElementById('message').textContent === 'settings applied'")
+    time.sleep(0.5)  # frames and any late reply to the first two changes
+    assert [page.input_value(s) for s in ("#activation", "#optimizer", "#init")] == \
+        ["tanh", "adam", "glorot"]
+    params = parse_qs(urlsplit(page.url).query)
+    assert (params["activation"], params["optimizer"], params["init"]) == \
+        (["tanh"], ["adam"], ["glorot"])
+    assert "Adam" in page.inner_text("#code_torch")  # the server trains what the page shows

@@ -247,8 +247,8 @@ class L1Penalty:
 
     Example:
         >>> W = Parameter(np.array([[1.0, -2.0], [0.0, 0.5]]), "W1")
-        >>> L1Penalty(0.1).forward([W])
-        0.35
+        >>> L1Penalty(0.5).forward([W])
+        1.75
     """
 
     def __init__(self, l1: float) -> None:
