@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from neuralab import NeuralabError
-from neuralab.nn.init import as_generator
 from neuralab.nn.losses import L1Penalty, L2Penalty, SoftmaxCrossEntropy
 from neuralab.nn.models import MLP
 from neuralab.optim import Optimizer, make_optimizer
@@ -363,20 +362,21 @@ class _Loop:
     """What one :func:`fit` call keeps between its steps, and the steps themselves.
 
     The history, the best validation loss so far with its step and weights (early
-    stopping), and the current epoch's shuffled order with the position in it
-    (minibatches). ``rng`` draws the shuffles and the augmentation, in that order.
+    stopping), and the current epoch's shuffled order (minibatches). Draws depend on
+    the seed and the step alone: epoch ``e``'s order is ``default_rng([seed, e])``'s
+    permutation, step ``t``'s augmentation draws from ``default_rng([seed, t])``; so
+    training in chunks (playground frames, a resume) takes the path of one call.
     """
 
     def __init__(self, trainer, X, y, X_val, y_val, plan: _Plan, *, callbacks, augment,
-                 rng: np.random.Generator) -> None:
+                 seed: int) -> None:
         self.trainer, self.plan, self.callbacks = trainer, plan, callbacks
         self.X, self.y, self.X_val, self.y_val = X, y, X_val, y_val
-        self.augment, self.rng = augment, rng
+        self.augment, self.seed = augment, int(seed)
         self.history = History()
         self.grad_norms = getattr(trainer, "grad_norms", None)
         self.best_loss, self.best_step, self.best_state, self.waited = math.inf, None, None, 0
-        self.order = np.arange(len(y))
-        self.batch_pos = len(y)  # forces a shuffle at the first minibatch
+        self.order, self.epoch = np.arange(len(y)), None
         self.stopped = False  # fit's stop() ended the loop
 
     def check(self, step: int, loss: float) -> None:
@@ -418,28 +418,29 @@ class _Loop:
         validation scores at the same weights, before the update, as the lecture prints them."""
         logging = step % self.plan.log_every == 0
         val = self.observe_val(step) if logging and self.plan.has_val else None
-        X = self.X if self.augment is None else self.augment(self.X, self.rng)
+        X = self.X if self.augment is None else self.augment(self.X, self.step_rng(step))
         loss, scores = self.trainer.train_step(X, self.y)
         self.check(step, loss)
         if logging:
             self.log(step, loss, _accuracy(scores, self.y), val)
         return loss
 
-    def next_batch(self) -> np.ndarray:
-        """The rows of the next minibatch; a fresh permutation starts each epoch."""
+    def step_rng(self, step: int) -> np.random.Generator:  # step ``step``'s augmentation
+        return np.random.default_rng([self.seed, step])
+
+    def batch_rows(self, step: int) -> np.ndarray:
+        """The rows of step ``step``'s minibatch: its place in its epoch's permutation."""
         n, size = len(self.y), self.plan.batch_size
-        if self.batch_pos >= n:
-            self.order = self.rng.permutation(n)
-            self.batch_pos = 0
-        idx = self.order[self.batch_pos:self.batch_pos + size]
-        self.batch_pos += size
-        return idx
+        epoch, k = divmod(step, -(-n // size))
+        if epoch != self.epoch:
+            self.order, self.epoch = np.random.default_rng([self.seed, epoch]).permutation(n), epoch
+        return self.order[k * size:(k + 1) * size]
 
     def minibatch_step(self, step: int) -> float:
-        """One update on the next minibatch; a logged row is measured on the whole training
+        """One update on the step's minibatch; a logged row is measured on the whole training
         set after the update, every log_every epochs (or updates, without epochs)."""
-        idx = self.next_batch()
-        Xb = self.X[idx] if self.augment is None else self.augment(self.X[idx], self.rng)
+        idx = self.batch_rows(step)
+        Xb = self.X[idx] if self.augment is None else self.augment(self.X[idx], self.step_rng(step))
         loss, _ = self.trainer.train_step(Xb, self.y[idx])
         self.check(step, loss)
         done, per_epoch, every = step + 1, self.plan.per_epoch, self.plan.log_every
@@ -524,7 +525,7 @@ def fit(trainer, X: np.ndarray, y: np.ndarray, *, iterations: int | None = None,
         iterations: number of updates; or
         epochs: passes over the data (with ``batch_size``, shuffled each epoch).
         batch_size: None for full batch (the lecture's), else minibatches.
-        seed: seeds the minibatch shuffling and the augmentation.
+        seed: seeds each epoch's shuffle and each step's augmentation (see ``_Loop``).
         log_every: a history row and a callback call every this many steps
             (epochs, when minibatch training counts epochs), and one at the end
             with ``metrics["final"] = True``. In full-batch mode the logged loss
@@ -554,9 +555,8 @@ def fit(trainer, X: np.ndarray, y: np.ndarray, *, iterations: int | None = None,
     plan = _plan(len(y), iterations=iterations, epochs=epochs, batch_size=batch_size,
                  log_every=log_every, start_step=start_step, early_stopping=early_stopping,
                  has_val=X_val is not None and y_val is not None and len(y_val) > 0)
-    # a resumed run draws fresh batches rather than repeating its first epochs
     loop = _Loop(trainer, X, y, X_val, y_val, plan, callbacks=callbacks, augment=augment,
-                 rng=as_generator(seed + start_step))
+                 seed=seed)
     bar = _progress_bar(progress, plan.total, description)
     stopper = StopOnSignal(stop_on_signal)
     start = time.perf_counter()

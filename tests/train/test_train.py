@@ -137,3 +137,23 @@ def test_history_logs_each_parameters_gradient_norm(data):
     fresh.penalty.backward(fresh.model.weights())
     for p in fresh.model.parameters():
         assert row[f"grad_norm_{p.name}"] == pytest.approx(np.linalg.norm(p.grad), rel=1e-12)
+
+
+@pytest.mark.parametrize("augment", [False, True])
+def test_fit_in_chunks_takes_the_path_of_one_call(augment):
+    # the playground trains in frames that a time budget may cut anywhere, and a resumed run
+    # continues at any step: minibatches and augmentation depend on the seed and the step alone
+    from neuralab.data.augment import jitter
+
+    X, y = spiral(seed=2)
+    aug = jitter(0.05) if augment else None
+    whole = make_engine_trainer([2, 16, 3], seed=1, optimizer="adam", lr=0.02)
+    fit(whole, X, y, iterations=100, batch_size=32, seed=5, augment=aug, log_every=100)
+    chunked = make_engine_trainer([2, 16, 3], seed=1, optimizer="adam", lr=0.02)
+    done = 0
+    for n in (3, 11, 7, 25, 1, 13, 40):  # chunks that end mid-epoch (10 batches an epoch)
+        fit(chunked, X, y, iterations=n, batch_size=32, seed=5, augment=aug, start_step=done,
+            log_every=n)
+        done += n
+    for name, w in whole.state_dict().items():
+        np.testing.assert_array_equal(w, chunked.state_dict()[name], err_msg=name)

@@ -223,8 +223,8 @@ def numpy_code(config: dict, extra_points=None, *, uploaded=None, steps: int | N
         steps: the default step count (the lecture's, by :func:`default_steps`).
 
     Training calls ``fit`` once per ``steps_per_frame`` steps with ``start_step``,
-    as the playground does, so the script's final numbers equal the playground's
-    after the same number of steps (minibatches are reshuffled at each call).
+    as the playground does; the batches depend on the step alone, so the script's
+    final numbers equal the playground's after the same number of steps.
     """
     from neuralab.train import make_engine_trainer
 
@@ -303,22 +303,19 @@ Xt, yt = torch.from_numpy(X_train).double(), torch.from_numpy(y_train)
 
 _TORCH_MINIBATCH_LOOP = '''n = len(yt)
 batch = BATCH_SIZE if BATCH_SIZE is not None and BATCH_SIZE < n else None
-for frame_start in range(0, STEPS, STEPS_PER_FRAME):
-    # minibatches in the order neuralab.train.fit draws them: each frame's call of fit
-    # seeds a generator with SEED + its first step and shuffles at every epoch
-    rng = np.random.default_rng(SEED + frame_start)
-    pos = n
-    for step in range(frame_start, min(frame_start + STEPS_PER_FRAME, STEPS)):
-        if batch is None:
-            xb, yb = Xt, yt
-        else:
-            if pos >= n:
-                order = torch.from_numpy(rng.permutation(n))
-                pos = 0
-            idx = order[pos:pos + batch]
-            pos += batch
-            xb, yb = Xt[idx], yt[idx]
-        loss = train_step(xb, yb, step)
+per_epoch = 1 if batch is None else -(-n // batch)
+for step in range(STEPS):
+    if batch is None:
+        xb, yb = Xt, yt
+    else:
+        # minibatches in the order neuralab.train.fit draws them: each epoch shuffles with
+        # a generator seeded by (SEED, the epoch's number), and steps take its slices in turn
+        epoch, k = divmod(step, per_epoch)
+        if k == 0:
+            order = torch.from_numpy(np.random.default_rng([SEED, epoch]).permutation(n))
+        idx = order[k * batch:(k + 1) * batch]
+        xb, yb = Xt[idx], yt[idx]
+    loss = train_step(xb, yb, step)
 '''
 
 _TORCH_FULL_BATCH_LOOP = '''for step in range(STEPS):
@@ -348,8 +345,8 @@ def torch_code(config: dict, extra_points=None, *, uploaded=None, steps: int | N
     from neuralab's seeded engine, the loss is ``F.cross_entropy`` plus
     ``0.5 * REG * sum W^2`` over the weight matrices, and each step is
     ``zero_grad``, ``backward``, ``optimizer.step()``. Minibatches follow
-    ``fit``'s order (a NumPy generator seeded with ``SEED + first step`` at each
-    frame), so the run matches the playground's up to floating-point rounding.
+    ``fit``'s order (each epoch a NumPy permutation seeded with ``[SEED, epoch]``),
+    so the run matches the playground's up to floating-point rounding.
     """
     opening, settings, sizes = _script("Train the playground's model the PyTorch way.",
                                        config, extra_points, uploaded, steps, torch=True)
