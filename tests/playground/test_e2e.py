@@ -420,3 +420,21 @@ def test_three_changes_50_ms_apart_while_training_are_all_kept(open_tab):
     assert (params["activation"], params["optimizer"], params["init"]) == \
         (["tanh"], ["adam"], ["glorot"])
     assert "Adam" in page.inner_text("#code_torch")  # the server trains what the page shows
+
+
+def test_the_epoch_counter_and_the_test_points_toggle(open_tab):
+    # 2 classes x 50 moons points, 80 % of them train: 80 rows in batches of 16 are 5 steps an epoch
+    page = open_tab("?dataset=moons&n_points=50&test_fraction=0.2&batch_size=16"
+                    "&steps_per_frame=10").page
+    for _ in range(3):
+        page.click("#step")
+    page.wait_for_function("document.getElementById('step_count').textContent === '3'")
+    assert text(page, "#epoch_count") == "0"
+    play_until(page, "parseInt(document.getElementById('step_count').textContent) >= 23")
+    steps = step_count(page)
+    assert int(text(page, "#epoch_count")) == steps // 5
+    shown = canvas_hash(page)
+    page.uncheck("#show_test")
+    hidden = canvas_hash(page)
+    page.check("#show_test")
+    assert hidden != shown and canvas_hash(page) == shown

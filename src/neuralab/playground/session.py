@@ -299,9 +299,13 @@ class Session:
         m.sent = len(m.history.rows)
         column = {"step": "step", "train_loss": "loss", "test_loss": "val_loss",
                   "train_accuracy": "train_accuracy", "test_accuracy": "val_accuracy"}
+        n_train = len(prep.y)
+        batch = self.config["batch_size"]
+        per_epoch = 1 if batch is None or batch >= n_train else -(-n_train // batch)
         out = {
             "type": "frame",
             "step": int(m.step),
+            "epoch": int(m.step) // per_epoch,  # whole passes over the training points
             "playing": bool(self.playing),
             **{k: num(m.scores.get(k)) for k in SCORES},
             "history": {k: [num(r.get(c)) for r in rows] for k, c in column.items()},

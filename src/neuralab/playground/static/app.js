@@ -532,6 +532,7 @@
     if (f.history_reset || (typeof f.step === "number" && f.step < state.lastStep)) resetHistory();
     state.lastStep = f.step;
     $("step_count").textContent = String(f.step);
+    if (typeof f.epoch === "number") $("epoch_count").textContent = String(f.epoch);
     // a frame computed before a pause was handled still says playing: the `state` reply decides
     if (state.awaitingState === 0) setPlaying(!!f.playing);
     $("train_accuracy").textContent = fmtPercent(f.train_accuracy);
@@ -633,7 +634,7 @@
       ctx.stroke();
     }
     const s = 4.2 * dpr;
-    for (const [x, y, k] of state.points.test || []) {
+    for (const [x, y, k] of $("show_test").checked ? state.points.test || [] : []) {
       const cx = px(x), cy = py(y);
       ctx.beginPath();
       ctx.moveTo(cx - s, cy - s); ctx.lineTo(cx + s, cy + s);
@@ -943,6 +944,7 @@
       }
     });
     $("step").addEventListener("click", () => { clearError(); send({ type: "step" }); });
+    $("show_test").addEventListener("change", () => drawBoundary());
     $("reset").addEventListener("click", () => { clearError(); send({ type: "reset" }); });
     $("save").addEventListener("click", () => {
       clearError();
