@@ -229,6 +229,9 @@ _DECLARED = (
        minimum=1, optional=True, none_means="train to the end"),
     _s("steps_per_frame", "int", 10, "Training steps between two pictures of the playground.",
        minimum=1, maximum=1000, surfaces=frozenset({"playground"}), searchable=False),
+    _s("discretize", "bool", False, "Draw each point of the plane in its predicted class's full "
+       "colour, not shaded by the model's confidence.",
+       surfaces=frozenset({"playground"}), searchable=False),
     # --- the data pitfalls --------------------------------------------------------------
     _s("class_weight", "choice", None, "balanced: weight each class's loss by n / (K n_k).",
        choices=("balanced",), optional=True, none_means="equal weights", group="pitfalls"),

@@ -438,3 +438,16 @@ def test_the_epoch_counter_and_the_test_points_toggle(open_tab):
     hidden = canvas_hash(page)
     page.check("#show_test")
     assert hidden != shown and canvas_hash(page) == shown
+
+
+def test_discretize_redraws_the_boundary_and_goes_into_the_url(open_tab):
+    page = open_tab(LECTURE + "&steps_per_frame=20").page
+    page.click("#step")
+    page.wait_for_function("document.getElementById('step_count').textContent === '1'")
+    shaded = canvas_hash(page)
+    page.check("#discretize")
+    page.wait_for_function("location.search.includes('discretize=true')")
+    page.wait_for_function("document.getElementById('message').textContent === 'settings applied'")
+    page.wait_for_timeout(300)  # the frame after the config
+    assert canvas_hash(page) != shaded
+    assert step_count(page) == 1  # a view setting: the model and its step stay

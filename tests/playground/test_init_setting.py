@@ -76,3 +76,21 @@ def test_a_net_stuck_at_chance_gets_a_hint_naming_the_causes_and_the_controls(tm
     for _ in range(8):
         learning.train()
     assert learning.frame()["hint"] is None
+
+
+def test_discretize_draws_full_class_colours_and_keeps_the_model(tmp_path):
+    import base64
+
+    import numpy as np
+
+    session = Session(runs_dir=tmp_path)
+    session.configure({"steps_per_frame": 20})
+    session.train()
+    shaded = session.frame()["boundary"]["rgba"]
+    session.configure({"discretize": True})  # a view setting: training goes on from step 20
+    assert session.model.step == 20
+    flat = session.frame()["boundary"]["rgba"]
+    colours = {tuple(c) for c in np.frombuffer(base64.b64decode(flat), np.uint8).reshape(-1, 4)}
+    assert len(colours) <= 3  # one colour per class, at full strength
+    assert len({tuple(c) for c in np.frombuffer(base64.b64decode(shaded), np.uint8)
+                .reshape(-1, 4)}) > 3

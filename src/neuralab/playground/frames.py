@@ -24,21 +24,24 @@ def _hex_rgb(colour: str) -> tuple[float, float, float]:
     return tuple(int(c[i:i + 2], 16) / 255 for i in (0, 2, 4))
 
 
-def boundary_rgba(probs: np.ndarray) -> np.ndarray:
+def boundary_rgba(probs: np.ndarray, *, discretize: bool = False) -> np.ndarray:
     """(n, 4) uint8 colours: each point's predicted class colour blended with white.
 
     The rule of :func:`neuralab.plots.draw_boundary`: the colour of
     ``CLASS_COLOURS[argmax]`` at strength ``0.15 + 0.45 * (p_max - 1/K) / (1 - 1/K)``,
     so an unsure point is nearly white and a certain one a clear tint; alpha 255.
+    ``discretize`` draws every point at the full strength 0.6, whatever the confidence.
 
     >>> boundary_rgba(np.array([[1.0, 0.0], [0.5, 0.5]])).tolist()
     [[121, 173, 210, 255], [221, 235, 244, 255]]
+    >>> boundary_rgba(np.array([[1.0, 0.0], [0.5, 0.5]]), discretize=True).tolist()
+    [[121, 173, 210, 255], [121, 173, 210, 255]]
     """
     K = probs.shape[1]
     colours = np.array([_hex_rgb(CLASS_COLOURS[k % len(CLASS_COLOURS)]) for k in range(K)])
     probs = np.nan_to_num(probs, nan=1.0 / K)
     pred = probs.argmax(axis=1)
-    conf = probs.max(axis=1)
+    conf = np.ones(len(probs)) if discretize else probs.max(axis=1)
     strength = 0.15 + 0.45 * (conf - 1.0 / K) / (1 - 1.0 / K)
     rgb = 1 - strength[:, None] * (1 - colours[pred])
     out = np.full((len(probs), 4), 255, dtype=np.uint8)

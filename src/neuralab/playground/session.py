@@ -126,14 +126,14 @@ class Session:
 
         New data when a data setting (:data:`~neuralab.playground.settings.DATA_FIELDS`)
         changed, keeping added points otherwise; a new model, from the seed,
-        unless only ``steps_per_frame`` changed (that is the playback speed:
-        training goes on). On any error nothing changes.
+        unless only view settings changed (:data:`VIEW_SETTINGS`: the playback speed,
+        how the boundary is drawn; training goes on). On any error nothing changes.
         """
         uploaded_k = None if self.uploaded is None else self.uploaded.n_classes
         cfg = normalise_config(update, self.config, uploaded_classes=uploaded_k)
         old = self.config
         if (old is not None and self.model is not None and self.model.diverged is None
-                and all(cfg[k] == old[k] for k in cfg if k != "steps_per_frame")):
+                and all(cfg[k] == old[k] for k in cfg if k not in VIEW_SETTINGS)):
             self.config = cfg
             self.model.sent = 0  # the next frame carries the whole history (history_reset)
             return cfg
@@ -316,7 +316,8 @@ class Session:
         with np.errstate(all="ignore"):
             probs = m.trainer.predict_proba(prep.scaler.transform(self._grid_points))
             out["boundary"] = {"width": self.grid, "height": self.grid, "extent": list(d.extent),
-                               "rgba": b64(boundary_rgba(probs))}
+                               "rgba": b64(boundary_rgba(
+                                   probs, discretize=bool(self.config["discretize"])))}
             out["confusion"] = confusion_counts(
                 prep.splits[split].y, m.trainer.predict_proba(prep.scaled[split]), d.n_classes)
             out["confusion_split"] = split
@@ -438,6 +439,8 @@ def fresh_run_dir(root: Path, tries: int = 1000) -> Path:
     raise PlaygroundError("save", f"cannot find a free folder name under {root}")
 
 
+#: settings that change what the page shows, not what is trained: a change keeps the model
+VIEW_SETTINGS = ("steps_per_frame", "discretize")
 #: steps the training loss must stay at chance before the page says so
 CHANCE_STEPS = 300
 #: how close to chance (log K) counts as chance: 1 % of it
