@@ -6,7 +6,6 @@ protocol promises them (see neuralab.playground.server.Connection).
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import math
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import configure, receive
+from helpers import asgi_status, configure, receive
 
 with warnings.catch_warnings():
     # starlette 1.x prefers httpx2 for its TestClient and warns on import with httpx
@@ -126,24 +125,6 @@ def test_index_serves_the_page(client):
         assert r.status_code == 200 and "html" in r.headers["content-type"]
 
 
-def _asgi_get(app, path: str) -> int:
-    """The status of a GET whose decoded path reaches the app as given (no client normalising)."""
-    sent = []
-
-    async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-             "root_path": "", "headers": [(b"host", b"127.0.0.1")], "client": ("127.0.0.1", 1),
-             "server": ("127.0.0.1", 80)}
-    asyncio.run(app(scope, receive, send))
-    return next(m["status"] for m in sent if m["type"] == "http.response.start")
-
-
 @pytest.mark.parametrize("path", ["/static/../server.py", "/static/%2e%2e/server.py",
                                   "/static/..%2fserver.py", "/static/%2e%2e%2fsession.py",
                                   "/static//etc/passwd", "/static/"])
@@ -152,7 +133,7 @@ def test_static_refuses_paths_outside_its_folder(client, app, path):
     # and with the path decoded, as a server hands it over, bypassing the client's normalising
     from urllib.parse import unquote
 
-    assert _asgi_get(app, unquote(path)) == 404
+    assert asgi_status(app, unquote(path)) == 404
 
 
 def test_static_serves_only_files_inside_the_static_folder(tmp_path):
@@ -172,7 +153,7 @@ def test_static_serves_only_files_inside_the_static_folder(tmp_path):
                      "/static/missing.js", "/static/"):
             assert c.get(path).status_code == 404, path
     for path in ("/static/../secret.txt", "/static/link.txt"):
-        assert _asgi_get(app, path) == 404, path
+        assert asgi_status(app, path) == 404, path
 
 
 def test_foreign_host_and_origin_are_refused(app):

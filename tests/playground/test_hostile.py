@@ -10,7 +10,6 @@ concurrent saves each get their own folder.
 from __future__ import annotations
 
 import ast
-import asyncio
 import csv
 import io
 import json
@@ -22,7 +21,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from helpers import configure, receive
+from helpers import asgi_status, configure, receive
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
@@ -287,29 +286,11 @@ def test_the_servers_own_origin_and_no_origin_are_accepted():
 # --------------------------------------------------------------------------- item 19: requests
 
 
-def _asgi_status(app, path: str) -> int:
-    """The status of a GET whose path reaches the app as given."""
-    sent = []
-
-    async def receive():
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message):
-        sent.append(message)
-
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-             "scheme": "http", "path": path, "raw_path": path.encode("utf-8", "replace"),
-             "query_string": b"", "root_path": "", "headers": [(b"host", b"127.0.0.1")],
-             "client": ("127.0.0.1", 1), "server": ("127.0.0.1", 80)}
-    asyncio.run(app(scope, receive, send))
-    return next(m["status"] for m in sent if m["type"] == "http.response.start")
-
-
 @pytest.mark.parametrize("path", ["/static/" + "a" * 5000, "/static/" + "a/" * 2500,
                                   "/static/" + "a" * 255, "/static/a\x00b", "/static/" + "é" * 300])
 def test_a_static_path_that_can_be_no_file_is_404(client, path):
     app = create_app(runs_dir=Path("unused"))
-    assert _asgi_status(app, path) == 404
+    assert asgi_status(app, path) == 404
     assert client.get(path.replace("\x00", "%00")).status_code == 404
 
 

@@ -121,7 +121,8 @@ def work(job: Job, *, study=None, after: Callable[[], None] | None = None,
     writes to the study (a signal never cuts one short). Any exception (a
     KeyboardInterrupt too) puts the running slot back in the queue before it goes on up.
     """
-    optuna = __import__("optuna")
+    from optuna.trial import TrialState  # optuna is imported only when a sweep runs
+
     study = study or open_study(job.url, job.study, None, pruner=job.pruner, create=False)
     ran = 0
     while not stopped():
@@ -131,15 +132,15 @@ def work(job: Job, *, study=None, after: Callable[[], None] | None = None,
         trial = study.ask()
         if SLOT not in trial.user_attrs:
             # another worker took the last waiting slot first: this trial is none of the sweep's
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            study.tell(trial, state=TrialState.FAIL)
             continue
         try:
             _run_one(study, trial, job, stopped)
         except Stopped:
-            requeue(study, study.get_trials(deepcopy=False)[trial.number])
+            requeue(study, trial)
             break
         except BaseException:
-            requeue(study, study.get_trials(deepcopy=False)[trial.number])
+            requeue(study, trial)
             raise
         ran += 1
         if after is not None:
