@@ -39,6 +39,9 @@ LECTURE_ITERATIONS = MappingProxyType({"linear": 200, "mlp": 10_000})
 TOY_DATASETS = ("spiral", "moons", "circles", "xor", "gaussian")
 #: Toys whose generators make exactly two classes.
 TWO_CLASS_TOYS = ("moons", "circles", "xor")
+#: The input features a 2-D data set can be expanded into (TensorFlow Playground's set),
+#: computed from the raw columns x1, x2 before any standardisation.
+FEATURES = ("x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)")
 
 SURFACES = ("train", "sweep", "demo", "playground")
 TRAINING = frozenset({"train", "sweep"})
@@ -63,7 +66,8 @@ class SettingError(ArgumentError):
 class Setting:
     """One setting: what it is called, what it holds and what it may be.
 
-    ``kind`` is ``int``, ``float``, ``bool``, ``choice`` or ``int_list``.
+    ``kind`` is ``int``, ``float``, ``bool``, ``choice``, ``int_list`` or
+    ``choice_list`` (a non-empty subset of ``choices``, kept in their order).
     ``optional`` settings also take None, spelled ``none_word`` in text
     (``full`` for the batch size: None means full batch). ``low_open``
     excludes ``minimum`` itself. ``surfaces`` says where the setting is offered;
@@ -102,6 +106,8 @@ class Setting:
             text = f"one of {', '.join(self.choices)}"
         elif self.kind == "bool":
             text = "true or false"
+        elif self.kind == "choice_list":
+            text = f"a comma-separated list of {', '.join(self.choices)} (each at most once)"
         elif self.kind == "int_list":
             n = f"at most {self.max_length} " if self.max_length is not None else ""
             text = f"a list of {n}layer widths, each {_int_range(self.minimum, self.maximum)}"
@@ -168,9 +174,19 @@ _DECLARED = (
        "Scale features by the training split's mean and std (stored with the model).",
        group="data", surfaces=frozenset({"train", "sweep", "playground"}),
        playground={"default": False}),
+    _s("features", "choice_list", None,
+       "Inputs computed from a 2-D data set's x1 and x2, before standardisation (stored with "
+       "the model, which then predicts from raw points).", choices=FEATURES, optional=True,
+       none_means="the data's own columns", group="data",
+       surfaces=frozenset({"train", "sweep", "playground"}), searchable=False,
+       playground={"default": ("x1", "x2"), "optional": False}),
     # --- model --------------------------------------------------------------------------
     _s("model", "choice", "mlp", "linear (softmax classifier) or mlp (hidden layers).",
        choices=("linear", "mlp"), group="model", surfaces=frozenset({"train", "sweep", "playground"})),
+    _s("task", "choice", "classification",
+       "classification (softmax and cross-entropy over the classes) or regression (a numeric "
+       "target, linear output, mean squared error).", choices=("classification", "regression"),
+       group="model", surfaces=frozenset({"train", "sweep"}), searchable=False),
     _s("hidden", "int_list", (100,), "Hidden layer widths; on the command line repeat for depth.",
        minimum=1, maximum=100_000, unit="units", group="model",
        surfaces=frozenset({"train", "sweep", "playground"}),
@@ -314,6 +330,15 @@ def _parse_widths(value):
     return None
 
 
+def _parse_names(value) -> list | None:
+    """A list of names from a list or comma-separated text ("x1, x2,x1^2"), else None."""
+    if isinstance(value, str):
+        value = [p.strip() for p in value.split(",") if p.strip()]
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return list(value)
+    return None
+
+
 def _coerce(s: Setting, value):
     """``value`` as the setting's type, or raise SettingError."""
     fail = SettingError(s.name, f"{s.name} must be {s.allowed()}; got {value!r}", value)
@@ -334,6 +359,11 @@ def _coerce(s: Setting, value):
         if isinstance(value, str) and value.strip().lower() in words:
             return words[value.strip().lower()]
         raise fail
+    if s.kind == "choice_list":
+        items = _parse_names(value)
+        if not items or any(i not in s.choices for i in items) or len(set(items)) != len(items):
+            raise fail
+        return [c for c in s.choices if c in items]
     if s.kind == "int_list":
         items = _parse_widths(value)
         widths = None if items is None else [_number(v, s, True) for v in items]

@@ -56,7 +56,8 @@ Overwrite = Annotated[bool, typer.Option("--overwrite", help="Allow writing into
 #: The short flags of settings; every other flag is ``--`` and the setting's name with dashes.
 SHORT_FLAGS = {"model": "-m", "activation": "-a", "iterations": "-n", "batch_size": "-b",
                "seed": "-s"}
-_CLI_TYPES = {"int": int, "float": float, "choice": str, "int_list": list[int], "bool": bool}
+_CLI_TYPES = {"int": int, "float": float, "choice": str, "int_list": list[int], "bool": bool,
+              "choice_list": str}
 
 
 @contextlib.contextmanager
@@ -81,7 +82,8 @@ def _setting_option(s) -> Parameter:
     decls = [f"{flag(s.name)}/--no-{flag(s.name)[2:]}" if s.kind == "bool" else flag(s.name)]
     decls += [SHORT_FLAGS[s.name]] if s.name in SHORT_FLAGS else []
     default = s.default if not isinstance(s.default, tuple) else " ".join(map(str, s.default))
-    extra = f" One of {', '.join(s.choices)}." if s.kind == "choice" and s.choices else ""
+    extra = {"choice": f" One of {', '.join(s.choices)}.",
+             "choice_list": f" Comma-separated, from {', '.join(s.choices)}."}.get(s.kind, "")
     shown = "" if default is None else f" Default: {str(default).lower() if s.kind == 'bool' else default}."
     option = typer.Option(*decls, help=f"{s.help}{extra}{shown}", show_default=False,
                           rich_help_panel=f"{s.group.capitalize()} settings")
