@@ -22,6 +22,14 @@ the ``neuralab train`` command line that does the same (without ``--quiet`` and
 - **breast_cancer**: scikit-learn's Wisconsin breast cancer set (569 patients),
   a stratified 25 % test split, the linear softmax classifier (logistic
   regression). Target: ROC AUC >= 0.99 on the test split.
+- **diabetes**, **friedman1** (regression): scikit-learn's bundled diabetes set (442
+  patients) and ``make_friedman1`` (1,000 points, noise 1.0, seed 0), a seeded random
+  25 % test split, a one-hidden-layer ReLU net trained with Adam on the standardised
+  inputs and target (``--task regression``). Each is set side by side with
+  scikit-learn's ``MLPRegressor`` given the same split, the same standardisation
+  (inputs and target, fitted on the training part), the same hidden layer, Adam
+  learning rate, batch size and number of epochs (``max_iter``; its L2 ``alpha`` left
+  at its default). Target: neuralab's test R^2 at least as high as MLPRegressor's.
 - **sklearn_mlp** (a reference, no target): scikit-learn's
   ``MLPClassifier(hidden_layer_sizes=(100,))`` with its defaults (Adam, lr 1e-3,
   batches of 200, alpha 1e-4), ``early_stopping=False``, a fixed number of epochs
@@ -104,10 +112,21 @@ TASKS = [
     Task("breast_cancer", "breast_cancer", "30-2 linear softmax, numpy float64", "roc_auc", 0.99,
          CANCER_LINEAR, quick={"epochs": 30}),
 ]
+# Regression: adam on the standardised inputs and target, seeded random 25 % test split.
+DIABETES_MLP = dict(task="regression", model="mlp", hidden=[16], init="he", optimizer="adam",
+                    lr=1e-3, reg=0.1, epochs=100, batch_size=32, test_fraction=0.25)
+FRIEDMAN_MLP = dict(task="regression", model="mlp", hidden=[32], init="he", optimizer="adam",
+                    lr=3e-3, reg=1e-2, epochs=100, batch_size=32, test_fraction=0.25)
+REGRESSION_TASKS = [
+    Task("diabetes", "diabetes", "10-16-1 ReLU, adam, numpy float64", "r2", float("nan"),
+         DIABETES_MLP, quick={"epochs": 10}),
+    Task("friedman1", "friedman1", "10-32-1 ReLU, adam, numpy float64", "r2", float("nan"),
+         FRIEDMAN_MLP, quick={"epochs": 10}),
+]
 SKLEARN_TASK = "sklearn_mlp"
 SKLEARN_EPOCHS = 30
 SKLEARN_QUICK_EPOCHS = 2
-NAMES = [t.name for t in TASKS] + [SKLEARN_TASK]
+NAMES = [t.name for t in TASKS] + [t.name for t in REGRESSION_TASKS] + [SKLEARN_TASK]
 
 # ------------------------------------------------------------- the equivalent command line
 
@@ -119,7 +138,7 @@ _FLAGS = {  # TrainSettings field -> neuralab train option
     "device": "--device", "log_every": "--log-every", "test_fraction": "--test-fraction",
     "val_fraction": "--val-fraction", "max_fpr": "--max-fpr", "lr_schedule": "--lr-schedule",
     "lr_step": "--lr-step", "lr_gamma": "--lr-gamma", "early_stopping": "--early-stopping",
-    "clip_norm": "--clip-norm", "class_weight": "--class-weight",
+    "clip_norm": "--clip-norm", "class_weight": "--class-weight", "task": "--task",
     "augment_noise": "--augment-noise", "augment_shift": "--augment-shift",
 }
 _SWITCHES = {"standardize": ("--standardize", "--no-standardize"),
@@ -127,6 +146,7 @@ _SWITCHES = {"standardize": ("--standardize", "--no-standardize"),
 # always written out, even where they equal the defaults (which the command line
 # and TrainSettings share), so that the line reads as the recipe it is
 _ALWAYS = ("model", "lr", "reg", "optimizer", "epochs", "batch_size", "dtype", "seed")
+_SKIP = ("features",)  # settings the benchmark never sets
 
 
 def command_line(dataset: str, settings: TrainSettings) -> str:
@@ -145,7 +165,7 @@ def command_line(dataset: str, settings: TrainSettings) -> str:
                 for h in value:
                     parts += ["--hidden", str(h)]
             continue
-        if f.name == "iterations" and settings.epochs is not None:
+        if (f.name == "iterations" and settings.epochs is not None) or f.name in _SKIP:
             continue
         if value is None or (value == default and f.name not in _ALWAYS):
             continue
@@ -206,6 +226,49 @@ def run_task(task: Task, quick: bool) -> dict:
         "settings": {f.name: getattr(settings, f.name) for f in fields(TrainSettings)},
         "command": command_line(task.dataset, settings),
     }
+
+
+def run_regression(task: Task, quick: bool) -> list[dict]:
+    """neuralab's regression net and MLPRegressor with the same split, scaling and schedule:
+    two rows, neuralab's with MLPRegressor's test R^2 as its target."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPRegressor
+
+    from neuralab.data.preprocess import Standardizer
+    from neuralab.metrics import r2_score
+
+    settings = TrainSettings(**{**task.settings, **(task.quick if quick else {})})
+    start = time.perf_counter()
+    data = load_data(task.dataset)
+    run = run_training(data, settings, echo=None, progress=False, name=task.name)
+    seconds = time.perf_counter() - start
+    train, test = run.splits["train"], run.splits["test"]  # the very rows neuralab used
+    start = time.perf_counter()
+    scaler = Standardizer.fit(train.X)
+    mean, scale = float(train.y.mean()), float(train.y.std())
+    reg = MLPRegressor(hidden_layer_sizes=tuple(settings.hidden), solver="adam",
+                       learning_rate_init=settings.lr, batch_size=settings.batch_size,
+                       max_iter=settings.epochs, early_stopping=False, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        reg.fit(scaler.transform(train.X), (train.y - mean) / scale)
+    sk_r2 = r2_score(test.y, reg.predict(scaler.transform(test.X)) * scale + mean)
+    sk_seconds = time.perf_counter() - start
+    value = float(run.metrics["test"]["r2"])
+    common = {"dataset": task.dataset, "metric": "r2", "split": "test", "n_test": len(test.y)}
+    call = (f"MLPRegressor(hidden_layer_sizes={tuple(settings.hidden)}, learning_rate_init="
+            f"{settings.lr:g}, batch_size={settings.batch_size}, max_iter={settings.epochs}, "
+            f"random_state=0) on the same standardised split")
+    return [
+        {"task": task.name, "model": task.model_label, **common, "value": value,
+         "target": sk_r2, "met": bool(value >= sk_r2), "seconds": seconds,
+         "test_mse": float(run.metrics["test"]["mse"]), "sklearn_r2": sk_r2,
+         "r2_difference": value - sk_r2, "r2_ratio": value / sk_r2 if sk_r2 else float("nan"),
+         "settings": {f.name: getattr(settings, f.name) for f in fields(TrainSettings)},
+         "command": command_line(task.dataset, settings)},
+        {"task": f"{task.name}_sklearn", "model": "sklearn MLPRegressor, adam", **common,
+         "value": sk_r2, "target": None, "met": None, "seconds": sk_seconds, "command": call},
+    ]
 
 
 def run_sklearn(quick: bool) -> dict:
@@ -278,7 +341,9 @@ def format_table(rows: list[dict]) -> str:
 
 
 def _target(r: dict) -> str:
-    return "-" if r.get("target") is None else f">= {r['target']:g}"
+    if r.get("target") is None:
+        return "-"
+    return f">= {r['target']:.4f}" if r.get("metric") == "r2" else f">= {r['target']:g}"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -320,6 +385,10 @@ def main(argv=None) -> int:
             continue
         print(f"running {task.name} ...", flush=True)
         rows.append(run_task(task, args.quick))
+    for task in REGRESSION_TASKS:
+        if task.name in args.only:
+            print(f"running {task.name} and MLPRegressor ...", flush=True)
+            rows += run_regression(task, args.quick)
     if SKLEARN_TASK in args.only:
         if missing_fashion:
             rows.append({"task": SKLEARN_TASK, "metric": "accuracy", "target": None,
@@ -329,13 +398,18 @@ def main(argv=None) -> int:
             rows.append(run_sklearn(args.quick))
     print()
     print("test-set scores (the data set's own test part for Fashion-MNIST, a stratified "
-          "25 % split, seed 0, otherwise)")
+          "25 % split, seed 0, otherwise; regression: a random 25 % split, seed 0)")
     print(format_table(rows))
     ref = next((r for r in rows if r["task"] == SKLEARN_TASK and not r.get("skipped")), None)
     mlp = next((r for r in rows if r["task"] == "fashion_mlp" and not r.get("skipped")), None)
     if ref and mlp:
         print(f"fashion_mlp - sklearn_mlp: {100 * (mlp['value'] - ref['value']):+.2f} points "
               f"(Fashion-MNIST's published benchmark: MLPClassifier, 100 hidden, 87.1 %)")
+    for r in rows:
+        if "sklearn_r2" in r:
+            print(f"{r['task']}: test R^2 neuralab {r['value']:.4f}, MLPRegressor "
+                  f"{r['sklearn_r2']:.4f}: difference {r['r2_difference']:+.4f}, ratio "
+                  f"{r['r2_ratio']:.3f}")
     missed = [r["task"] for r in rows if r.get("met") is False]
     print("targets: " + ("all met" if not missed else f"missed by {', '.join(missed)}")
           + (" (--quick)" if args.quick else ""))

@@ -477,8 +477,8 @@ def format_targets(results: dict) -> tuple[str, dict]:
 
 def format_profile(parts: dict, bound_parts: dict, step_seconds: float, bound_seconds: float) -> str:
     total = sum(parts.values())
-    lines = [f"where the engine's train_step loop spends an epoch (median ms per epoch of "
-             f"each part, called one by one):",
+    lines = ["where the engine's train_step loop spends an epoch (median ms per epoch of "
+             "each part, called one by one):",
              f"  {'part':<34} {'ms/epoch':>9} {'share':>7}"]
     for key, v in sorted(parts.items(), key=lambda kv: -kv[1]):
         lines.append(f"  {key:<34} {1e3 * v:>9.2f} {100 * v / total:>6.1f}%")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neuralab import NeuralabError
-from neuralab.nn.losses import L1Penalty, L2Penalty, SoftmaxCrossEntropy
+from neuralab.nn.losses import L1Penalty, L2Penalty, MeanSquaredError, SoftmaxCrossEntropy
 from neuralab.nn.models import MLP
 from neuralab.nn.module import Parameter
 
@@ -85,8 +85,12 @@ def check_function(f: Callable[[], float], analytic: dict[str, np.ndarray],
 
 
 def check_model(model: MLP, X: np.ndarray, y: np.ndarray, *, reg: float = 0.0, l1: float = 0.0,
-                class_weight=None, eps: float = 1e-6) -> list[ParamCheck]:
+                class_weight=None, eps: float = 1e-6,
+                task: str = "classification") -> list[ParamCheck]:
     """Gradient-check every parameter of ``model`` on ``CE(X, y) + 0.5 reg sum W^2 + l1 sum |W|``.
+
+    With ``task="regression"`` the loss is the mean squared error of the
+    model's single output against the numbers ``y`` (:class:`MeanSquaredError`).
 
     The L1 term's subgradient ``l1 * sign(W)`` is its gradient wherever no weight is
     within ``eps`` of zero (seeded random weights never are).
@@ -103,7 +107,12 @@ def check_model(model: MLP, X: np.ndarray, y: np.ndarray, *, reg: float = 0.0, l
             f"gradient checks need dtype float64 (float32 cannot resolve eps={eps}), got {model.dtype.name}"
         )
     X = np.asarray(X, dtype=np.float64)
-    loss = SoftmaxCrossEntropy(class_weight=class_weight)
+    if task == "regression":
+        if model.sizes[-1] != 1:
+            raise NeuralabError(f"a regression model has one output, got sizes {model.sizes}")
+        loss = MeanSquaredError()
+    else:
+        loss = SoftmaxCrossEntropy(class_weight=class_weight)
     penalties = (L2Penalty(reg), L1Penalty(l1))
     weights = model.weights()
 

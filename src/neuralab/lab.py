@@ -25,7 +25,7 @@ from neuralab import ArgumentError, NeuralabError
 from neuralab.config import LECTURE_ITERATIONS, TrainSettings
 from neuralab.data import Dataset, load
 from neuralab.data.augment import jitter, oversample_indices, shift_images
-from neuralab.data.preprocess import Standardizer, check_inputs
+from neuralab.data.preprocess import Standardizer, check_feature_data, check_inputs
 from neuralab.data.splits import Split, make_splits, remap_labels
 from neuralab.fileio import write_json
 from neuralab.launch import launched_world, writes_here
@@ -42,6 +42,8 @@ from neuralab.runs import (
     write_scores,
 )
 from neuralab.runs.reader import Resume, read_resume
+from neuralab.runs.regression import (check_task, evaluate_targets, fit_targets, regression_meta,
+                                      score_splits)
 from neuralab.runs.state import later_output
 from neuralab.train import (
     FitResult,
@@ -67,7 +69,7 @@ def make_trainer(settings: TrainSettings, n_features: int, n_classes: int, *,
         dtype=settings.dtype, optimizer=settings.optimizer, lr=settings.lr, reg=settings.reg,
         l1=settings.l1,
         momentum=settings.momentum, weight_decay=settings.weight_decay,
-        class_weight=class_weight, clip_norm=settings.clip_norm,
+        class_weight=class_weight, clip_norm=settings.clip_norm, task=settings.task,
     )
     sizes = settings.sizes(n_features, n_classes)
     if settings.backend == "torch":
@@ -129,12 +131,13 @@ def make_augment(settings: TrainSettings, image_shape, scaler: Standardizer):
     return jitter(settings.augment_noise)
 
 
-def fit_scaler(settings: TrainSettings, X: np.ndarray) -> Standardizer:
-    """The training split's standardisation, or none (the lecture's raw inputs)."""
+def fit_scaler(settings: TrainSettings, X: np.ndarray, where: str = "the data") -> Standardizer:
+    """The training split's feature inputs and standardisation, or none (the lecture's raw inputs)."""
+    check_feature_data(settings.features, X.shape[1], where)
     if not settings.standardize:
-        return Standardizer.identity(X.shape[1])
+        return Standardizer.identity(X.shape[1], settings.features)
     with np.errstate(over="ignore", invalid="ignore"):  # check_inputs names an overflowing column
-        return Standardizer.fit(X)
+        return Standardizer.fit(X, settings.features)
 
 
 #: optimiser slots per parameter: momentum's velocity, Adam's two moments
@@ -203,13 +206,15 @@ class Prepared:
     schedule: Callable[[int], float] | None
     augment: Callable | None
     monitor: str | None
+    target: object = None  # regression: the target's TargetScaler
+    targets: dict | None = None  # the y of each split as trained on (regression: standardised)
 
     def fit(self, *, iterations: int | None = None, start_step: int = 0, **fit_kwargs) -> FitResult:
         """Train: the settings' whole run, or ``iterations`` more steps (a playground frame)."""
         s = self.settings
         m = self.monitor
         kw = dict(X_val=None if m is None else self.scaled[m],
-                  y_val=None if m is None else self.splits[m].y,
+                  y_val=None if m is None else self.targets[m],
                   log_every=s.log_every, schedule=self.schedule,
                   early_stopping=s.early_stopping)
         if iterations is not None:
@@ -221,7 +226,10 @@ class Prepared:
                    augment=self.augment, start_step=start_step, **kw)
 
     def evaluate(self) -> tuple[dict, dict]:
-        """(metrics, probabilities) of every split at the current weights."""
+        """(metrics, probabilities; regression: predictions) of every split at the current weights."""
+        if self.target is not None:
+            return evaluate_targets(self.trainer, self.scaled, self.targets, self.splits,
+                                    self.target)
         metrics, probs = {}, {}
         for key, sp in self.splits.items():
             loss, probs[key] = self.trainer.evaluate(self.scaled[key], sp.y)
@@ -240,13 +248,16 @@ def prepare(data: Dataset, settings: TrainSettings, *, test: Dataset | None = No
     checkpoint's weights and optimiser state into the new trainer.
     """
     s = settings
+    check_task(data, s)
     if splits is None:
         splits = make_splits(data, test, test_fraction=s.test_fraction,
                              val_fraction=s.val_fraction, seed=s.seed)
     train = splits["train"]
-    check_memory(s, s.sizes(train.X.shape[1], data.n_classes), splits)
+    check_feature_data(s.features, train.X.shape[1], data.name)
+    width = train.X.shape[1] if s.features is None else len(s.features)
+    check_memory(s, s.sizes(width, data.n_outputs), splits)
     if scaler is None:
-        scaler = resume.scaler if resume is not None else fit_scaler(s, train.X)
+        scaler = resume.scaler if resume is not None else fit_scaler(s, train.X, data.name)
     for key, sp in splits.items():
         check_inputs(sp.X, scaler, data.feature_names, where=f"the {key} split of {data.name}",
                      dtype=s.dtype)
@@ -254,11 +265,12 @@ def prepare(data: Dataset, settings: TrainSettings, *, test: Dataset | None = No
     scaled = {k: scaler.transform(sp.X).astype(dtype, copy=False) for k, sp in splits.items()}
     class_weight = (balanced_class_weights(train.y, data.n_classes)
                     if s.class_weight == "balanced" else None)
-    trainer = make_trainer(s, train.X.shape[1], data.n_classes, class_weight=class_weight)
+    trainer = make_trainer(s, scaler.width, data.n_outputs, class_weight=class_weight)
     if resume is not None:
         trainer.load_state_dict(resume.state)
         trainer.load_optimizer_state(resume.optimizer_tensors, resume.optimizer_scalars)
-    X, y = scaled["train"], train.y
+    target, targets = fit_targets(s, splits, resume)  # regression: the standardised target
+    X, y = scaled["train"], targets["train"]
     if s.oversample:
         idx = oversample_indices(y, np.random.default_rng(s.seed))
         X, y = X[idx], y[idx]
@@ -268,7 +280,7 @@ def prepare(data: Dataset, settings: TrainSettings, *, test: Dataset | None = No
     return Prepared(settings=s, trainer=trainer, scaler=scaler, splits=splits, scaled=scaled,
                     X=X, y=y, classes=list(data.classes), schedule=schedule,
                     augment=make_augment(s, getattr(data, "image_shape", None), scaler),
-                    monitor=monitor)
+                    monitor=monitor, target=target, targets=targets)
 
 
 def add_operating_point(metrics: dict, splits: dict[str, Split], probs: dict[str, np.ndarray],
@@ -293,6 +305,7 @@ def add_operating_point(metrics: dict, splits: dict[str, Split], probs: dict[str
 
 def _check_before_writing(data: Dataset, settings: TrainSettings) -> None:
     """What can be refused before a run directory is made."""
+    check_task(data, settings)
     if settings.max_fpr is not None and data.n_classes != 2:
         raise ArgumentError("max_fpr", f"max_fpr needs a binary problem, this one has "
                                        f"{data.n_classes} classes")
@@ -303,7 +316,8 @@ def _prepared(data: Dataset, settings: TrainSettings, test: Dataset | None,
     """Everything checked and built before anything is written (a bad device fails here)."""
     _check_before_writing(data, settings)
     prep = prepare(data, settings, test=test, resume=resume)
-    warn_if_unbalanced(prep.splits["train"].y, data.classes)
+    if settings.task != "regression":
+        warn_if_unbalanced(prep.splits["train"].y, data.classes)
     return prep
 
 
@@ -385,9 +399,11 @@ def _scored(prep: Prepared, data: Dataset, result: FitResult, resume: Resume | N
         earlier = [r for r in resume.history_rows if r["step"] < resume.start_step]
         result.history.rows[:0] = earlier
         result.seconds += resume.seconds
-    train = prep.splits["train"]
-    meta = model_meta(settings, settings.sizes(train.X.shape[1], data.n_classes), data, prep.scaler)
-    predictor = Predictor(prep.trainer.predict_proba, prep.scaler, data.classes,
+    meta = model_meta(settings, settings.sizes(prep.scaler.width, data.n_outputs), data, prep.scaler)
+    output = prep.trainer.predict_proba
+    if prep.target is not None:
+        meta, output = regression_meta(meta, data, prep.target), prep.trainer.predict_output
+    predictor = Predictor(output, prep.scaler, data.classes,
                           data.feature_names, meta)
     metrics, probs = prep.evaluate()
     if settings.max_fpr is not None:
@@ -468,16 +484,19 @@ def evaluate_run(run_dir: str | Path, data: Dataset | None = None, *,
         label = "own-splits"
     else:
         check_features(data, predictor)
-        y = remap_labels(data, predictor.classes)
+        y = data.y if predictor.task == "regression" else remap_labels(data, predictor.classes)
         splits = {"eval": Split(data.X, y, np.arange(len(y)), data.source)}
         label = Path(data.name).stem
     for key, sp in splits.items():
         predictor.check_width(sp.X, where=f"the {key} data")
         check_inputs(sp.X, predictor.scaler, predictor.feature_names, where=f"the {key} data",
                      dtype=predictor.meta.get("dtype"))
-    probs = {key: predictor.predict_proba(sp.X) for key, sp in splits.items()}
-    metrics = {key: evaluate_predictions(sp.y, probs[key], class_names=predictor.classes)
-               for key, sp in splits.items()}
+    if predictor.task == "regression":  # probs: the predictions, in the target's units
+        metrics, probs = score_splits(predictor, splits)
+    else:
+        probs = {key: predictor.predict_proba(sp.X) for key, sp in splits.items()}
+        metrics = {key: evaluate_predictions(sp.y, probs[key], class_names=predictor.classes)
+                   for key, sp in splits.items()}
     if out is None:
         out = run_dir / "evaluations" / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}"
     out = Path(out)

@@ -1,5 +1,6 @@
 """Figures with matplotlib (Agg, no screen needed): boundaries, learning curves, confusion
-matrices, ROC and precision-recall curves.
+matrices, ROC and precision-recall curves; for regression, predicted against true values
+and the residuals.
 
 Each function returns a ``matplotlib.figure.Figure`` (never through pyplot, so no
 global state and no screen); :func:`save_figure` writes it atomically as PNG.
@@ -98,8 +99,11 @@ def comparison_figure(panels: Sequence[tuple[str, Callable]], X: np.ndarray, y: 
 def history_figure(history, *, title: str = "", val_label: str = "validation"):
     """Loss and accuracy against the step, training and (when logged) held-out data.
 
-    ``val_label`` names the held-out split the history's val columns measured.
+    ``val_label`` names the held-out split the history's val columns measured. A
+    regression history (no accuracy column) draws the loss alone.
     """
+    if "train_accuracy" not in history.columns:
+        return _loss_figure(history, title=title, val_label=val_label)
     fig = new_figure(figsize=(10, 4))
     ax_loss, ax_acc = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     steps = history.column("step")
@@ -113,11 +117,75 @@ def history_figure(history, *, title: str = "", val_label: str = "validation"):
     ax_acc.set_xlabel("iteration")
     ax_acc.set_ylabel("accuracy")
     ax_acc.set_ylim(0, 1.02)
-    for ax in (ax_loss, ax_acc):
+    return _finish_curves(fig, (ax_loss, ax_acc), title)
+
+
+def _finish_curves(fig, axes, title: str):
+    """Grid and legend on each of the curves' axes, the title over them; the figure."""
+    for ax in axes:
         ax.grid(alpha=0.3)
         ax.legend()
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def _loss_figure(history, *, title: str, val_label: str):
+    """A regression run's learning curve: the objective on the standardised target."""
+    fig = new_figure(figsize=(6, 4))
+    ax = fig.add_subplot(1, 1, 1)
+    steps = history.column("step")
+    ax.plot(steps, history.column("loss"), label="train")
+    if "val_loss" in history.columns:
+        ax.plot(steps, history.column("val_loss"), label=val_label)
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("loss (MSE of standardised target + penalties)")
+    return _finish_curves(fig, (ax,), title)
+
+
+def _split_scatter(ax, parts: dict, xy, xlabel: str, ylabel: str) -> None:
+    """One scatter per split (its own colour, its size in the legend) of ``xy(y_true, y_pred)``."""
+    for k, (name, (y_true, y_pred)) in enumerate(parts.items()):
+        x, y = xy(np.asarray(y_true), np.asarray(y_pred))
+        ax.scatter(x, y, s=12, alpha=0.6, color=CLASS_COLOURS[k % len(CLASS_COLOURS)],
+                   label=f"{name} ({len(y_true)})")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+
+
+def predicted_figure(parts: dict[str, tuple[np.ndarray, np.ndarray]], *, title: str = "",
+                     target: str = "y"):
+    """Predicted against true values, one colour per split, with the line y = x.
+
+    ``parts`` maps a split's name to ``(y_true, y_pred)``, both in the target's units.
+    """
+    fig = new_figure(figsize=(5.5, 5))
+    ax = fig.add_subplot(1, 1, 1)
+    _split_scatter(ax, parts, lambda t, p: (t, p), f"true {target}", f"predicted {target}")
+    values = [np.asarray(v) for pair in parts.values() for v in pair if len(v)]
+    if values:
+        lo = min(float(np.min(v)) for v in values)
+        hi = max(float(np.max(v)) for v in values)
+        if np.isfinite(lo) and np.isfinite(hi):
+            ax.plot([lo, hi], [lo, hi], color="black", linewidth=1, label="y = x")
+    ax.legend()
+    ax.set_title(title or "predicted against true")
+    fig.tight_layout()
+    return fig
+
+
+def residual_figure(parts: dict[str, tuple[np.ndarray, np.ndarray]], *, title: str = "",
+                    target: str = "y"):
+    """Residuals (true - predicted) against the prediction, one colour per split, with 0."""
+    fig = new_figure(figsize=(6, 4.5))
+    ax = fig.add_subplot(1, 1, 1)
+    _split_scatter(ax, parts, lambda t, p: (p, t - p), f"predicted {target}",
+                   f"residual: true - predicted {target}")
+    ax.axhline(0.0, color="black", linewidth=1)
+    ax.legend()
+    ax.set_title(title or "residuals")
     fig.tight_layout()
     return fig
 

@@ -9,21 +9,23 @@ their own. :func:`fit` drives any of them, reporting to ``callback(step, loss, m
 
 from __future__ import annotations
 
-import contextlib
 import math
-import signal
-import sys
-import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from neuralab import NeuralabError
-from neuralab.nn.losses import L1Penalty, L2Penalty, SoftmaxCrossEntropy
+from neuralab.nn.losses import L1Penalty, L2Penalty, MeanSquaredError, SoftmaxCrossEntropy
 from neuralab.nn.models import MLP
 from neuralab.optim import Optimizer, make_optimizer
+from neuralab.train_log import FitResult, History, PrintLogger, StopOnSignal, progress_bar
+
+__all__ = [
+    "Callback", "EngineTrainer", "FitResult", "History", "PrintLogger", "StopOnSignal",
+    "TrainingDiverged", "balanced_class_weights", "fit", "lr_schedule", "make_engine_trainer",
+]
 
 Callback = Callable[[int, float, dict], None]
 
@@ -50,12 +52,17 @@ class TrainingDiverged(RuntimeError):
 class EngineTrainer:
     """Trains an engine :class:`~neuralab.nn.MLP` on ``CE + 0.5 reg sum W^2 (+ l1 sum |W|)``.
 
+    With ``task="regression"`` the loss is the mean squared error of the single
+    linear output (:class:`~neuralab.nn.losses.MeanSquaredError`) plus the same
+    penalties; ``evaluate`` then returns the outputs (n, 1) instead of probabilities.
+
     Args:
         model: the network.
         optimizer: an :class:`~neuralab.optim.Optimizer` over ``model.parameters()``.
         reg: the L2 strength of the lecture's penalty ``0.5 * reg * sum W^2``.
         l1: the L1 strength of the penalty ``l1 * sum |W|`` (0: none).
         class_weight: optional per-class weights for the cross-entropy.
+        task: ``"classification"`` (default) or ``"regression"``.
         clip_norm: the largest joint L2 norm of the gradients (> 0), or None for
             no clipping. Like every setting, it is checked where settings enter
             (the command line, the sweep, the playground), not here.
@@ -64,10 +71,17 @@ class EngineTrainer:
     backend = "numpy"
 
     def __init__(self, model: MLP, optimizer: Optimizer, *, reg: float = 0.0, l1: float = 0.0,
-                 class_weight=None, clip_norm: float | None = None) -> None:
+                 class_weight=None, clip_norm: float | None = None,
+                 task: str = "classification") -> None:
         self.model = model
         self.optimizer = optimizer
-        self.loss_fn = SoftmaxCrossEntropy(class_weight=class_weight)
+        self.task = task
+        if task == "regression":
+            if model.sizes[-1] != 1:
+                raise NeuralabError(f"a regression model has one output, got sizes {model.sizes}")
+            self.loss_fn = MeanSquaredError()
+        else:
+            self.loss_fn = SoftmaxCrossEntropy(class_weight=class_weight)
         self.penalty = L2Penalty(reg)
         self.l1_penalty = L1Penalty(l1)
         self.clip_norm = None if clip_norm is None else float(clip_norm)
@@ -117,14 +131,23 @@ class EngineTrainer:
         return loss, scores
 
     def evaluate(self, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        """(loss with the penalties, probabilities) at the current weights."""
+        """(loss with the penalties, probabilities) at the current weights; for regression
+        the outputs (n, 1) take the probabilities' place."""
         loss = float(self.loss_fn.forward(self.model.forward(X), y)) + self._penalties()
+        if self.task == "regression":
+            return loss, self.loss_fn.outputs.copy()
         return loss, self.loss_fn.probs.copy()
 
     def _penalties(self) -> float:
         return sum(p.forward(self._weights) for p in (self.penalty, self.l1_penalty))
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
+        return self.model.predict_proba(X)
+
+    def predict_output(self, X: np.ndarray) -> np.ndarray:
+        """What a Predictor wraps: probabilities (classification) or the outputs (n, 1)."""
+        if self.task == "regression":
+            return self.model.forward(np.asarray(X)).copy()
         return self.model.predict_proba(X)
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -146,13 +169,14 @@ def make_engine_trainer(sizes: Sequence[int], *, activation: str = "relu", init:
                         seed: int = 0, dtype: str = "float64", optimizer: str = "sgd",
                         lr: float = 1.0, reg: float = 1e-3, l1: float = 0.0,
                         momentum: float = 0.9, weight_decay: float = 0.0, class_weight=None,
-                        clip_norm: float | None = None) -> EngineTrainer:
+                        clip_norm: float | None = None,
+                        task: str = "classification") -> EngineTrainer:
     """Build model, optimiser and trainer from plain settings (what the CLI passes)."""
     model = MLP(sizes, activation=activation, init=init, seed=seed, dtype=dtype)
     opt = make_optimizer(optimizer, model.parameters(), lr=lr, momentum=momentum,
                          weight_decay=weight_decay)
     return EngineTrainer(model, opt, reg=reg, l1=l1, class_weight=class_weight,
-                         clip_norm=clip_norm)
+                         clip_norm=clip_norm, task=task)
 
 
 def balanced_class_weights(y: np.ndarray, n_classes: int) -> np.ndarray:
@@ -193,112 +217,6 @@ def lr_schedule(kind: str, lr: float, total: int, *, step_size: int | None = Non
         span = max(total - 1, 1)
         return lambda step: min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * min(step, span) / span))
     raise NeuralabError(f"lr schedule must be one of constant, step, cosine; got {kind!r}")
-
-
-@dataclass
-class History:
-    """Rows of ``step, loss, train_accuracy[, val_loss, val_accuracy]``."""
-
-    rows: list[dict] = field(default_factory=list)
-
-    @property
-    def columns(self) -> list[str]:
-        """step, loss, train_accuracy, then val_loss, val_accuracy when logged, then the
-        per-parameter gradient norms ``grad_norm_W1, grad_norm_b1, ...``."""
-        cols = ["step", "loss", "train_accuracy"]
-        if self.rows and "val_loss" in self.rows[-1]:
-            cols += ["val_loss", "val_accuracy"]
-        extra = []
-        for row in self.rows[:1] + self.rows[-1:]:
-            extra += [k for k in row if k not in cols and k not in extra]
-        return cols + extra
-
-    def column(self, name: str) -> np.ndarray:
-        return np.array([row.get(name, np.nan) for row in self.rows], dtype=float)
-
-    def to_csv(self) -> str:
-        cols = self.columns
-        lines = [",".join(cols)]
-        for row in self.rows:
-            lines.append(",".join(_fmt(row.get(c)) for c in cols))
-        return "\n".join(lines) + "\n"
-
-
-def _fmt(value) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    return repr(float(value))
-
-
-@dataclass
-class FitResult:
-    """What :func:`fit` reports: the history, the step count and the final scores.
-
-    ``steps`` counts every update the model has had, those of earlier runs it
-    resumed from included; ``interrupted`` is True when a signal (Ctrl-C, SIGTERM)
-    stopped the loop early, after a completed step. With early stopping,
-    ``stopped_early`` says whether patience ran out and ``best_step`` is the step
-    whose weights were restored (the final scores are measured at those weights).
-    """
-
-    history: History
-    steps: int
-    seconds: float
-    final_loss: float
-    final_train_accuracy: float
-    final_val_loss: float | None = None
-    final_val_accuracy: float | None = None
-    interrupted: bool = False
-    stopped_early: bool = False
-    best_step: int | None = None
-
-
-class StopOnSignal:
-    """While active, SIGINT and SIGTERM ask the loop to stop after the current step.
-
-    A second signal while a stop is pending raises KeyboardInterrupt at once,
-    unless ``abort_on_second`` has been set False (a write that must finish).
-    ``requested`` may start True: a stop already asked for. Outside the main
-    thread signals cannot be caught; there it does nothing.
-    """
-
-    def __init__(self, enabled: bool, *, requested: bool = False) -> None:
-        self.enabled = enabled and threading.current_thread() is threading.main_thread()
-        self.requested = requested
-        self.abort_on_second = True
-        self._old: dict[int, object] = {}
-
-    def _handler(self, signum, frame) -> None:
-        if self.requested and self.abort_on_second:
-            raise KeyboardInterrupt
-        self.requested = True
-
-    def __enter__(self) -> StopOnSignal:
-        if self.enabled:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._old[sig] = signal.signal(sig, self._handler)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, old in self._old.items():
-            signal.signal(sig, old if old is not None else signal.SIG_DFL)
-        self._old = {}
-
-
-class PrintLogger:
-    """Prints ``iteration N: loss X`` every ``every`` steps, as the lecture's loop does."""
-
-    def __init__(self, every: int, file=None, prefix: str = "") -> None:
-        self.every = every
-        self.file = file
-        self.prefix = prefix
-
-    def __call__(self, step: int, loss: float, metrics: dict) -> None:
-        if metrics.get("final") or step % self.every:
-            return
-        print(f"{self.prefix}iteration {step}: loss {loss:f}", file=self.file or sys.stdout)
 
 
 def _accuracy(scores_or_probs: np.ndarray, y: np.ndarray) -> float:
@@ -378,6 +296,11 @@ class _Loop:
         self.best_loss, self.best_step, self.best_state, self.waited = math.inf, None, None, 0
         self.order, self.epoch = np.arange(len(y)), None
         self.stopped = False  # fit's stop() ended the loop
+        # regression logs no accuracy: its rows hold step, loss (val_loss) and gradient norms
+        self.classify = getattr(trainer, "task", "classification") != "regression"
+
+    def accuracy(self, scores_or_probs: np.ndarray, y: np.ndarray) -> float | None:
+        return _accuracy(scores_or_probs, y) if self.classify else None
 
     def check(self, step: int, loss: float) -> None:
         if not math.isfinite(loss):
@@ -392,17 +315,22 @@ class _Loop:
                 self.best_state = self.trainer.state_dict()
             else:
                 self.waited += 1
-        return val_loss, _accuracy(val_probs, self.y_val)
+        return val_loss, self.accuracy(val_probs, self.y_val)
 
     @property
     def patience_ran_out(self) -> bool:
         return self.plan.patience is not None and self.waited >= self.plan.patience
 
-    def log(self, step: int, loss: float, train_acc: float, val=None, final: bool = False) -> None:
+    def log(self, step: int, loss: float, train_acc: float | None, val=None,
+            final: bool = False) -> None:
         """Append a history row and pass it to the callbacks (without step and loss)."""
-        row = {"step": step, "loss": loss, "train_accuracy": train_acc}
+        row = {"step": step, "loss": loss}
+        if train_acc is not None:
+            row["train_accuracy"] = train_acc
         if self.plan.has_val:
-            row["val_loss"], row["val_accuracy"] = val if val is not None else self.observe_val(step)
+            row["val_loss"], val_acc = val if val is not None else self.observe_val(step)
+            if val_acc is not None:
+                row["val_accuracy"] = val_acc
         if self.grad_norms is not None:
             # the gradients of the latest step (its batch), per parameter
             row.update({f"grad_norm_{k}": v for k, v in self.grad_norms().items()})
@@ -422,7 +350,7 @@ class _Loop:
         loss, scores = self.trainer.train_step(X, self.y)
         self.check(step, loss)
         if logging:
-            self.log(step, loss, _accuracy(scores, self.y), val)
+            self.log(step, loss, self.accuracy(scores, self.y), val)
         return loss
 
     def step_rng(self, step: int) -> np.random.Generator:  # step ``step``'s augmentation
@@ -451,7 +379,7 @@ class _Loop:
         if logged:
             full_loss, probs = self.trainer.evaluate(self.X, self.y)
             self.check(step, full_loss)
-            self.log(done, full_loss, _accuracy(probs, self.y))
+            self.log(done, full_loss, self.accuracy(probs, self.y))
         return loss
 
     def run(self, start_step: int, schedule, stopper: StopOnSignal, task,
@@ -488,12 +416,12 @@ class _Loop:
             self.trainer.load_state_dict(self.best_state)
         final_loss, probs = self.trainer.evaluate(self.X, self.y)
         self.check(end, final_loss)
-        final_acc = _accuracy(probs, self.y)
+        final_acc = self.accuracy(probs, self.y)
         rows = self.history.rows
         if restored:
+            acc = {} if final_acc is None else {"train_accuracy": final_acc}
             for cb in self.callbacks:
-                cb(end, final_loss, {"train_accuracy": final_acc, "final": True,
-                                     "restored_step": self.best_step})
+                cb(end, final_loss, {**acc, "final": True, "restored_step": self.best_step})
         elif not rows or rows[-1]["step"] != end:
             self.log(end, final_loss, final_acc, final=True)
         else:
@@ -505,8 +433,8 @@ class _Loop:
         """Validation loss and accuracy at the final weights."""
         if restored:
             val_loss, val_probs = self.trainer.evaluate(self.X_val, self.y_val)
-            return val_loss, _accuracy(val_probs, self.y_val)
-        return self.history.rows[-1]["val_loss"], self.history.rows[-1]["val_accuracy"]
+            return val_loss, self.accuracy(val_probs, self.y_val)
+        return self.history.rows[-1]["val_loss"], self.history.rows[-1].get("val_accuracy")
 
 
 def fit(trainer, X: np.ndarray, y: np.ndarray, *, iterations: int | None = None,
@@ -557,7 +485,7 @@ def fit(trainer, X: np.ndarray, y: np.ndarray, *, iterations: int | None = None,
                  has_val=X_val is not None and y_val is not None and len(y_val) > 0)
     loop = _Loop(trainer, X, y, X_val, y_val, plan, callbacks=callbacks, augment=augment,
                  seed=seed)
-    bar = _progress_bar(progress, plan.total, description)
+    bar = progress_bar(progress, plan.total, description)
     stopper = StopOnSignal(stop_on_signal)
     start = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), bar as task, stopper:
@@ -571,30 +499,3 @@ def fit(trainer, X: np.ndarray, y: np.ndarray, *, iterations: int | None = None,
     if plan.has_val:
         result.final_val_loss, result.final_val_accuracy = loop.final_val(restored)
     return result
-
-
-class _RichBar:
-    def __init__(self, total: int, description: str) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.4f}"), TimeRemainingColumn(), transient=True,
-        )
-        self.task = self.progress.add_task(description, total=total, loss=float("nan"))
-
-    def __enter__(self):
-        self.progress.__enter__()
-        return self
-
-    def update(self, completed: int, loss: float) -> None:
-        self.progress.update(self.task, completed=completed, loss=loss)
-
-    def __exit__(self, *exc) -> None:
-        self.progress.__exit__(*exc)
-
-
-def _progress_bar(progress: bool | None, total: int, description: str):
-    if progress is None:
-        progress = sys.stdout.isatty()
-    return _RichBar(total, description) if progress else contextlib.nullcontext()

@@ -164,7 +164,7 @@ def test_a_point_given_probability_zero_ranks_first_with_the_floored_loss(noisy,
     class Certain:
         """The run's model, but certain that row ``target`` is not its label."""
 
-        classes, feature_names = predictor.classes, predictor.feature_names
+        classes, feature_names, task = predictor.classes, predictor.feature_names, predictor.task
 
         def check_width(self, X, where="input"):
             return predictor.check_width(X, where)

@@ -9,7 +9,7 @@ import pytest
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["train", "--dataset", "mnist-typo"], "dataset must be one of spiral, moons, circles, xor, gaussian, digits, iris, wine, breast_cancer, fashion_mnist, mnist; got 'mnist-typo'"),
+    (["train", "--dataset", "mnist-typo"], "dataset must be one of spiral, moons, circles, xor, gaussian, plane, gaussians, digits, iris, wine, breast_cancer, diabetes, friedman1, fashion_mnist, mnist; got 'mnist-typo'"),
     (["train", "--dataset", "spiral", "--activation", "rellu"], "activation must be one of relu, tanh, sigmoid, leaky_relu, identity; got 'rellu'"),
     (["train", "--dataset", "spiral", "--hidden", "0"], "--hidden must be a list of layer widths, each an integer from 1 to 100000; got [0]"),
     (["train", "--dataset", "spiral", "--hidden", "100", "--hidden", "0"], "--hidden must be a list of layer widths, each an integer from 1 to 100000; got [100, 0]"),

@@ -365,8 +365,10 @@ def test_static_shapes_agree_with_what_loading_gives(name):
 
 
 def test_names_by_kind():
-    assert names() == names("toy") == ["spiral", "moons", "circles", "xor", "gaussian"]
-    assert names("real") == ["digits", "iris", "wine", "breast_cancer", "fashion_mnist", "mnist"]
+    assert names() == names("toy") == ["spiral", "moons", "circles", "xor", "gaussian",
+                                        "plane", "gaussians"]
+    assert names("real") == ["digits", "iris", "wine", "breast_cancer", "diabetes", "friedman1",
+                             "fashion_mnist", "mnist"]
     assert names("all") == names("toy") + names("real")
     with pytest.raises(NeuralabError, match="kind must be one of toy, real, all; got 'image'"):
         names("image")

@@ -253,9 +253,9 @@ def test_scaler_is_fitted_on_each_training_fold_only(monkeypatch):
     seen = []
     original = Standardizer.fit.__func__
 
-    def spy(cls, X):
+    def spy(cls, X, features=None):
         seen.append(X.copy())
-        return original(cls, X)
+        return original(cls, X, features)
 
     monkeypatch.setattr(Standardizer, "fit", classmethod(spy))
     result = run_sweep(data, FAST, {"lr": [0.5]}, folds=3, retrain=False)

@@ -130,6 +130,11 @@ def find_outliers(run_dir: str | Path, k: int, *, data: Dataset | None = None,
     source row).
     """
     split, predictor = training_split(run_dir, data=data, predictor=predictor)
+    if getattr(predictor, "task", "classification") == "regression":
+        raise NeuralabError(f"outliers are the training points whose class gets the lowest "
+                            f"probability; {run_dir} is a regression run (no classes): its "
+                            "largest residuals are in predictions.csv and the report's residual "
+                            "plot")
     n = len(split.y)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= n:
         raise NeuralabError(

@@ -128,6 +128,9 @@ def retrieve(run_dir: str | Path, label, data: Dataset, *, k: int | None = None,
 
     if predictor is None:
         predictor = load_model(run_dir)
+    if getattr(predictor, "task", "classification") == "regression":
+        raise NeuralabError(f"retrieve ranks items by the probability of a class; {run_dir} is a "
+                            "regression run (no classes)")
     label = str(label)
     if label not in predictor.classes:
         raise NeuralabError(f"label must be one of the model's classes "

@@ -133,15 +133,18 @@ def check_data_options(dataset, data, target, test_data, settings: dict) -> None
 
 
 def training_data(dataset: str | None, data: Path | None, target: str | None,
-                   data_dir: Path | None, seed: int):
-    """The data of --dataset NAME or --data FILE, and the spec config.json records for it."""
+                   data_dir: Path | None, seed: int, task: str = "classification"):
+    """The data of --dataset NAME or --data FILE, and the spec config.json records for it.
+
+    ``task`` regression reads a file's target column as numbers.
+    """
     from neuralab.data import load, load_file
 
     if dataset:
         extra = {"data_dir": str(Path(data_dir).resolve())} if data_dir else {}
         return (load(dataset, seed=seed, **extra),
                 {"kind": "registry", "name": dataset, "seed": seed, "options": extra})
-    return (load_file(data, target=target),
+    return (load_file(data, target=target, task=task),
             {"kind": "file", "path": str(Path(data).resolve()), "target": target})
 
 

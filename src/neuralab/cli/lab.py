@@ -197,6 +197,9 @@ def explain(
 
     result = explain_run(run_dir, index=index, point=values, target=target, split=split,
                          feature=feature)
+    if getattr(result, "task", None) == "regression":
+        _print_regression_explanation(result, run_dir)
+        return
     typer.echo(f"input: {result.input_source}")
     typer.echo("softmax: " + "  ".join(f"p({c}) = {p:.4f}" for c, p in result.probabilities.items()))
     typer.echo(f"predicted {result.predicted}; explaining class {result.target}")
@@ -221,6 +224,28 @@ def explain(
                f"explain.json and report.html updated")
 
 
+def _print_regression_explanation(result, run_dir: Path) -> None:
+    """What `explain` found for a regression run, and what it left out and why."""
+    from neuralab.explain.regression import NOT_APPLICABLE
+
+    typer.echo(f"input: {result.input_source}")
+    typer.echo(f"predicted {result.target}: {result.prediction:.6g}")
+    ig = result.attributions["integrated gradients"]
+    top = np.argsort(-np.abs(ig))[:5]
+    typer.echo(f"largest integrated-gradients attributions (in {result.target}): " + ", ".join(
+        f"{result.feature_names[j]} {ig[j]:+.4g}" for j in top)
+        + f" (completeness gap {result.ig_gap:.2%})")
+    typer.echo(f"partial dependence on {result.partial_dependence_feature}")
+    for row in result.layers:
+        if row.get("dead_units"):
+            typer.echo(f"layer {row['layer']}: {row['dead_units']} dead ReLU units")
+    typer.echo("left out for regression: " + "; ".join(
+        f"{k.replace('_', ' ')} ({why.split(':')[0]})" if k == "flip_step" else k.replace("_", " ")
+        for k, why in NOT_APPLICABLE.items()) + " (explain.json says why)")
+    typer.echo(f"{len(result.figures)} figures in {Path(run_dir) / 'figures'} (explain_*.png); "
+               f"explain.json and report.html updated")
+
+
 @app.command()
 def playground(
     port: Annotated[int, typer.Option("--port", "-p", help="TCP port on 127.0.0.1 (0: any free port).")] = 8000,
@@ -241,9 +266,10 @@ def gradcheck(
     init: Annotated[str, typer.Option("--init", help="he (default here), glorot or lecture.")] = "he",
     reg: Annotated[float, typer.Option("--reg", help="L2 strength of 0.5 * reg * sum W^2.")] = 1e-3,
     l1: Annotated[float, typer.Option("--l1", help="L1 strength of l1 * sum |W| (its subgradient l1 * sign W is checked).")] = 0.0,
-    dataset: Annotated[str, typer.Option("--dataset", "-d", help="A registered data set.")] = "spiral",
+    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="A registered data set (default: spiral; friedman1 with --task regression).")] = None,
     samples: Annotated[int, typer.Option("--samples", min=1, help="Examples in the checked batch.")] = 30,
     eps: Annotated[float, typer.Option("--eps", help="Central-difference step.")] = 1e-6,
+    task: Annotated[str, typer.Option("--task", help="classification (cross-entropy) or regression (mean squared error of one output).")] = "classification",
     seed: Seed = 0,
 ) -> None:
     """Compare central differences with the engine's gradients, parameter by parameter."""
@@ -261,13 +287,16 @@ def gradcheck(
         raise NeuralabError(f"eps must lie between 0 and 0.01, got {eps!r}")
     from neuralab.config import check
 
-    reg, l1 = check("reg", reg), check("l1", l1)
-    X, y = sample_batch(dataset, samples, seed=seed)
+    reg, l1, task = check("reg", reg), check("l1", l1), check("task", task)
+    dataset = dataset or ("friedman1" if task == "regression" else "spiral")
+    X, y = sample_batch(dataset, samples, seed=seed, task=task)
     widths = (list(hidden) if hidden else [16]) if model == "mlp" else []
-    net = MLP([X.shape[1], *widths, int(y.max()) + 1], activation=activation, init=init, seed=seed)
-    results = check_model(net, X, y, reg=reg, l1=l1, eps=eps)
+    outputs = 1 if task == "regression" else int(y.max()) + 1
+    net = MLP([X.shape[1], *widths, outputs], activation=activation, init=init, seed=seed)
+    results = check_model(net, X, y, reg=reg, l1=l1, eps=eps, task=task)
     l1_text = f", l1 {l1:g}" if l1 else ""
-    table = Table(title=f"gradient check of {net!r}, {len(y)} examples of {dataset}, "
+    loss = ", mean squared error" if task == "regression" else ""
+    table = Table(title=f"gradient check of {net!r}{loss}, {len(y)} examples of {dataset}, "
                         f"reg {reg:g}{l1_text}")
     for col in ("parameter", "shape", "max relative error", "max absolute error", ""):
         table.add_column(col, justify="left" if col == "parameter" else "right")

@@ -104,8 +104,8 @@ def train(
         return
     check_data_options(dataset, data, target, test_data, settings)
     settings = TrainSettings(**settings)
-    train_set, spec = training_data(dataset, data, target, data_dir, settings.seed)
-    test_set = load_file(test_data, target=target) if test_data else None
+    train_set, spec = training_data(dataset, data, target, data_dir, settings.seed, settings.task)
+    test_set = load_file(test_data, target=target, task=settings.task) if test_data else None
     test_spec = ({"kind": "file", "path": str(Path(test_data).resolve()), "target": target}
                  if test_data else None)
     out = out if out is not None else new_run_dir("runs", "train")
@@ -118,12 +118,16 @@ def train(
 
 
 def _report_run(run, out: Path) -> None:
-    parts = [f"final loss {run.final_loss:.4f}", f"train accuracy {percent(run.train_accuracy)}"]
+    regression = run.settings.task == "regression"
+    parts = [f"final loss {run.final_loss:.4f}"]
+    for key in ("train", "val", "test"):
+        m = run.metrics.get(key)
+        if m is not None and regression:
+            parts.append(f"{key} R^2 {m['r2']:.4f} (MSE {m['mse']:.4g}, MAE {m['mae']:.4g})")
+        elif m is not None:
+            parts.append(f"{key} accuracy {percent(m['accuracy'])}")
     if run.fit.stopped_early:
         parts.insert(0, f"early stopping restored the weights of step {run.fit.best_step}")
-    for key in ("val", "test"):
-        if key in run.metrics:
-            parts.append(f"{key} accuracy {percent(run.metrics[key]['accuracy'])}")
     op = run.metrics.get("test", run.metrics["train"]).get("operating_point")
     if op:
         parts.append(f"threshold {op['threshold']:.4g} for FPR <= {op['max_fpr']:g} "
@@ -153,13 +157,24 @@ def evaluate(
 
     from neuralab.data import load_file
     from neuralab.lab import evaluate_run
+    from neuralab.runs.regression import run_task
 
     if target is not None and data is None:
         raise NeuralabError("--target needs --data FILE")
-    dataset = load_file(data, target=target) if data is not None else None
+    task = run_task(run_dir)
+    dataset = load_file(data, target=target, task=task) if data is not None else None
     with exits_130_on_abandoned_write():
         metrics, folder = evaluate_run(run_dir, dataset, out=out, backend=backend)
     table = Table(title=f"evaluation of {run_dir}")
+    if task == "regression":
+        for col in ("split", "examples", "MSE", "MAE", "R^2"):
+            table.add_column(col, justify="left" if col == "split" else "right")
+        for key, m in metrics.items():
+            table.add_row(key, str(m["n"]), f"{m['mse']:.6g}", f"{m['mae']:.6g}",
+                          "-" if m["r2"] != m["r2"] else f"{m['r2']:.4f}")
+        console().print(table)
+        typer.echo(f"metrics, predictions and figures written to {folder}")
+        return
     for col in ("split", "examples", "accuracy", "log-loss", "ROC AUC"):
         table.add_column(col, justify="left" if col == "split" else "right")
     for key, m in metrics.items():
@@ -203,11 +218,15 @@ def predict(
     predictor.check_width(X, where=f"input file {input}")
     check_inputs(X, predictor.scaler, predictor.feature_names, where=f"input file {input}",
                  dtype=predictor.meta.get("dtype"))
-    probs = predictor.predict_proba(X)
-    pred = probs.argmax(axis=1)
-    lines = ["index,y_pred," + ",".join(f"p_{c}" for c in predictor.classes)]
-    lines += [f"{i},{predictor.classes[pred[i]]}," + ",".join(f"{p:.10g}" for p in probs[i])
-              for i in range(len(pred))]
+    if predictor.task == "regression":
+        pred = predictor.predict_values(X)
+        lines = ["index,y_pred"] + [f"{i},{v:.10g}" for i, v in enumerate(pred)]
+    else:
+        probs = predictor.predict_proba(X)
+        pred = probs.argmax(axis=1)
+        lines = ["index,y_pred," + ",".join(f"p_{c}" for c in predictor.classes)]
+        lines += [f"{i},{predictor.classes[pred[i]]}," + ",".join(f"{p:.10g}" for p in probs[i])
+                  for i in range(len(pred))]
     text = "\n".join(lines) + "\n"
     if output is None:
         typer.echo(text, nl=False)
@@ -230,6 +249,9 @@ def _predict_point(predictor, point: str, label: str | None) -> None:
     X = parse_point(point, predictor.feature_names)
     check_inputs(np.asarray(X, dtype=float), predictor.scaler, predictor.feature_names,
                  where="--point", dtype=predictor.meta.get("dtype"))
+    if predictor.task == "regression":
+        _predict_value(predictor, X, label)
+        return
     probs = predictor.predict_proba(X)[0]
     typer.echo("softmax: " + "  ".join(f"p({c}) = {p:.6f}" for c, p in zip(predictor.classes, probs)))
     typer.echo(f"predicted class: {predictor.classes[int(probs.argmax())]}")
@@ -239,3 +261,20 @@ def _predict_point(predictor, point: str, label: str | None) -> None:
                                 f"classes are {predictor.classes}")
         k = predictor.classes.index(label)
         typer.echo(f"loss for label {label}: -log p({label}) = {-math.log(max(probs[k], 1e-300)):.6f}")
+
+
+def _predict_value(predictor, X, label: str | None) -> None:
+    """A regression model's prediction for one point; with --label the true value's squared error."""
+    import math
+
+    value = float(predictor.predict_values(X)[0])
+    typer.echo(f"predicted {predictor.meta.get('target') or 'y'}: {value:.6g}")
+    if label is not None:
+        try:
+            true = float(label)
+        except ValueError:
+            true = math.nan
+        if not math.isfinite(true):
+            raise NeuralabError(f"--label must be the true value, a finite number, for a "
+                                f"regression model; got {label!r}")
+        typer.echo(f"squared error (y_pred - {true:g})^2 = {(value - true) ** 2:.6g}")

@@ -40,6 +40,12 @@ def _how(scoring: dict) -> str:
     return f"a validation split of {scoring.get('val_fraction', 0.2):g}"
 
 
+def _score(scoring: dict) -> str:
+    """What the score column holds: mean validation accuracy, or for regression the MSE."""
+    text = str(scoring.get("score", ""))
+    return text if text.startswith("mean validation MSE") else "mean validation accuracy"
+
+
 def _counts(result) -> str:
     pruned = f", {result.n_pruned} pruned" if result.n_pruned else ""
     failed = f", {result.n_failed} failed" if result.n_failed else ""
@@ -51,8 +57,8 @@ def _show(storage: Optional[str], study: Optional[str], folder: Optional[Path]) 
     from neuralab.sweep import show_sweep
 
     result = show_sweep(storage, study, out=folder)
-    _print_table(result, title=f"study {result.study} ({result.sampler} sampler): mean validation "
-                               f"accuracy, {_how(result.scoring)}")
+    _print_table(result, title=f"study {result.study} ({result.sampler} sampler): "
+                               f"{_score(result.scoring)}, {_how(result.scoring)}")
     left = f"; {result.pending} waiting or running" if result.pending else ""
     typer.echo(f"{_counts(result)}{left} (study {result.study} in {result.storage})")
 
@@ -104,7 +110,7 @@ def sweep(
     check_data_options(dataset, data, target, None, settings)
     space = parse_space(param)
     base = TrainSettings(**settings)
-    items, spec = training_data(dataset, data, target, data_dir, base.seed)
+    items, spec = training_data(dataset, data, target, data_dir, base.seed, base.task)
     out = resume or out or new_run_dir("runs", "sweep")
     term = console()
 
@@ -123,8 +129,8 @@ def _report(result, out: Path, *, resumed: bool) -> None:
     """The leaderboard and what happened, after a sweep ran."""
     from neuralab.sweep.study import STUDY_FILE
 
-    _print_table(result, title=f"sweep over {', '.join(result.varied)}: mean validation "
-                               f"accuracy, {_how(result.scoring)}")
+    _print_table(result, title=f"sweep over {', '.join(result.varied)}: "
+                               f"{_score(result.scoring)}, {_how(result.scoring)}")
     read_back = f" ({result.resumed} finished before this run)" if resumed and result.resumed else ""
     typer.echo(f"{_counts(result)}{read_back}; all in {out / 'sweep.csv'}")
     # --resume keeps the folder's files (and reads its own study.journal unless --storage is
@@ -150,6 +156,12 @@ def _report(result, out: Path, *, resumed: bool) -> None:
                    f"saved in {out / 'best'} as an interrupted run; every trial is in {out}; "
                    f"to retrain it, repeat the command with {again}", err=True)
         raise typer.Exit(130)
+    if best.settings.task == "regression":
+        parts = [f"{k} R^2 {m['r2']:.4f} (MSE {m['mse']:.4g})" for k, m in best.metrics.items()
+                 if k in ("train", "test")]
+        typer.echo(f"best trial retrained on all training data: {', '.join(parts)}; run written "
+                   f"to {out / 'best'}")
+        return
     test = "" if best.test_accuracy is None else f", test accuracy {percent(best.test_accuracy)}"
     typer.echo(f"best trial retrained on all training data: train accuracy "
                f"{percent(best.train_accuracy)}{test}; run written to {out / 'best'}")

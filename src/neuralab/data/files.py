@@ -164,10 +164,32 @@ def _numeric_columns(path: Path, header: list[str], rows: list[list[str]],
     return X
 
 
-def load_csv(path: str | Path, *, target: str | None = None) -> Dataset:
+def numeric_target(path: Path, rows: list[list[str]], t: int, target: str) -> np.ndarray:
+    """A regression target column as float64; a cell that is not a finite number is an error
+    naming the file, the row (and its line) and the column."""
+    y = np.empty(len(rows))
+    for r, row in enumerate(rows):
+        cell = row[t].strip()
+        try:
+            value = float(cell)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value):
+            what = "is not a number" if value is None else "is not finite"
+            raise NeuralabError(f"data file {path}, row {r + 1} (line {r + 2}), column {target!r}: "
+                                f"target {cell!r} {what}; task regression needs a finite number "
+                                "in every row")
+        y[r] = value
+    return y
+
+
+def load_csv(path: str | Path, *, target: str | None = None,
+             task: str = "classification") -> Dataset:
     """Read a CSV with a header row; ``target`` names the label column (default: the last).
 
     Every other column must hold finite numbers; labels may be strings or integers.
+    With ``task="regression"`` the target column must hold a finite number in
+    every row (:func:`numeric_target`).
     """
     path = Path(path)
     header, rows = _read_csv(path)
@@ -180,9 +202,13 @@ def load_csv(path: str | Path, *, target: str | None = None) -> Dataset:
     if not features:
         raise NeuralabError(f"data file {path} has no feature columns besides {target!r}")
     X = _numeric_columns(path, header, rows, features)
+    source = f"CSV file {path} (target column {target!r})"
+    if task == "regression":
+        return Dataset(X=X, y=numeric_target(path, rows, t, target), classes=[], name=path.name,
+                       source=source, feature_names=features, task="regression", target=target)
     y, classes = encode_labels([row[t] for row in rows], where=f"data file {path}")
-    return Dataset(X=X, y=y, classes=classes, name=path.name,
-                   source=f"CSV file {path} (target column {target!r})", feature_names=features)
+    return Dataset(X=X, y=y, classes=classes, name=path.name, source=source,
+                   feature_names=features)
 
 
 def load_features(path: str | Path, feature_names: list[str]) -> np.ndarray:
@@ -297,14 +323,18 @@ def load_npz(path: str | Path) -> Dataset:
     return Dataset(X=X, y=y, classes=classes, name=path.name, source=f"NPZ file {path}")
 
 
-def load_file(path: str | Path, *, target: str | None = None) -> Dataset:
-    """Load a CSV or NPZ file by its suffix."""
+def load_file(path: str | Path, *, target: str | None = None,
+              task: str = "classification") -> Dataset:
+    """Load a CSV or NPZ file by its suffix; ``task="regression"``: a numeric target (CSV only)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".npz":
         if target is not None:
             raise ArgumentError("target", f"target applies to CSV files only, got it with {path}")
+        if task == "regression":
+            raise NeuralabError(f"task regression reads CSV files with a numeric target column; "
+                                f"got {path}")
         return load_npz(path)
     if suffix in (".csv", ".txt"):
-        return load_csv(path, target=target)
+        return load_csv(path, target=target, task=task)
     raise NeuralabError(f"data file must end in .csv or .npz, got {str(path)!r}")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neuralab import NeuralabError
+from neuralab.config import FEATURES, SettingError
 
 
 #: Bytes one block of rows may take when a large array is processed block by block.
@@ -22,6 +23,44 @@ def block_rows(width: int, itemsize: int = 8, budget: int = BLOCK_BYTES) -> int:
     (4194304, 83, 1)
     """
     return max(1, budget // max(1, int(width) * int(itemsize)))
+
+
+#: Each feature input as a function of a 2-D data set's raw columns x1 and x2.
+FEATURE_FUNCTIONS = {
+    "x1": lambda x1, x2: x1,
+    "x2": lambda x1, x2: x2,
+    "x1^2": lambda x1, x2: x1 * x1,
+    "x2^2": lambda x1, x2: x2 * x2,
+    "x1*x2": lambda x1, x2: x1 * x2,
+    "sin(x1)": lambda x1, x2: np.sin(x1),
+    "sin(x2)": lambda x1, x2: np.sin(x2),
+}
+assert tuple(FEATURE_FUNCTIONS) == FEATURES
+
+
+def expand_features(X: np.ndarray, features) -> np.ndarray:
+    """The feature inputs of raw 2-D points: column j is ``features[j]`` of (x1, x2).
+
+    In X's float dtype (float32 stays float32).
+
+    >>> expand_features(np.array([[2.0, 3.0]]), ["x1", "x1^2", "x1*x2"]).tolist()
+    [[2.0, 4.0, 6.0]]
+    """
+    X = np.asarray(X)
+    dtype = X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64
+    x1, x2 = X[:, 0].astype(dtype, copy=False), X[:, 1].astype(dtype, copy=False)
+    out = np.empty((X.shape[0], len(features)), dtype=dtype)
+    with np.errstate(over="ignore", invalid="ignore"):  # check_inputs names an overflow
+        for j, name in enumerate(features):
+            out[:, j] = FEATURE_FUNCTIONS[name](x1, x2)
+    return out
+
+
+def check_feature_data(features, n_columns: int, where: str) -> None:
+    """Feature inputs need 2-D data: a SettingError naming ``features`` otherwise."""
+    if features is not None and n_columns != 2:
+        raise SettingError("features", f"features {','.join(features)} need 2-D data (columns x1 "
+                                       f"and x2); {where} has {n_columns} columns", list(features))
 
 
 def _column_moments(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -52,11 +91,15 @@ def _numbers(values) -> np.ndarray | None:
 
 @dataclass
 class Standardizer:
-    """x -> (x - mean) / scale, per feature.
+    """x -> (x - mean) / scale, per feature; first the feature inputs, when there are some.
 
     ``fit`` takes the training split's mean and standard deviation; a constant
     feature gets scale 1 so that it maps to 0 instead of dividing by zero.
     :meth:`identity` is the lecture's setting: no scaling at all.
+    ``features`` (None: the data's own columns) expands raw 2-D points into the
+    feature inputs (:data:`FEATURE_FUNCTIONS`) before the scaling, so that
+    :meth:`transform` takes raw points wherever the model is used; ``mean`` and
+    ``scale`` are then the feature inputs' own.
 
     Example:
         >>> s = Standardizer.fit(np.array([[0.0, 5.0], [2.0, 5.0]]))
@@ -68,15 +111,35 @@ class Standardizer:
 
     mean: np.ndarray
     scale: np.ndarray
+    features: tuple[str, ...] | None = None
 
     @classmethod
-    def fit(cls, X: np.ndarray) -> Standardizer:
-        mean, std = _column_moments(X)
-        return cls(mean=mean, scale=np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0))
+    def fit(cls, X: np.ndarray, features=None) -> Standardizer:
+        features = None if features is None else tuple(features)
+        mean, std = _column_moments(X if features is None else expand_features(X, features))
+        return cls(mean=mean, scale=np.where(std > 1e-12 * np.maximum(np.abs(mean), 1.0), std, 1.0),
+                   features=features)
 
     @classmethod
-    def identity(cls, n_features: int) -> Standardizer:
-        return cls(mean=np.zeros(n_features), scale=np.ones(n_features))
+    def identity(cls, n_features: int, features=None) -> Standardizer:
+        n = n_features if features is None else len(features)
+        return cls(mean=np.zeros(n), scale=np.ones(n),
+                   features=None if features is None else tuple(features))
+
+    @property
+    def width(self) -> int:
+        """The model's input width: the number of feature inputs, else of the data's columns."""
+        return len(self.mean)
+
+    @property
+    def n_inputs(self) -> int:
+        """The raw columns a point has: 2 with feature inputs, else the model's input width."""
+        return self.width if self.features is None else 2
+
+    @property
+    def input_names(self) -> list[str] | None:
+        """The model's input names when they are feature inputs (None: the data's columns)."""
+        return None if self.features is None else list(self.features)
 
     @classmethod
     def from_meta(cls, meta: dict, n_features: int, *, where="model.json") -> Standardizer:
@@ -84,13 +147,22 @@ class Standardizer:
 
         It must be an object whose ``mean`` and ``scale`` (each absent: no
         shift, no scaling) are lists of ``n_features`` numbers, finite, the
-        scales positive; anything else is a one-line error naming ``where``.
+        scales positive, and whose ``features`` (absent: none) lists
+        ``n_features`` distinct names of :data:`FEATURE_FUNCTIONS`; anything else
+        is a one-line error naming ``where``.
         """
         pre = meta.get("preprocessing")
         pre = {} if pre is None else pre
         if not isinstance(pre, dict):
             raise NeuralabError(f"{where}: preprocessing must be an object with mean and scale "
                                 f"lists; got {type(pre).__name__}")
+        features = pre.get("features")
+        if features is not None and not (
+                isinstance(features, list) and len(features) == n_features
+                and all(isinstance(f, str) and f in FEATURE_FUNCTIONS for f in features)
+                and len(set(features)) == len(features)):
+            raise NeuralabError(f"{where}: preprocessing features must list {n_features} distinct "
+                                f"names from {', '.join(FEATURES)}; got {str(features)[:80]}")
         mean = _numbers(pre.get("mean", [0.0] * n_features))
         scale = _numbers(pre.get("scale", [1.0] * n_features))
         if mean is None or scale is None or mean.shape != (n_features,) or scale.shape != (
@@ -98,14 +170,19 @@ class Standardizer:
                                      and np.all(scale > 0)):
             raise NeuralabError(f"{where}: preprocessing needs lists of {n_features} finite means "
                                 f"and {n_features} positive scales")
-        return cls(mean=mean, scale=scale)
+        return cls(mean=mean, scale=scale, features=None if features is None else tuple(features))
 
     @property
     def is_identity(self) -> bool:
         return bool(np.all(self.mean == 0) and np.all(self.scale == 1))
 
     def transform(self, X: np.ndarray) -> np.ndarray:
-        """(X - mean) / scale in X's own dtype (float32 data stays float32: no big copies)."""
+        """(X - mean) / scale in X's own dtype (float32 data stays float32: no big copies).
+
+        With feature inputs, X holds raw 2-D points and is expanded first.
+        """
+        if self.features is not None:
+            X = expand_features(X, self.features)
         if self.is_identity:
             return X
         dtype = X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64
@@ -114,8 +191,11 @@ class Standardizer:
         return out
 
     def to_meta(self) -> dict:
-        return {"mean": self.mean.tolist(), "scale": self.scale.tolist(),
-                "method": "none" if self.is_identity else "standard"}
+        out = {"mean": self.mean.tolist(), "scale": self.scale.tolist(),
+               "method": "none" if self.is_identity else "standard"}
+        if self.features is not None:
+            out["features"] = list(self.features)
+        return out
 
 
 def check_inputs(X: np.ndarray, scaler: Standardizer, feature_names: list[str], *,
@@ -130,6 +210,8 @@ def check_inputs(X: np.ndarray, scaler: Standardizer, feature_names: list[str], 
     """
     if X.size == 0:
         return
+    if scaler.features is not None:
+        X, feature_names = expand_features(X, scaler.features), list(scaler.features)
     dtype = np.dtype(dtype if dtype in ("float32", "float64") else "float64")
     limit = float(np.sqrt(np.finfo(dtype).max))
     with np.errstate(over="ignore", invalid="ignore"):

@@ -3,6 +3,8 @@
 - ``digits``, ``iris``, ``wine``, ``breast_cancer`` ship inside scikit-learn
   (``sklearn.datasets.load_*``): nothing is downloaded. Their features are
   scikit-learn's values in float64 (the digits' pixels are counts 0..16, unscaled).
+- ``diabetes`` (bundled, ``load_diabetes``) and ``friedman1`` (``make_friedman1``,
+  seeded) are regression sets: one numeric target per example.
 - ``fashion_mnist`` and ``mnist`` read the four IDX files of a folder
   (:data:`IDX_FILES`, each raw or gzip). Fashion-MNIST's default folder is where
   Debian's package ``dataset-fashion-mnist`` puts it (:data:`FASHION_MNIST_DIR`);
@@ -107,6 +109,45 @@ def wine() -> Dataset:
 def breast_cancer() -> Dataset:
     """The Wisconsin diagnostic breast cancer set: 569 tumours, 30 features, malignant/benign."""
     return load_sklearn("breast_cancer")
+
+
+def diabetes() -> Dataset:
+    """scikit-learn's diabetes set (regression): 442 patients, 10 baseline variables
+    (already centred and scaled by scikit-learn), the target a measure of disease
+    progression one year later (25..346)."""
+    if (reason := sklearn_status()) is not None:
+        raise NeuralabError(f"data set diabetes: scikit-learn is {reason}")
+    import sklearn
+    from sklearn.datasets import load_diabetes
+
+    bunch = load_diabetes()
+    return Dataset(X=np.asarray(bunch.data, dtype=np.float64),
+                   y=np.asarray(bunch.target, dtype=np.float64), classes=[], name="diabetes",
+                   source=f"scikit-learn {sklearn.__version__}, sklearn.datasets.load_diabetes() "
+                          "(bundled)", feature_names=[str(f) for f in bunch.feature_names],
+                   task="regression", target="progression")
+
+
+def friedman1(n_samples: int = 1000, noise: float = 1.0, *, seed: int = 0) -> Dataset:
+    """Friedman's first regression problem (``sklearn.datasets.make_friedman1``), seeded.
+
+    Ten inputs uniform on [0, 1], of which five matter:
+    ``y = 10 sin(pi x1 x2) + 20 (x3 - 0.5)^2 + 10 x4 + 5 x5 + noise * N(0, 1)``.
+
+    >>> d = friedman1(n_samples=50, seed=0)
+    >>> d.X.shape, d.task
+    ((50, 10), 'regression')
+    """
+    if (reason := sklearn_status()) is not None:
+        raise NeuralabError(f"data set friedman1: scikit-learn is {reason}")
+    from sklearn.datasets import make_friedman1
+
+    X, y = make_friedman1(n_samples=n_samples, n_features=10, noise=noise, random_state=seed)
+    return Dataset(X=np.asarray(X, dtype=np.float64), y=np.asarray(y, dtype=np.float64),
+                   classes=[], name="friedman1",
+                   source=f"sklearn.datasets.make_friedman1(n_samples={n_samples}, "
+                          f"noise={noise}, random_state={seed})",
+                   task="regression", target="y")
 
 
 # --------------------------------------------------------------------------- IDX folders

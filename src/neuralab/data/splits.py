@@ -1,4 +1,4 @@
-"""Seeded, stratified splits."""
+"""Seeded splits: stratified by class for classification, random for regression."""
 
 from __future__ import annotations
 
@@ -10,8 +10,10 @@ from neuralab import NeuralabError
 from neuralab.data.files import feature_columns
 
 
-def train_test_split(X: np.ndarray, y: np.ndarray, *, test_fraction: float, seed: int = 0):
-    """Split X, y into train and test parts, stratified by class and seeded.
+def train_test_split(X: np.ndarray, y: np.ndarray, *, test_fraction: float, seed: int = 0,
+                     stratified: bool = True):
+    """Split X, y into train and test parts, stratified by class (unless not ``stratified``:
+    a regression target) and seeded.
 
     Returns ``(X_train, X_test, y_train, y_test, train_index, test_index)``.
 
@@ -25,9 +27,11 @@ def train_test_split(X: np.ndarray, y: np.ndarray, *, test_fraction: float, seed
     from sklearn.model_selection import train_test_split as sk_split
 
     index = np.arange(len(y))
-    counts = np.bincount(y)
-    n_test = int(np.ceil(test_fraction * len(y)))
-    stratify = y if counts[counts > 0].min() >= 2 and n_test >= np.count_nonzero(counts) else None
+    stratify = None
+    if stratified:
+        counts = np.bincount(y)
+        n_test = int(np.ceil(test_fraction * len(y)))
+        stratify = y if counts[counts > 0].min() >= 2 and n_test >= np.count_nonzero(counts) else None
     try:
         tr, te = sk_split(index, test_size=test_fraction, random_state=seed, stratify=stratify)
     except ValueError as exc:
@@ -37,7 +41,8 @@ def train_test_split(X: np.ndarray, y: np.ndarray, *, test_fraction: float, seed
 
 
 def three_way_split(X: np.ndarray, y: np.ndarray, *, val_fraction: float | None,
-                    test_fraction: float | None, seed: int = 0) -> dict[str, np.ndarray]:
+                    test_fraction: float | None, seed: int = 0,
+                    stratified: bool = True) -> dict[str, np.ndarray]:
     """Indices of stratified, seeded train / val / test splits.
 
     Fractions are of the whole data set; the test part is cut first, then the
@@ -58,12 +63,14 @@ def three_way_split(X: np.ndarray, y: np.ndarray, *, val_fraction: float | None,
         )
     rest = index
     if test_fraction:
-        _, _, _, _, tr, te = train_test_split(X, y, test_fraction=test_fraction, seed=seed)
+        _, _, _, _, tr, te = train_test_split(X, y, test_fraction=test_fraction, seed=seed,
+                                              stratified=stratified)
         out["test"] = te
         rest = tr
     if val_fraction:
         share = val_fraction / (1 - (test_fraction or 0))
-        _, _, _, _, tr, va = train_test_split(X[rest], y[rest], test_fraction=share, seed=seed + 1)
+        _, _, _, _, tr, va = train_test_split(X[rest], y[rest], test_fraction=share, seed=seed + 1,
+                                              stratified=stratified)
         out["val"] = rest[va]
         rest = rest[tr]
     out["train"] = rest
@@ -109,19 +116,22 @@ def make_splits(data, test=None, *, test_fraction: float | None = None,
     elif getattr(data, "test", None) is not None and not test_fraction:
         test = data.test
         X_test = test.X
+    regression = getattr(data, "task", "classification") == "regression"
     parts = three_way_split(data.X, data.y, val_fraction=val_fraction,
-                            test_fraction=test_fraction, seed=seed)
+                            test_fraction=test_fraction, seed=seed, stratified=not regression)
     splits = {}
     for name in ("train", "val", "test"):
         if name in parts:
             idx = parts[name]
-            how = "" if len(parts) == 1 else f", stratified, seed {seed}"
+            how = "" if len(parts) == 1 else f", {'random' if regression else 'stratified'}, seed {seed}"
             whole = len(idx) == len(data.y)  # no copy of a large data set used whole
             splits[name] = Split(data.X if whole else data.X[idx], data.y if whole else data.y[idx],
                                  idx, f"{data.name}: {len(idx)} rows{how}")
     if test is not None:
-        y = remap_labels(test, data.classes)
+        y = test.y if regression else remap_labels(test, data.classes)
         splits["test"] = Split(X_test, y, np.arange(len(y)), test.source)
+    if regression:
+        return splits
     counts = np.bincount(splits["train"].y, minlength=len(data.classes))
     if np.any(counts == 0):
         missing = [data.classes[k] for k in np.flatnonzero(counts == 0)]

@@ -1,6 +1,7 @@
-"""2-D toy data sets, each seeded: the lecture's spiral, moons, circles, xor and gaussian blobs.
+"""2-D toy data sets, each seeded: the lecture's spiral, moons, circles, xor and gaussian blobs,
+and two regression toys (a plane and a sum of Gaussian bumps).
 
-Every generator returns ``X`` of shape (n_per_class * K, 2) in float64 and ``y`` of
+Every classification generator returns ``X`` of shape (n_per_class * K, 2) in float64 and ``y`` of
 shape (n_per_class * K,) with integer labels 0..K-1, class by class.
 """
 
@@ -53,6 +54,7 @@ MAX_CLASSES = 20
 #: Every option of the generators here, with its range; :func:`check_options` checks them.
 OPTIONS = {o.name: o for o in (
     Option("n_per_class", True, 1, MAX_PER_CLASS),
+    Option("n_samples", True, 10, MAX_PER_CLASS),
     Option("n_classes", True, 2, MAX_CLASSES),
     Option("noise", False, 0.0, 10.0),
     Option("factor", False, 0.0, 1.0, open_ends=True),
@@ -146,3 +148,46 @@ def gaussian(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.5, *, 
     )
     y = np.repeat(np.arange(n_classes), n_per_class)
     return X, y
+
+
+# --------------------------------------------------------------------------- regression toys
+# Each makes ``n_samples`` points uniform in [-1, 1]^2 and a numeric target y (float64) with
+# Gaussian noise of std ``noise``: X of shape (n, 2), y of shape (n,).
+
+#: The bumps of :func:`gaussians`: centre (x1, x2), height (+1 or -1); their width.
+BUMPS = ((-0.6, 0.45, 1.0), (0.0, 0.45, -1.0), (0.6, 0.45, 1.0),
+         (-0.6, -0.45, -1.0), (0.0, -0.45, 1.0), (0.6, -0.45, -1.0))
+BUMP_WIDTH = 0.2
+
+
+def plane(n_samples: int = 200, noise: float = 0.1, *, seed=0):
+    """A tilted plane: y = (x1 + x2) / 2 + noise * N(0, 1), x uniform in [-1, 1]^2.
+
+    Example:
+        >>> X, y = plane(10, noise=0.0, seed=0)
+        >>> X.shape, y.dtype.name, bool(np.allclose(y, X.sum(axis=1) / 2))
+        ((10, 2), 'float64', True)
+    """
+    check_options(n_samples=n_samples, noise=noise)
+    rng = as_generator(seed)
+    X = rng.uniform(-1.0, 1.0, size=(int(n_samples), 2))
+    return X, X.sum(axis=1) / 2 + noise * rng.standard_normal(len(X))
+
+
+def gaussians(n_samples: int = 200, noise: float = 0.1, *, seed=0):
+    """A sum of six Gaussian bumps of alternating sign (:data:`BUMPS`), plus noise * N(0, 1).
+
+    y = sum_k h_k exp(-|x - c_k|^2 / (2 w^2)) with w = :data:`BUMP_WIDTH`.
+
+    Example:
+        >>> X, y = gaussians(500, noise=0.0, seed=0)
+        >>> bool(y.max() <= 1.01 and y.min() >= -1.01)
+        True
+    """
+    check_options(n_samples=n_samples, noise=noise)
+    rng = as_generator(seed)
+    X = rng.uniform(-1.0, 1.0, size=(int(n_samples), 2))
+    y = np.zeros(len(X))
+    for cx, cy, h in BUMPS:
+        y += h * np.exp(-((X[:, 0] - cx) ** 2 + (X[:, 1] - cy) ** 2) / (2 * BUMP_WIDTH ** 2))
+    return X, y + noise * rng.standard_normal(len(X))

@@ -24,12 +24,14 @@ engine is compared with autograd (:func:`~neuralab.explain.attributions.torch_in
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from neuralab import ArgumentError, NeuralabError
+from neuralab.explain.common import as_inputs, explained_input, feature_index
 
 
 @dataclass
@@ -68,22 +70,6 @@ class RunExplanation:
         }
 
 
-def _explained_input(explainer, splits: dict, *, index, point, split) -> tuple[np.ndarray, str]:
-    """The input to explain, of shape (1, n_features), and a line saying where it comes from."""
-    classes = explainer.classes
-    if point is not None:
-        return point, "the given point"  # checked by parse_point
-    key = split or ("test" if "test" in splits else "train")
-    if key not in splits:
-        raise NeuralabError(f"split must be one of {', '.join(splits)}; got {key!r}")
-    rows = splits[key]
-    i = 0 if index is None else index
-    if not (isinstance(i, (int, np.integer)) and 0 <= i < len(rows.y)):
-        raise ArgumentError("index", f"index must lie in 0..{len(rows.y) - 1} for the {key} split, got {index!r}")
-    x = np.asarray(rows.X[i:i + 1], dtype=np.float64)
-    return x, f"row {i} of the {key} split (source row {int(rows.index[i])}, label {classes[int(rows.y[i])]})"
-
-
 def _class_index(target: str | None, classes: list[str], predicted: int) -> int:
     """The index of the class to explain: ``target`` by name, or the predicted one."""
     if target is None:
@@ -91,16 +77,6 @@ def _class_index(target: str | None, classes: list[str], predicted: int) -> int:
     if target in classes:
         return classes.index(target)
     raise ArgumentError("class", f"class {target!r} is not a class of this model; classes are {classes}")
-
-
-def _feature_index(feature: str | None, features: list[str], ig: np.ndarray) -> int:
-    """The partial-dependence feature: ``feature`` by name, or the most attributed one."""
-    if feature is None:
-        return int(np.argmax(np.abs(ig)))
-    if feature in features:
-        return features.index(feature)
-    raise ArgumentError("feature", f"feature {feature!r} is not a feature of this model; "
-                        f"features are {features[:10]}{' ...' if len(features) > 10 else ''}")
 
 
 def _flip_info(flip, classes: list[str]) -> dict:
@@ -171,21 +147,32 @@ def explain_run(run_dir: str | Path, *, index: int | None = None, point=None,
     from neuralab.report import build_report
     from neuralab.runs import NewState, load_run_data
     from neuralab.runs.predictor import parse_point
+    from neuralab.runs.regression import run_task
     from neuralab.runs.store import HISTORY, read_history
 
     run_dir = Path(run_dir)
+    if run_task(run_dir) == "regression":  # one numeric output: explain/regression.py
+        if target is not None:
+            raise ArgumentError("class", "class applies to classifiers; a regression model has "
+                                         "one output, which is what is explained")
+        from neuralab.explain.regression import explain_regression_run
+
+        return explain_regression_run(run_dir, index=index, point=point, split=split,
+                                      feature=feature, steps=steps)
     explainer = Explainer.from_run(run_dir)
     classes, features = explainer.classes, explainer.feature_names
     # every input is checked before anything is computed or written
-    point = None if point is None else parse_point(point, features)
+    point = None if point is None else as_inputs(explainer, parse_point(point, explainer.raw_names))
     if feature is not None:
-        _feature_index(feature, features, None)
+        feature_index(feature, features, None)
     history = read_history(run_dir / HISTORY)
     source = load_run_data(run_dir)
-    splits = source.splits()
+    splits = {k: dataclasses.replace(sp, X=as_inputs(explainer, sp.X))
+              for k, sp in source.splits().items()}
     image_shape = getattr(source.data, "image_shape", None)
     train = splits["train"]
-    x, where = _explained_input(explainer, splits, index=index, point=point, split=split)
+    x, where = explained_input(splits, index=index, point=point, split=split,
+                               truth=lambda y: f"label {classes[int(y)]}")
     probs = explainer.predict_proba(x)[0]
     if not np.all(np.isfinite(probs)):
         raise NeuralabError(f"the model's probabilities for {where} are not finite: its values "
@@ -224,7 +211,7 @@ def _explain_into(folder: Path, explainer, x, where, probs, pred, t, ig, attribu
 
     save(attribution_figure(x[0], attributions, features, image_shape,
                             f"why {classes[t]}? {where}"), "attributions")
-    feat = _feature_index(feature, features, ig.attributions[0])
+    feat = feature_index(feature, features, ig.attributions[0])
     pd = explainer.partial_dependence(np.asarray(_sample(train.X, 2000), dtype=np.float64), feat)
     save(partial_dependence_figure(pd.grid, pd.probs, features[feat], classes), "partial_dependence")
     layers = _model_figures(explainer, train, image_shape, history, save)

@@ -122,6 +122,10 @@ class Explainer(WhatIfMixin):
                 f"names and {len(self.feature_names)} feature names"
             )
         self._scale = scale
+        #: A run with feature inputs is explained over them: ``expansion`` names them
+        #: (None: the model's inputs are the data's columns, ``raw_names``).
+        self.expansion: tuple[str, ...] | None = None
+        self.raw_names = self.feature_names
 
     @classmethod
     def from_run(cls, run_dir: str | Path, *, dtype: str = "float64") -> Explainer:
@@ -145,7 +149,14 @@ class Explainer(WhatIfMixin):
         state, meta, scaler = read_model(run_dir)  # every part of the checkpoint checked
         model = MLP(meta["sizes"], activation=meta["activation"], dtype=dtype)
         model.load_state_dict(state)
-        return cls(model, scaler, classes=meta["classes"], feature_names=meta["feature_names"])
+        expansion = scaler.features
+        if expansion is not None:  # explained over the feature inputs (x1^2, sin(x1), ...)
+            scaler = Standardizer(mean=scaler.mean, scale=scaler.scale)
+        # a regression model's one output is named by its target
+        out = cls(model, scaler, classes=meta["classes"] or [meta.get("target") or "y"],
+                  feature_names=meta["feature_names"] if expansion is None else expansion)
+        out.expansion, out.raw_names = expansion, list(meta["feature_names"])
+        return out
 
     def __repr__(self) -> str:
         scaler = "identity" if self.scaler.is_identity else "standard"

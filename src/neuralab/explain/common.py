@@ -59,3 +59,44 @@ def check_names(names, n: int, what: str, default: str) -> list[str]:
 
 
 __all__ = ["BLOCK_ROWS", "architecture", "check_model", "check_names", "raw_inputs"]
+
+
+def as_inputs(explainer, X: np.ndarray) -> np.ndarray:
+    """Raw rows as the explainer's inputs: expanded into the run's feature inputs, if any."""
+    from neuralab.data.preprocess import expand_features
+
+    return X if explainer.expansion is None else expand_features(X, explainer.expansion)
+
+
+def feature_index(feature: str | None, features: list[str], ig) -> int:
+    """The partial-dependence feature: ``feature`` by name, or the most attributed one."""
+    from neuralab import ArgumentError
+
+    if feature is None:
+        return int(np.argmax(np.abs(ig)))
+    if feature in features:
+        return features.index(feature)
+    raise ArgumentError("feature", f"feature {feature!r} is not a feature of this model; "
+                        f"features are {features[:10]}{' ...' if len(features) > 10 else ''}")
+
+
+def explained_input(splits: dict, *, index, point, split, truth) -> tuple[np.ndarray, str]:
+    """The input to explain, (1, n_features), and a line saying where it comes from.
+
+    ``point`` (already checked) or row ``index`` (default 0) of ``split`` (default:
+    test, else train); ``truth(y)`` words a row's label or value for that line.
+    """
+    from neuralab import ArgumentError
+
+    if point is not None:
+        return point, "the given point"  # checked by parse_point
+    key = split or ("test" if "test" in splits else "train")
+    if key not in splits:
+        raise NeuralabError(f"split must be one of {', '.join(splits)}; got {key!r}")
+    rows = splits[key]
+    i = 0 if index is None else index
+    if not (isinstance(i, (int, np.integer)) and 0 <= i < len(rows.y)):
+        raise ArgumentError("index", f"index must lie in 0..{len(rows.y) - 1} for the {key} "
+                                     f"split, got {index!r}")
+    return (np.asarray(rows.X[i:i + 1], dtype=np.float64),
+            f"row {i} of the {key} split (source row {int(rows.index[i])}, {truth(rows.y[i])})")

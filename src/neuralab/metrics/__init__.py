@@ -1,5 +1,6 @@
 """Classification metrics: accuracy, log-loss, confusion matrix, per-class rates, ROC and
-precision-recall curves with their areas, and decision thresholds for a target FPR.
+precision-recall curves with their areas, and decision thresholds for a target FPR; and
+regression metrics (:mod:`~neuralab.metrics.regression`: MSE, MAE, R^2).
 
 scikit-learn computes what it already does well (the confusion matrix, ROC and
 precision-recall curves, their areas); neuralab adds what it lacks: the per-class
@@ -52,6 +53,7 @@ from neuralab.metrics.counts import (
 )
 from neuralab.metrics.curves import average_precision, pr_curves, roc_auc, roc_auc_scores, roc_curves
 from neuralab.metrics.evaluation import evaluate_predictions
+from neuralab.metrics.regression import r2_score, regression_metrics
 from neuralab.metrics.thresholds import OperatingPoint, rates_at_threshold, threshold_for_fpr
 
 __all__ = [
@@ -65,7 +67,9 @@ __all__ = [
     "normalized_confusion",
     "per_class",
     "pr_curves",
+    "r2_score",
     "rates_at_threshold",
+    "regression_metrics",
     "roc_auc",
     "roc_auc_scores",
     "roc_curves",

@@ -11,7 +11,14 @@ from neuralab.nn.activations import (
 )
 from neuralab.nn.init import INITS
 from neuralab.nn.layers import Linear
-from neuralab.nn.losses import L1Penalty, L2Penalty, SoftmaxCrossEntropy, cross_entropy, softmax
+from neuralab.nn.losses import (
+    L1Penalty,
+    L2Penalty,
+    MeanSquaredError,
+    SoftmaxCrossEntropy,
+    cross_entropy,
+    softmax,
+)
 from neuralab.nn.models import MLP
 from neuralab.nn.module import Module, Parameter
 
@@ -24,6 +31,7 @@ __all__ = [
     "LeakyReLU",
     "Linear",
     "MLP",
+    "MeanSquaredError",
     "Module",
     "Parameter",
     "ReLU",

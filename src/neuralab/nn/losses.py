@@ -1,4 +1,4 @@
-"""Softmax cross-entropy on logits, cross-entropy of probabilities, and the L2 penalty.
+"""Softmax cross-entropy on logits, cross-entropy of probabilities, mean squared error, penalties.
 
 The lecture's loss is the mean cross-entropy over the batch plus
 ``0.5 * reg * sum(W_i ** 2)`` over the weight matrices (not the biases), whose
@@ -274,3 +274,68 @@ class L1Penalty:
 
     def __repr__(self) -> str:
         return f"L1Penalty(l1={self.l1})"
+
+
+class MeanSquaredError:
+    """L = mean over the batch of (u - y)^2: the regression loss, on one linear output.
+
+    Regression in neuralab has one numeric target per example and a network whose
+    last layer is linear with width 1 (no softmax): its output u is the prediction.
+    The training objective adds the same penalties as classification,
+    ``0.5 * reg * sum W^2`` and ``l1 * sum |W|``. For the mean,
+    ``dL/du = 2 (u - y) / B``.
+
+    Args:
+        reduction: ``"mean"`` (default), ``"sum"`` or ``"none"``.
+
+    Shape:
+        outputs: (B, 1) (or (B,)). y: (B,) numbers (or (B, 1)).
+        Output: a float (mean, sum) or (B,) (none).
+
+    Attributes (after forward and backward):
+        outputs: u, (B, 1).
+        losses: (u - y)^2 per example, (B,).
+        dscores: dL/du, (B, 1).
+
+    Example:
+        >>> loss = MeanSquaredError()
+        >>> float(loss.forward(np.array([[1.0], [3.0]]), np.array([0.0, 1.0])))
+        2.5
+        >>> loss.backward().ravel().tolist()
+        [1.0, 2.0]
+    """
+
+    def __init__(self, *, reduction: str = "mean") -> None:
+        _check_reduction(reduction)
+        self.reduction = reduction
+
+    def forward(self, outputs: np.ndarray, y: np.ndarray):
+        outputs = np.asarray(outputs)
+        y = np.asarray(y)
+        B = outputs.shape[0]
+        if outputs.reshape(B, -1).shape[1] != 1 or y.size != B:
+            raise NeuralabError(f"outputs must be (B, 1) and y (B,); got outputs {outputs.shape} "
+                                f"and y {y.shape}")
+        self.outputs = outputs.reshape(B, 1)
+        self.diff = self.outputs[:, 0] - y.reshape(B).astype(outputs.dtype, copy=False)
+        self.losses = self.diff * self.diff
+        if self.reduction == "none":
+            return self.losses
+        total = self.losses.sum()
+        return total / max(B, 1) if self.reduction == "mean" else total
+
+    def backward(self, grad_out=None) -> np.ndarray:
+        """dL/du, (B, 1): ``2 (u - y) / B`` for the mean; ``grad_out`` (B,) for ``none``."""
+        B = self.diff.shape[0]
+        d = 2.0 * self.diff
+        if self.reduction == "none":
+            if grad_out is None:
+                raise NeuralabError("backward of reduction 'none' needs grad_out of shape (B,)")
+            d = d * np.asarray(grad_out, dtype=d.dtype)
+        elif self.reduction == "mean":
+            d = d / max(B, 1)
+        self.dscores = d.reshape(B, 1).astype(self.outputs.dtype, copy=False)
+        return self.dscores
+
+    def __repr__(self) -> str:
+        return f"MeanSquaredError(reduction={self.reduction})"

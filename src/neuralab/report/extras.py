@@ -6,7 +6,7 @@ from pathlib import Path
 
 from neuralab.report.formatting import finite, format_number, format_percent
 from neuralab.report.reading import read_optional, split_names
-from neuralab.report.scores import headline_header, headline_row
+from neuralab.report.scores import headline_header, headline_row, regression
 from neuralab.report.tables import Cell, Table, header
 
 #: How many features the explain summary lists, largest attribution first.
@@ -73,16 +73,18 @@ def evaluations_section(run_dir: Path) -> dict | None:
     root = run_dir / "evaluations"
     if not root.is_dir():
         return None
-    rows, notes = [], []
+    rows, notes, task = [], [], "classification"
     # hidden folders are evaluations still being written (or left by a killed one)
     for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
         metrics, why = read_optional(folder / "metrics.json")
         if metrics is None or not split_names(metrics):
             notes.append(f"evaluations/{folder.name}: {why or 'metrics.json holds no split.'}")
             continue
+        if regression(metrics):  # a run's evaluations are all of its one task
+            task = "regression"
         rows += [[Cell(f"evaluations/{folder.name}", code=True)]
                  + headline_row(s, metrics[s], link=False) for s in split_names(metrics)]
     if not rows and not notes:
         return None
-    table = Table([Cell("folder")] + headline_header(), rows) if rows else None
+    table = Table([Cell("folder")] + headline_header(task), rows) if rows else None
     return {"table": table, "notes": notes}

@@ -16,7 +16,9 @@ from neuralab.report.reading import SPLIT_ORDER
 #: (kind, pattern on the lower-case file stem, caption); the order is the page's order.
 FIGURE_KINDS = (
     ("loss", re.compile(r"^(loss|history|learning_curves?|curves?)(?=_|$)"),
-     "Loss and accuracy per step"),
+     "Loss (and accuracy, for a classifier) per step"),
+    ("predicted", re.compile(r"^predicted(?=_|$)"), "Predicted against true, with the line y = x"),
+    ("residuals", re.compile(r"^residuals?(?=_|$)"), "Residual (true − predicted) against predicted"),
     ("boundary", re.compile(r"^(decision_)?boundar(y|ies)(?=_|$)"), "Decision boundary"),
     ("confusion", re.compile(r"^confusion(_matrix)?(?=_|$)"), "Confusion matrix"),
     ("roc", re.compile(r"^roc(_curves?)?(?=_|$)"), "ROC curve"),

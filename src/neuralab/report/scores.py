@@ -27,7 +27,7 @@ PER_CLASS_SUFFIX = "_per_class"
 #: Split-level keys that the metrics section shows in its own way (or not at all).
 SPLIT_SPECIAL = ("per_class", "confusion_matrix", "confusion_matrix_normalized", "operating_point")
 #: Scalar metrics in the order they are shown; any other scalar keys follow alphabetically.
-SCALAR_ORDER = ("n_samples", "accuracy", "balanced_accuracy", "loss", "log_loss", "roc_auc",
+SCALAR_ORDER = ("n_samples", "n", "accuracy", "balanced_accuracy", "mse", "mae", "r2", "loss", "log_loss", "roc_auc",
                 "roc_auc_macro", "roc_auc_micro", "average_precision", "average_precision_macro",
                 "average_precision_micro")
 #: For a binary problem each group is one line, named by its first key, holding the value of
@@ -230,14 +230,33 @@ def auc_of(m: dict):
     return None
 
 
-def headline_header() -> list[Cell]:
-    """The headline table's header."""
+def regression(metrics: dict) -> bool:
+    """Whether metrics.json is a regression run's (its splits hold r2)."""
+    return any(isinstance(m, dict) and "r2" in m for m in metrics.values())
+
+
+def headline_header(task: str = "classification") -> list[Cell]:
+    """The headline table's header (regression: samples, MSE, MAE, R², loss)."""
+    if task == "regression":
+        return [Cell("split"), head("n", num=True), head("mse", num=True),
+                head("mae", num=True), Cell("R²", num=True, title=help_for("r2")),
+                head("loss", num=True)]
     return [Cell("split"), head("n_samples", num=True), head("accuracy", num=True),
             head("loss", num=True), Cell("ROC AUC", num=True, title=help_for("roc_auc"))]
 
 
 def headline_row(split: str, m: dict, *, link: bool = True) -> list[Cell]:
-    """A split's samples, accuracy, loss and ROC AUC; ``link`` leads to its metrics."""
+    """A split's samples, accuracy, loss and ROC AUC; ``link`` leads to its metrics.
+
+    A regression split (it holds r2) shows its samples, MSE, MAE, R² and loss.
+    """
+    if "r2" in m:
+        return [Cell(split, href=f"#metrics-{anchor(split)}" if link else None),
+                Cell(format_number(m.get("n")), num=True),
+                Cell(format_number(m.get("mse")), num=True),
+                Cell(format_number(m.get("mae")), num=True),
+                Cell(format_number(m.get("r2")), num=True, cls="big"),
+                Cell(format_metric("loss", m.get("loss")), num=True)]
     return [Cell(split, href=f"#metrics-{anchor(split)}" if link else None),
             Cell(format_number(m.get("n_samples")), num=True),
             Cell(format_percent(m.get("accuracy")), num=True, cls="big"),
@@ -250,7 +269,8 @@ def headline(metrics: dict) -> Table | None:
     splits = split_names(metrics)
     if not splits:
         return None
-    return Table(headline_header(),
+    task = "regression" if regression(metrics) else "classification"
+    return Table(headline_header(task),
                  [headline_row(s, metrics[s]) for s in splits], cls="headline")
 
 

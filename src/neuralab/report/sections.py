@@ -112,13 +112,23 @@ def preprocessing(model: dict) -> dict:
             and isinstance(pre.get("scale"), list)):
         return {"why": "model.json has no preprocessing (mean and scale)."}
     mean, scale = pre["mean"], pre["scale"]
+    features = pre.get("features") if isinstance(pre.get("features"), list) else None
+    inputs = ("" if features is None else
+              f"The raw x1, x2 are first expanded into the feature inputs "
+              f"{', '.join(map(str, features))}. ")
     if all(m == 0 for m in mean) and all(s == 1 for s in scale):
-        return {"text": f"Identity: x is used as it is (mean 0, scale 1 for all {len(mean)} features)."}
+        return {"text": f"{inputs}Identity: x is used as it is (mean 0, scale 1 for all "
+                        f"{len(mean)} features)."}
     method = f" (method {pre['method']})" if pre.get("method") else ""
-    text = (f"Standardised as (x − mean) / scale{method} over {len(mean)} features, fitted on the "
-            f"training split: mean {format_range(mean)}, scale {format_range(scale)}.")
+    text = (f"{inputs}Standardised as (x − mean) / scale{method} over {len(mean)} features, "
+            f"fitted on the training split: mean {format_range(mean)}, scale {format_range(scale)}.")
+    if isinstance(pre.get("target_mean"), (int, float)) and isinstance(pre.get("target_scale"),
+                                                                       (int, float)):
+        text += (f" The target is learnt as (y − {format_number(pre['target_mean'])}) / "
+                 f"{format_number(pre['target_scale'])} and predicted back in its own units.")
     table = None
-    names = model.get("feature_names") if isinstance(model.get("feature_names"), list) else []
+    names = features or (model.get("feature_names")
+                         if isinstance(model.get("feature_names"), list) else [])
     if len(mean) == len(scale) and len(mean) <= 20:
         table = Table(header(["feature", "mean", "scale"]), [
             [Cell(str(names[i] if i < len(names) else i)), Cell(format_number(m), num=True),

@@ -13,8 +13,9 @@ METRIC_HELP = {
     "n_samples": "Number of samples in the split.",
     "accuracy": "Share of samples whose most probable class is the true class.",
     "balanced_accuracy": "Mean of the per-class recalls: accuracy with every class counted equally.",
-    "loss": "Mean cross-entropy −log p(true class) plus the L2 penalty 0.5·reg·ΣW²: "
-            "what training minimises.",
+    "loss": "What training minimises: the mean cross-entropy −log p(true class) (a regression: "
+            "the mean squared error on the standardised target) plus the penalties 0.5·reg·ΣW² "
+            "and l1·Σ|W|.",
     "log_loss": "Mean cross-entropy −log p(true class), without the L2 penalty.",
     "precision": "Of the samples predicted as this class, the share that truly are: TP / (TP + FP).",
     "recall": "Of the samples truly of this class, the share predicted as it: TP / (TP + FN).",
@@ -47,6 +48,10 @@ METRIC_HELP = {
     "train accuracy": "Share of the training samples whose most probable class is the true class.",
     "test accuracy": "Share of the test samples whose most probable class is the true class.",
     "weighted avg": "Mean over the classes, each weighted by its support.",
+    "n": "Number of samples in the split.",
+    "mse": "Mean squared error (y_pred − y)², in the target's units squared.",
+    "mae": "Mean absolute error |y_pred − y|, in the target's units.",
+    "r2": "R²: 1 − Σ(y − y_pred)² / Σ(y − mean y)²; 1 is perfect, 0 is predicting the mean.",
 }
 
 

@@ -104,7 +104,28 @@ class Predictor:
         return probs
 
     def predict(self, X: np.ndarray) -> np.ndarray:
+        """The predicted class index, or for a regression model the predicted value."""
+        if self.task == "regression":
+            return self.predict_values(X)
         return self.predict_proba(X).argmax(axis=1)
+
+    @property
+    def task(self) -> str:
+        """``"classification"`` or ``"regression"`` (model.json's ``task``)."""
+        return self.meta.get("task", "classification")
+
+    def predict_values(self, X: np.ndarray) -> np.ndarray:
+        """A regression model's predictions (n,) in the target's units, for raw inputs (n, d).
+
+        The model's one output is the standardised prediction (what :meth:`predict_proba`
+        returns for a regression model, (n, 1)); model.json's target_mean and
+        target_scale turn it back: ``y = u * target_scale + target_mean``.
+        """
+        from neuralab.data.target import TargetScaler
+
+        if self.task != "regression":
+            raise NeuralabError("predict_values needs a regression model; this one classifies")
+        return TargetScaler.from_meta(self.meta).inverse(self.predict_proba(X))
 
 
 def read_model(run_dir: str | Path) -> tuple[dict[str, np.ndarray], dict, Standardizer]:
@@ -130,4 +151,7 @@ def load_model(run_dir: str | Path) -> Predictor:
     state, meta, scaler = read_model(run_dir)
     model = MLP(meta["sizes"], activation=meta["activation"], dtype=meta["dtype"])
     model.load_state_dict(state)
+    if meta.get("task") == "regression":  # the one linear output, no softmax
+        return Predictor(lambda X: model.forward(np.asarray(X)).copy(), scaler, [],
+                         meta["feature_names"], meta)
     return Predictor(model.predict_proba, scaler, meta["classes"], meta["feature_names"], meta)

@@ -20,6 +20,7 @@ from neuralab.data import Dataset, load, load_file
 from neuralab.data.files import feature_columns
 from neuralab.data.preprocess import Standardizer
 from neuralab.data.splits import Split, make_splits, remap_labels
+from neuralab.data.target import TargetScaler
 from neuralab.fileio import read_json
 from neuralab.runs.predictor import Predictor, load_model
 from neuralab.runs.state import open_run
@@ -124,15 +125,19 @@ def check_data_spec(spec, *, where: str | Path = f"{CONFIG} data.spec") -> dict:
     return spec
 
 
-def load_data_spec(spec: dict | None, *, where: str | Path = f"{CONFIG} data.spec") -> Dataset:
-    """Load the data a run was trained on, from config.json's ``data.spec`` (checked first)."""
+def load_data_spec(spec: dict | None, *, where: str | Path = f"{CONFIG} data.spec",
+                   task: str = "classification") -> Dataset:
+    """Load the data a run was trained on, from config.json's ``data.spec`` (checked first).
+
+    ``task`` is the run's (its settings'): a file of a regression run has a numeric target.
+    """
     if spec is None:
         raise NeuralabError(f"{CONFIG} does not say where the run's data came from; "
                             "give the data file")
     check_data_spec(spec, where=where)
     if spec["kind"] == "registry":
         return load(spec["name"], seed=spec.get("seed", 0), **(spec.get("options") or {}))
-    return load_file(spec["path"], target=spec.get("target"))
+    return load_file(spec["path"], target=spec.get("target"), task=task)
 
 
 @dataclass
@@ -159,10 +164,11 @@ def load_run_data(run_dir: str | Path) -> RunData:
     where = Path(run_dir) / CONFIG
     data_cfg = config.get("data", {})
     data_spec, test_spec = data_cfg.get("spec"), data_cfg.get("test_spec")
-    return RunData(config=config, settings=settings_of(config, where=str(where)),
-                   data=load_data_spec(data_spec, where=f"{where} data.spec"),
-                   test=(load_data_spec(test_spec, where=f"{where} data.test_spec")
-                         if test_spec else None),
+    settings = settings_of(config, where=str(where))
+    return RunData(config=config, settings=settings,
+                   data=load_data_spec(data_spec, where=f"{where} data.spec", task=settings.task),
+                   test=(load_data_spec(test_spec, where=f"{where} data.test_spec",
+                                        task=settings.task) if test_spec else None),
                    data_spec=data_spec, test_spec=test_spec)
 
 
@@ -206,7 +212,8 @@ def training_split(run_dir: str | Path, *, data: Dataset | None = None,
         predictor = load_model(run_dir)
     data_cfg = config.get("data", {})
     if data is None:
-        data = load_data_spec(data_cfg.get("spec"), where=f"{Path(run_dir) / CONFIG} data.spec")
+        data = load_data_spec(data_cfg.get("spec"), where=f"{Path(run_dir) / CONFIG} data.spec",
+                              task=predictor.task)
     check_features(data, predictor)
     # a separate test file excludes test_fraction, so it never changes the training split
     source = RunData(config=config, settings=settings_of(config), data=data, test=None,
@@ -219,6 +226,8 @@ def training_split(run_dir: str | Path, *, data: Dataset | None = None,
             f"data {data.name} gives a training split of {len(split.y)} rows, but the run in "
             f"{Path(run_dir)} trained on {int(recorded[0])}; give the data the run was trained on"
         )
+    if predictor.task == "regression":
+        return split, predictor
     y = remap_labels(data, predictor.classes)[split.index]
     return Split(split.X, y, split.index, split.source), predictor
 
@@ -234,6 +243,7 @@ class Resume:
     start_step: int
     scaler: Standardizer
     seconds: float
+    target: TargetScaler | None = None  # a regression run's target scaling
 
 
 def read_resume(run_dir: str | Path, config: dict, optimizer: str) -> Resume:
@@ -259,4 +269,6 @@ def read_resume(run_dir: str | Path, config: dict, optimizer: str) -> Resume:
                   history_rows=read_history(run_dir / HISTORY),
                   start_step=config.get("steps", 0),
                   scaler=Standardizer.from_meta(meta, meta["sizes"][0]),
-                  seconds=float(config.get("train_seconds", 0.0)))
+                  seconds=float(config.get("train_seconds", 0.0)),
+                  target=(TargetScaler.from_meta(meta) if meta.get("task") == "regression"
+                          else None))

@@ -84,7 +84,7 @@ def check_model_meta(meta, where: str | Path = MODEL_JSON) -> dict:
     the ``hidden`` setting's range); ``activation`` and ``dtype`` are among the
     settings' choices (:func:`neuralab.config.check`; absent: relu, float64);
     ``classes`` and ``feature_names`` (absent: "0".., "x1"..) hold one distinct
-    string per output and per input; ``preprocessing`` is what
+    string per output and per raw input (two with feature inputs); ``preprocessing`` is what
     :meth:`~neuralab.data.preprocess.Standardizer.from_meta` reads. Anything else
     is a one-line NeuralabError naming ``where``.
     """
@@ -104,10 +104,14 @@ def check_model_meta(meta, where: str | Path = MODEL_JSON) -> dict:
         dtype = check("dtype", _or_default(meta, "dtype", "float64"))
     except SettingError as exc:
         raise NeuralabError(f"{where}: {exc}") from None
-    classes = _names(meta, "classes", [str(k) for k in range(sizes[-1])], "output", where)
-    features = _names(meta, "feature_names", [f"x{i + 1}" for i in range(sizes[0])], "input",
+    from neuralab.data.target import meta_task
+
+    regression = meta_task(meta, sizes, where=where) == "regression"
+    classes = [] if regression else _names(meta, "classes", [str(k) for k in range(sizes[-1])],
+                                           "output", where)
+    n_inputs = Standardizer.from_meta(meta, sizes[0], where=where).n_inputs
+    features = _names(meta, "feature_names", [f"x{i + 1}" for i in range(n_inputs)], "input",
                       where)
-    Standardizer.from_meta(meta, sizes[0], where=where)
     return {**meta, "classes": classes, "feature_names": features, "activation": activation,
             "dtype": dtype}
 

@@ -51,13 +51,13 @@ class RunResult:
         return self.fit.final_loss
 
     @property
-    def train_accuracy(self) -> float:
-        return self.metrics["train"]["accuracy"]
+    def train_accuracy(self) -> float | None:
+        return self.metrics["train"].get("accuracy")  # None for regression
 
     @property
     def test_accuracy(self) -> float | None:
         test = self.metrics.get("test")
-        return None if test is None else test["accuracy"]
+        return None if test is None else test.get("accuracy")
 
     @property
     def interrupted(self) -> bool:
@@ -84,7 +84,9 @@ def model_meta(settings: TrainSettings, sizes: list[int], data: Dataset,
         "preprocessing": scaler.to_meta(),
         "tensors": [f"{k}{i}" for i in range(1, len(sizes)) for k in ("W", "b")],
         "layout": "W_i has shape (d_{i-1}, d_i); z_i = o_{i-1} W_i + b_i; "
-                  "x is first standardised as (x - mean) / scale",
+                  "x is first standardised as (x - mean) / scale"
+                  + ("" if scaler.features is None else
+                     ", after its columns x1, x2 are expanded into preprocessing.features"),
     }
 
 
@@ -154,7 +156,15 @@ def write_figures(figures: Path, run_name: str, history, metrics: dict, predicto
 
 def write_scores(out: Path, title: str, history, metrics: dict, predictor: Predictor,
                  splits: dict[str, Split], probs: dict[str, np.ndarray] | None = None) -> None:
-    """metrics.json, predictions.csv and the figures: what a run and an evaluation both write."""
+    """metrics.json, predictions.csv and the figures: what a run and an evaluation both write.
+
+    For a regression model, ``probs`` holds each split's predictions in the target's
+    units (:func:`~neuralab.runs.regression.write_regression_scores`).
+    """
+    if predictor.task == "regression":
+        from neuralab.runs.regression import write_regression_scores
+
+        return write_regression_scores(out, title, history, metrics, predictor, splits, probs)
     write_json(out / "metrics.json", metrics)
     write_predictions(out / "predictions.csv", predictor, splits, probs)
     write_figures(out / "figures", title, history, metrics, predictor, splits, probs)
@@ -181,7 +191,7 @@ def run_config(run: RunResult, data: Dataset, *, data_spec: dict | None,
             "test_shape": list(test.X.shape) if test is not None else None,
             "test_source": test.source if test is not None else None,
         },
-        "model": {"sizes": s.sizes(train.X.shape[1], data.n_classes),
+        "model": {"sizes": s.sizes(train.X.shape[1], data.n_outputs),
                   "repr": repr(getattr(run.trainer, "model", ""))},
         "backend": s.backend,
         "device": run.device,

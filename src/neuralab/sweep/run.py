@@ -199,13 +199,16 @@ def _scoring(y: np.ndarray, base: TrainSettings, folds: int | None,
     if folds is None:
         val_fraction = (check("val_fraction", val_fraction) if val_fraction is not None
                         else base.val_fraction or DEFAULT_VAL_FRACTION)
+    regression = base.task == "regression"
     pairs = selection_splits(y, folds=folds, val_fraction=val_fraction,
-                             test_fraction=base.test_fraction, seed=base.seed)
+                             test_fraction=base.test_fraction, seed=base.seed,
+                             stratified=not regression)
     scoring = ({"method": "kfold", "folds": int(folds)} if folds is not None
                else {"method": "holdout", "val_fraction": float(val_fraction)})
     scoring.update(seed=base.seed, test_fraction=base.test_fraction,
                    train_rows=[len(tr) for tr, _ in pairs], val_rows=[len(va) for _, va in pairs],
-                   score="mean validation accuracy; ties: lower mean validation cross-entropy")
+                   score=("mean validation MSE, lower is better" if regression else
+                          "mean validation accuracy; ties: lower mean validation cross-entropy"))
     return pairs, scoring
 
 
@@ -342,6 +345,9 @@ def _collector(result: SweepResult, study, space,
 def _ready(data: Dataset, base: TrainSettings, space, *, sampler, n_trials, pruner, folds,
            val_fraction, workers, test) -> tuple:
     """Check everything a sweep is given before it touches any file."""
+    from neuralab.runs.regression import check_task
+
+    check_task(data, base)  # a data set of the other task fails here, not in every trial
     space = normalize_space(space)
     sampler, pruner = _choose(space, sampler, pruner, workers)
     total = _n_trials(sampler, n_trials, space)

@@ -66,8 +66,8 @@ def all_trial_settings(base: TrainSettings, configs: list[dict]) -> list[TrainSe
 
 def selection_splits(y: np.ndarray, *, folds: int | None = None,
                      val_fraction: float | None = DEFAULT_VAL_FRACTION,
-                     test_fraction: float | None = None,
-                     seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+                     test_fraction: float | None = None, seed: int = 0,
+                     stratified: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
     """``(train_rows, val_rows)`` pairs, as row numbers of the whole data set.
 
     The test part (``test_fraction``) is cut first, exactly as
@@ -76,7 +76,8 @@ def selection_splits(y: np.ndarray, *, folds: int | None = None,
     ``val_fraction`` of the whole data set (as ``--val-fraction`` means in
     ``train``), or ``folds`` stratified, shuffled, seeded folds
     (``sklearn.model_selection.StratifiedKFold``), each row a validation row
-    exactly once.
+    exactly once. A regression target (``stratified=False``) is split at random
+    (``KFold``).
 
     >>> y = np.repeat([0, 1], 10)
     >>> pairs = selection_splits(y, folds=5, seed=0)
@@ -89,14 +90,20 @@ def selection_splits(y: np.ndarray, *, folds: int | None = None,
         if val_fraction is None:
             raise NeuralabError("give folds or val_fraction to score the trials")
         parts = three_way_split(rows, y, val_fraction=val_fraction,
-                                test_fraction=test_fraction, seed=seed)
+                                test_fraction=test_fraction, seed=seed, stratified=stratified)
         return [(parts["train"], parts["val"])]
     if not isinstance(folds, (int, np.integer)) or isinstance(folds, bool) or folds < 2:
         raise NeuralabError(f"folds must be an integer >= 2, got {folds!r}")
-    from sklearn.model_selection import StratifiedKFold
+    from sklearn.model_selection import KFold, StratifiedKFold
 
     dev = three_way_split(rows, y, val_fraction=None, test_fraction=test_fraction,
-                          seed=seed)["train"]
+                          seed=seed, stratified=stratified)["train"]
+    if not stratified:
+        if len(dev) < folds:
+            raise NeuralabError(f"folds={folds} needs at least {folds} rows for selection; "
+                                f"there are {len(dev)}")
+        kfold = KFold(n_splits=int(folds), shuffle=True, random_state=seed)
+        return [(np.sort(dev[tr]), np.sort(dev[va])) for tr, va in kfold.split(dev)]
     counts = np.bincount(y[dev])
     present = counts[counts > 0]
     if present.min() < folds:
@@ -148,11 +155,13 @@ class Trial:
         return self.status == "ok"
 
     def sort_key(self) -> tuple:
-        """Best first: ok, then pruned, then failed; higher score, lower val_loss, earlier number."""
+        """Best first: ok, then pruned, then failed; higher score (regression: lower, an MSE),
+        lower val_loss, earlier number."""
         if not self.ok:
             return (STATUSES.index(self.status), 0.0, 0.0, self.number)
         loss = self.val_loss if math.isfinite(self.val_loss) else math.inf
-        return (0, -self.score, loss, self.number)
+        score = self.score if self.settings.get("task") == "regression" else -self.score
+        return (0, score, loss, self.number)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -207,15 +216,17 @@ def read_trial(raw, where: str, *, number: int, params: dict, settings: dict,
     if not isinstance(message, str):
         raise NeuralabError(f"{where}: message must be text, got {type(message).__name__}")
     ok = status == "ok"
+    # a regression trial's score, std and fold values are mean squared errors: no upper bound
+    top = math.inf if isinstance(settings, dict) and settings.get("task") == "regression" else 1.0
     trial = Trial(number=number, params=params, settings=settings, status=status,
                   message=message[:1000],
-                  score=_number(raw, "score", where, high=1.0, null=not ok),
+                  score=_number(raw, "score", where, high=top, null=not ok),
                   val_loss=_number(raw, "val_loss", where),
                   train_accuracy=_number(raw, "train_accuracy", where, high=1.0),
-                  std=_number(raw, "std", where, high=1.0),
+                  std=_number(raw, "std", where, high=top),
                   seconds=_number(raw, "seconds", where, null=False))
     if ok:
-        trial.fold_accuracies = _numbers(raw, "fold_accuracies", where, n_folds, high=1.0)
+        trial.fold_accuracies = _numbers(raw, "fold_accuracies", where, n_folds, high=top)
         trial.fold_losses = _numbers(raw, "fold_losses", where, n_folds)
     return trial
 
@@ -249,6 +260,9 @@ def _fit_fold(s: TrainSettings, data: Dataset, train_rows: np.ndarray,
         quiet["callbacks"] = [hear]
     if prep.fit(progress=False, stop_on_signal=False, stop=stop, **quiet).interrupted:
         raise Stopped
+    if s.task == "regression":  # scored by the validation MSE in the target's units
+        mse = prep.evaluate()[0]["val"]["mse"]
+        return float("nan"), mse, mse
     probs = {k: prep.trainer.evaluate(prep.scaled[k], sp.y)[1] for k, sp in splits.items()}
     acc = {k: float(np.mean(probs[k].argmax(axis=1) == sp.y)) for k, sp in splits.items()}
     # the cross-entropy of probabilities alone (no L2 penalty), so that every reg compares fairly

@@ -225,5 +225,8 @@ def make_distributed_trainer(sizes, *, activation: str = "relu", init: str = "le
     world = current()
     if world is None:
         raise NeuralabError("no torch.distributed world has been joined")
+    if kwargs.pop("task", "classification") == "regression":
+        raise NeuralabError("data-parallel training (nproc) trains classifiers only; "
+                            "train a regression model in one process")
     engine = MLP(sizes, activation=activation, init=init, seed=seed, dtype=dtype)
     return DistributedTrainer(from_engine(engine, device=world.device), world, **kwargs)

@@ -1,7 +1,8 @@
 """Training the PyTorch way, behind the same interface as the engine's trainer.
 
-One step is the slides' ``optimizer.zero_grad()``, the loss (cross-entropy plus
-the same ``0.5 * reg * sum W^2`` penalty), ``loss.backward()`` and
+One step is the slides' ``optimizer.zero_grad()``, the loss (cross-entropy, or for
+regression the mean squared error of the one output, plus the same
+``0.5 * reg * sum W^2`` penalty), ``loss.backward()`` and
 ``optimizer.step()`` with ``torch.optim.SGD`` or ``Adam``; the ``manual``
 optimiser is the slides' by-hand update ``p.data.sub_(p.grad * lr)``.
 """
@@ -31,6 +32,8 @@ class TorchTrainer:
             ``"manual"`` (the by-hand ``p.data.sub_(p.grad * lr)``).
         lr, reg, l1, momentum, weight_decay: as for the engine.
         class_weight: optional per-class weights for the cross-entropy.
+        task: ``"classification"`` or ``"regression"`` (``F.mse_loss`` of the one
+            output: ``mean (u - y)^2``, the engine's :class:`~neuralab.nn.MeanSquaredError`).
     """
 
     backend = "torch"
@@ -38,8 +41,11 @@ class TorchTrainer:
     def __init__(self, model: TorchMLP, *, optimizer: str = "sgd", lr: float = 1.0,
                  reg: float = 0.0, l1: float = 0.0, momentum: float = 0.9,
                  weight_decay: float = 0.0, class_weight=None,
-                 clip_norm: float | None = None) -> None:
+                 clip_norm: float | None = None, task: str = "classification") -> None:
         self.model = model
+        self.task = task
+        if task == "regression" and model.sizes[-1] != 1:
+            raise NeuralabError(f"a regression model has one output, got sizes {model.sizes}")
         self.clip_norm = None if clip_norm is None else float(clip_norm)
         self.lr = float(lr)
         self.reg = float(reg)
@@ -89,6 +95,8 @@ class TorchTrainer:
         return t
 
     def _labels(self, y: np.ndarray) -> torch.Tensor:
+        if self.task == "regression":  # the numeric targets, in the model's dtype
+            return torch.as_tensor(np.asarray(y, dtype=np.float64), device=self.device).to(self.dtype)
         return torch.as_tensor(np.asarray(y, dtype=np.int64), device=self.device)
 
     def penalty(self):
@@ -101,7 +109,9 @@ class TorchTrainer:
         return out
 
     def loss(self, scores: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """Mean cross-entropy plus the penalties (:meth:`penalty`)."""
+        """Mean cross-entropy (regression: mean squared error) plus the penalties (:meth:`penalty`)."""
+        if self.task == "regression":
+            return F.mse_loss(scores[:, 0], y) + self.penalty()
         return F.cross_entropy(scores, y, weight=self.class_weight) + self.penalty()
 
     def train_step(self, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
@@ -130,12 +140,22 @@ class TorchTrainer:
     def evaluate(self, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         scores = self.model(self._tensor(X))
         loss = self.loss(scores, self._labels(y))
+        if self.task == "regression":
+            return float(loss), scores.cpu().numpy()
         return float(loss), torch.softmax(scores, dim=1).cpu().numpy()
 
     @torch.no_grad()
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         Xt = torch.as_tensor(np.ascontiguousarray(X), device=self.device).to(self.dtype)
         return torch.softmax(self.model(Xt), dim=1).cpu().numpy()
+
+    @torch.no_grad()
+    def predict_output(self, X: np.ndarray) -> np.ndarray:
+        """What a Predictor wraps: probabilities (classification) or the outputs (n, 1)."""
+        if self.task != "regression":
+            return self.predict_proba(X)
+        Xt = torch.as_tensor(np.ascontiguousarray(X), device=self.device).to(self.dtype)
+        return self.model(Xt).cpu().numpy()
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """W1, b1, ..., WL, bL in the lecture's layout."""
@@ -192,7 +212,8 @@ def make_torch_trainer(sizes: Sequence[int], *, activation: str = "relu", init: 
                        seed: int = 0, dtype: str = "float64", device: str = "auto",
                        optimizer: str = "sgd", lr: float = 1.0, reg: float = 1e-3,
                        momentum: float = 0.9, weight_decay: float = 0.0, l1: float = 0.0,
-                       class_weight=None, clip_norm: float | None = None) -> TorchTrainer:
+                       class_weight=None, clip_norm: float | None = None,
+                       task: str = "classification") -> TorchTrainer:
     """The torch twin of :func:`neuralab.train.make_engine_trainer`.
 
     The starting weights are drawn by the engine's seeded initialiser and copied
@@ -203,4 +224,5 @@ def make_torch_trainer(sizes: Sequence[int], *, activation: str = "relu", init: 
     engine = MLP(sizes, activation=activation, init=init, seed=seed, dtype=dtype)
     model = from_engine(engine, device=resolve_device(device))
     return TorchTrainer(model, optimizer=optimizer, lr=lr, reg=reg, l1=l1, momentum=momentum,
-                        weight_decay=weight_decay, class_weight=class_weight, clip_norm=clip_norm)
+                        weight_decay=weight_decay, class_weight=class_weight, clip_norm=clip_norm,
+                        task=task)
