@@ -39,6 +39,8 @@ LECTURE_ITERATIONS = MappingProxyType({"linear": 200, "mlp": 10_000})
 TOY_DATASETS = ("spiral", "moons", "circles", "xor", "gaussian")
 #: Toys whose generators make exactly two classes.
 TWO_CLASS_TOYS = ("moons", "circles", "xor")
+#: The 2-D regression toys the playground offers (a numeric target over the plane).
+REGRESSION_TOYS = ("plane", "gaussians")
 #: The input features a 2-D data set can be expanded into (TensorFlow Playground's set),
 #: computed from the raw columns x1, x2 before any standardisation.
 FEATURES = ("x1", "x2", "x1^2", "x2^2", "x1*x2", "sin(x1)", "sin(x2)")
@@ -154,9 +156,11 @@ def _s(name: str, kind: str, default, help: str, **kw) -> Setting:
 
 _DECLARED = (
     # --- data ---------------------------------------------------------------------------
-    _s("dataset", "choice", "spiral", "The 2-D data set to learn.", choices=TOY_DATASETS,
+    _s("dataset", "choice", "spiral", "The 2-D data set to learn (plane and gaussians: regression).",
+       choices=TOY_DATASETS + REGRESSION_TOYS,
        group="data", surfaces=frozenset({"playground"}), searchable=False),
-    _s("n_points", "int", 100, "Points per class of the generated data set.", minimum=10,
+    _s("n_points", "int", 100, "Points per class of the generated data set (a regression set: "
+       "all its points).", minimum=10,
        maximum=2000, unit="points per class", group="data",
        surfaces=frozenset({"playground"}), searchable=False),
     _s("classes", "int", 3, "Classes of the generated data set (moons, circles and xor have 2).",
@@ -180,13 +184,13 @@ _DECLARED = (
        none_means="the data's own columns", group="data",
        surfaces=frozenset({"train", "sweep", "playground"}), searchable=False,
        playground={"default": ("x1", "x2"), "optional": False}),
-    # --- model --------------------------------------------------------------------------
-    _s("model", "choice", "mlp", "linear (softmax classifier) or mlp (hidden layers).",
-       choices=("linear", "mlp"), group="model", surfaces=frozenset({"train", "sweep", "playground"})),
     _s("task", "choice", "classification",
        "classification (softmax and cross-entropy over the classes) or regression (a numeric "
        "target, linear output, mean squared error).", choices=("classification", "regression"),
-       group="model", surfaces=frozenset({"train", "sweep"}), searchable=False),
+       group="data", surfaces=frozenset({"train", "sweep", "playground"}), searchable=False),
+    # --- model --------------------------------------------------------------------------
+    _s("model", "choice", "mlp", "linear (softmax classifier) or mlp (hidden layers).",
+       choices=("linear", "mlp"), group="model", surfaces=frozenset({"train", "sweep", "playground"})),
     _s("hidden", "int_list", (100,), "Hidden layer widths; on the command line repeat for depth.",
        minimum=1, maximum=100_000, unit="units", group="model",
        surfaces=frozenset({"train", "sweep", "playground"}),

@@ -106,7 +106,8 @@ def test_defaults_endpoint_is_the_schema_of_every_playground_setting(client):
         assert d.get("maximum") == pg.get("maximum", SETTINGS[s.name].maximum), s.name
     assert described["n_points"]["minimum"] == 10 and described["n_points"]["maximum"] == 2000
     assert described["n_points"]["unit"] == "points per class"
-    assert described["dataset"]["choices"] == ["spiral", "moons", "circles", "xor", "gaussian"]
+    assert described["dataset"]["choices"] == ["spiral", "moons", "circles", "xor", "gaussian",
+                                               "plane", "gaussians"]
     assert described["hidden"]["max_length"] == 6 and described["hidden"]["maximum"] == 256
     assert "manual" not in described["optimizer"]["choices"]  # the torch-only update
     assert described["batch_size"]["optional"] and described["batch_size"]["none_word"] == "full"
@@ -219,7 +220,7 @@ def _out_of_bounds(s):
         return s.maximum + 1
     if s.kind in ("int", "float"):
         return s.minimum - 1
-    return {"choice": "no-such-choice", "bool": "maybe", "int_list": [0]}[s.kind]
+    return {"choice": "no-such-choice", "bool": "maybe", "int_list": [0], "choice_list": []}[s.kind]
 
 
 def test_every_shown_setting_is_checked_by_the_schema_and_refusals_name_it(client):
@@ -345,16 +346,20 @@ def test_step_sends_a_frame_with_the_boundary_and_the_loss_falls(client, app):
         assert (cm.sum(axis=1) == 20).all()  # rows are the true classes (stratified split)
 
 
-def test_hidden_maps_come_with_step_frames_for_an_mlp_only(client):
+def test_the_network_diagram_comes_with_step_frames_capped_per_layer(client):
     with client.websocket_connect(WS) as ws:
         _, frame = configure(ws, hidden=[40, 5], n_points=20)
-        hidden = step(ws)["hidden"]
-        assert hidden["layer"] == 1 and hidden["units_total"] == 40
-        assert [u["unit"] for u in hidden["units"]] == list(range(32))  # at most 32 shown
-        for u in hidden["units"]:
-            assert len(base64.b64decode(u["gray"])) == u["width"] * u["height"]
-        _, frame = configure(ws, model="linear")
-        assert "hidden" not in frame and "hidden" not in step(ws)
+        net = step(ws)["network"]
+        assert [(l["kind"], l["units_total"]) for l in net["layers"]] == \
+            [("input", 2), ("hidden", 40), ("hidden", 5), ("output", 3)]
+        assert [u["unit"] for u in net["layers"][1]["nodes"]] == list(range(16))  # at most 16 shown
+        for layer in net["layers"]:
+            for u in layer["nodes"]:
+                assert len(base64.b64decode(u["gray"])) == u["width"] * u["height"]
+        # the weights between the drawn nodes: W1 2 x 16, W2 16 x 5, W3 5 x 3
+        assert [np.shape(W) for W in net["weights"]] == [(2, 16), (16, 5), (5, 3)]
+        _, frame = configure(ws, model="linear")  # inputs straight to the outputs
+        assert [l["kind"] for l in step(ws)["network"]["layers"]] == ["input", "output"]
 
 
 def test_play_sends_frames_until_pause_and_none_after(client):
@@ -368,9 +373,9 @@ def test_play_sends_frames_until_pause_and_none_after(client):
             assert frame["playing"] is True and "boundary" in frame
             steps.append(frame["step"])
         assert steps == sorted(steps) and steps[-1] - steps[0] == 70  # 10 steps a frame
-        assert any("hidden" in receive(ws, "frame") for _ in range(5))  # every 5th frame
-        paused = pause(ws)  # the pause's own frame, with the hidden maps
-        assert paused["playing"] is False and "hidden" in paused
+        assert all("network" in receive(ws, "frame") for _ in range(3))  # the diagram, every frame
+        paused = pause(ws)  # the pause's own frame, with the diagram
+        assert paused["playing"] is False and "network" in paused
         # nothing from the play loop comes after the pause: the next message is the step's
         assert step(ws)["step"] == paused["step"] + 1
 

@@ -9,111 +9,22 @@ Pause, clicks on the boundary canvas, Save, a CSV upload.
 from __future__ import annotations
 
 import hashlib
-import threading
 import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from playground.browser import CHROMIUM, wait_loaded  # the fixtures are conftest.py's
 
-CHROMIUM = Path("/usr/bin/chromium")
 if not CHROMIUM.exists():
     pytest.skip("the playground's browser tests need Chromium at /usr/bin/chromium: "
                 "install the Debian package `chromium`", allow_module_level=True)
-sync_api = pytest.importorskip("playwright.sync_api")
-uvicorn = pytest.importorskip("uvicorn")
-
-from neuralab.playground import create_app  # noqa: E402
+pytest.importorskip("playwright.sync_api")
 
 # one worker runs the whole module under `pytest -n 2 --dist loadgroup`: one server, one browser
 pytestmark = [pytest.mark.xdist_group(name="playground_e2e"), pytest.mark.slow]
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LECTURE = "?dataset=spiral&model=mlp&hidden=100&lr=1&reg=0.001&activation=relu&optimizer=sgd"
-
-
-# --------------------------------------------------------------------------- fixtures
-
-
-class _Server:
-    def __init__(self, runs_dir: Path) -> None:
-        self.runs_dir = runs_dir
-        self.app = create_app(runs_dir=runs_dir)
-        # port 0: the OS picks a free port, read back once the server listens
-        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=0,
-                                                    log_level="warning", lifespan="off"))
-        self.thread = threading.Thread(target=self.server.run, name="playground-e2e", daemon=True)
-
-    def start(self) -> str:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the playground server did not start")
-            time.sleep(0.02)
-        port = self.server.servers[0].sockets[0].getsockname()[1]
-        return f"http://127.0.0.1:{port}"
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    srv = _Server(tmp_path_factory.mktemp("playground_runs"))
-    srv.base = srv.start()
-    yield srv
-    srv.stop()
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield b
-        b.close()
-
-
-class _Tab:
-    """A page plus what it logged: console errors, uncaught exceptions, every request URL."""
-
-    def __init__(self, page) -> None:
-        self.page = page
-        self.errors: list[str] = []
-        self.requests: list[str] = []
-        page.on("console", lambda m: self.errors.append(f"console {m.type}: {m.text}")
-                if m.type == "error" else None)
-        page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
-        page.on("request", lambda r: self.requests.append(r.url))
-
-
-@pytest.fixture
-def context(browser):
-    ctx = browser.new_context(viewport={"width": 1280, "height": 800})
-    # generous: a busy machine (or the first import of torch, for backend=torch) is slow
-    ctx.set_default_timeout(60_000)
-    yield ctx
-    ctx.close()
-
-
-@pytest.fixture
-def open_tab(context, server):
-    """open_tab(query) -> a _Tab showing the page, once its first frame (with points) is drawn."""
-
-    def _open(query: str = "", *, loaded: bool = True) -> _Tab:
-        tab = _Tab(context.new_page())
-        tab.page.goto(server.base + "/" + query)
-        if loaded:
-            wait_loaded(tab.page)
-        return tab
-
-    return _open
-
-
-def wait_loaded(page) -> None:
-    page.wait_for_function("document.getElementById('n_train').textContent !== '0'")
 
 
 def text(page, selector: str) -> str:
@@ -158,14 +69,29 @@ def test_page_loads_clean_and_stays_on_this_machine(open_tab, server):
     assert text(page, "#step_count") == "0"
     assert int(text(page, "#n_train")) == 240 and int(text(page, "#n_test")) == 60
     assert page.locator("#confusion td").count() == 9  # 3 x 3 counts
-    assert page.locator("#hidden_maps canvas").count() > 0
+    assert page.locator("#network .net-node.drawn canvas").count() > 0  # the diagram's thumbnails
     assert page.is_hidden("#error")
-    # the generated code, in two tabs
-    assert "torch" in page.inner_text("#code_torch")
+    # the generated code, in two tabs: each wraps inside its panel (nothing is cut off at the
+    # right), and Copy copies the whole script of the tab shown
+    from neuralab.playground.session import Session
+
+    session = Session(runs_dir=server.runs_dir)
+    session.configure({})
+    scripts = session.code()
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     assert page.is_hidden("#code_numpy")
-    page.click("#tab_numpy")
-    assert page.is_visible("#code_numpy") and page.is_hidden("#code_torch")
-    assert "neuralab" in page.inner_text("#code_numpy")
+    for kind in ("torch", "numpy"):
+        page.click(f"#tab_{kind}")
+        other = "numpy" if kind == "torch" else "torch"
+        assert page.is_visible(f"#code_{kind}") and page.is_hidden(f"#code_{other}")
+        assert page.evaluate(f"(() => {{ const pre = document.getElementById('code_{kind}'); "
+                             "return pre.scrollWidth <= pre.clientWidth; })()")
+        copy_says = "document.getElementById('copy_code').textContent === '{}'"
+        page.wait_for_function(copy_says.format("Copy"))  # the last tab's copy has finished
+        page.click("#copy_code")
+        page.wait_for_function(copy_says.format("Copied"))
+        assert page.evaluate("navigator.clipboard.readText()") == scripts[kind]
+    assert "import torch" in scripts["torch"] and "def backward(" in scripts["numpy"]
     # the controls show the server's defaults (the lecture's experiment)
     assert page.input_value("#dataset") == "spiral"
     assert page.input_value("#hidden_1") == "100"
@@ -174,9 +100,10 @@ def test_page_loads_clean_and_stays_on_this_machine(open_tab, server):
     outside = [u for u in tab.requests
                if urlsplit(u).scheme not in ("data", "blob") and urlsplit(u).hostname != "127.0.0.1"]
     assert outside == [], f"requests left this machine: {outside}"
-    # the page, its script, its style sheet, the defaults and the WebSocket: nothing else
+    # the page, its scripts, its style sheet, the defaults and the WebSocket: nothing else
     paths = {urlsplit(u).path for u in tab.requests if urlsplit(u).scheme in ("http", "ws")}
-    assert {"/", "/static/app.js", "/static/style.css", "/api/defaults", "/ws"} >= paths - {""}
+    assert {"/", "/static/app.js", "/static/charts.js", "/static/diagram.js", "/static/style.css",
+            "/api/defaults", "/ws"} >= paths - {""}
 
 
 def test_spiral_trains_past_90_percent_then_pauses(open_tab):
@@ -343,6 +270,13 @@ def test_controls_are_built_from_the_schema_in_api_defaults(open_tab, server):
                 el = inputs.nth(i)
                 assert float(el.get_attribute("min")) == s["minimum"], name
                 assert float(el.get_attribute("max")) == s["maximum"], name
+            continue
+        if s["kind"] == "choice_list":  # a toggle for each choice, the default's switched on
+            boxes = page.locator(f"#{name} input[type=checkbox]")
+            assert boxes.evaluate_all("els => els.map(e => e.value)") == s["choices"], name
+            assert boxes.evaluate_all("els => els.filter(e => e.checked).map(e => e.value)") == \
+                payload["config"][name], name
+            assert s["help"] in page.get_attribute(f"#{name}", "title"), name
             continue
         el = page.locator(f"#{name}")
         assert el.count() == 1, f"no control for {name}"

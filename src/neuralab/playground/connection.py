@@ -142,11 +142,11 @@ class Connection:
     """One WebSocket and its session.
 
     Replies, in order: ``config`` -> ``config_ok`` (with ``code``) then a frame
-    with points and hidden maps; ``upload_csv`` -> the same, the config's dataset
+    with points and the network diagram; ``upload_csv`` -> the same, the config's dataset
     being ``"upload"`` and its classes the file's; ``play`` -> ``state``, then
-    frames until paused (hidden maps in every 5th); ``pause`` -> ``state`` then
-    one frame with hidden maps; ``step`` -> (``state`` first if it was playing)
-    a frame with hidden maps; ``reset`` -> a frame with points; ``add_point`` ->
+    frames until paused (the network diagram in each); ``pause`` -> ``state`` then
+    one frame with the network diagram; ``step`` -> (``state`` first if it was playing)
+    a frame with the network diagram; ``reset`` -> a frame with points; ``add_point`` ->
     a frame with points and the regenerated ``code``; ``save`` -> ``saved``.
     A refused message gets ``error`` (its ``field`` the setting, or what else was
     wrong) and changes nothing. A message's ``id``, when it has one, comes back

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from neuralab import NeuralabError
-from neuralab.config import TWO_CLASS_TOYS, SettingError
+from neuralab.config import REGRESSION_TOYS, TWO_CLASS_TOYS, SettingError
 from neuralab.data.dataset import Dataset
 from neuralab.data.splits import Split, make_splits
 from neuralab.playground.settings import MAX_CLASSES, PlaygroundError
@@ -193,11 +193,16 @@ def parse_points_csv(text: str) -> Dataset:
 
 
 def toy_options(cfg: dict) -> dict:
-    """The generator options of ``cfg``'s toy: n_per_class, n_classes where it takes one, noise.
+    """The generator options of ``cfg``'s toy: n_per_class, n_classes where it takes one, noise
+    (a regression toy: n_samples and noise).
 
     >>> toy_options({"dataset": "moons", "n_points": 50, "classes": 2, "noise": 0.1})
     {'n_per_class': 50, 'noise': 0.1}
+    >>> toy_options({"dataset": "plane", "n_points": 50, "classes": 2, "noise": 0.1})
+    {'n_samples': 50, 'noise': 0.1}
     """
+    if cfg["dataset"] in REGRESSION_TOYS:
+        return {"n_samples": cfg["n_points"], "noise": cfg["noise"]}
     opts = {"n_per_class": cfg["n_points"]}
     if cfg["dataset"] not in TWO_CLASS_TOYS:
         opts["n_classes"] = cfg["classes"]
@@ -274,11 +279,11 @@ def session_data(base: Dataset, cfg: dict, extra: list, extent: list[float] | No
                            cfg["test_fraction"]) from None
     pts = np.array(extra, dtype=float).reshape(-1, 3)
     X = np.vstack([base.X, pts[:, :2]])
-    y = np.concatenate([base.y, pts[:, 2].astype(np.int64)])
+    y = np.concatenate([base.y, pts[:, 2].astype(base.y.dtype)])
     source = base.source + (f", plus {len(extra)} training points added in the playground"
                             if extra else "")
     dataset = Dataset(X=X, y=y, classes=list(base.classes), name=base.name, source=source,
-                      feature_names=list(base.feature_names))
+                      feature_names=list(base.feature_names), task=base.task, target=base.target)
     if extra:
         train = splits["train"]
         index = np.concatenate([train.index, len(base.y) + np.arange(len(extra))])

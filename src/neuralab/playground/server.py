@@ -50,7 +50,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from neuralab import NeuralabError
-from neuralab.config import TWO_CLASS_TOYS, settings_for
+from neuralab.config import REGRESSION_TOYS, TWO_CLASS_TOYS, settings_for
 from neuralab.playground.connection import MAX_FPS, MESSAGE_TYPES, Connection, dumps
 from neuralab.playground.data import MAX_COORDINATE, MAX_CSV_CHARS, MAX_CSV_ROWS
 from neuralab.playground.frames import HIDDEN_EVERY, MAX_UNITS_SHOWN
@@ -83,6 +83,7 @@ def defaults_payload(grid: int = 100, hidden_grid: int = 25) -> dict:
         "settings": [s.describe() for s in settings_for(SURFACE)],
         "upload": UPLOAD,
         "two_class_only": list(TWO_CLASS_TOYS),
+        "regression_sets": list(REGRESSION_TOYS),
         "dataset_defaults": DATASET_DEFAULTS,
         "class_colours": CLASS_COLOURS[:MAX_CLASSES],
         "grid": {"width": grid, "height": grid},
@@ -144,7 +145,7 @@ def create_app(*, runs_dir: Path, static_dir: Path | None = None, grid: int = 10
         runs_dir: where ``save`` writes run directories.
         static_dir: the page's folder (default: the package's ``static``).
         grid: width and height of the boundary image (pixels).
-        hidden_grid: width and height of each hidden-unit map.
+        hidden_grid: width and height of each node's map in the network diagram.
         max_fps: the most frames a second a playing session sends.
         allowed_hosts: the Host header names served (loopback only by default).
         max_sessions: the most sessions at once; a tab beyond gets an ``error``

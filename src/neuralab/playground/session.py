@@ -44,11 +44,13 @@ from neuralab.playground.data import (
     toy_options,
 )
 from neuralab.playground.frames import (
+    VALUE_COLOURS,
     b64,
     boundary_rgba,
     confusion_counts,
+    network_maps,
     num,
-    unit_maps,
+    value_rgba,
 )
 from neuralab.playground.limits import MemoryBudget, session_bytes
 from neuralab.playground.settings import (
@@ -86,7 +88,7 @@ class Session:
     Args:
         runs_dir: where :meth:`save` writes run directories.
         grid: the boundary image's width and height, in pixels (default 100).
-        hidden_grid: the hidden-unit maps' width and height (default 25).
+        hidden_grid: the width and height of each node's map in the network diagram (default 25).
         budget: the server's :class:`~neuralab.playground.limits.MemoryBudget`; a
             build whose estimate (:func:`~neuralab.playground.limits.session_bytes`)
             does not fit is refused before anything is built (None: no budget).
@@ -158,7 +160,8 @@ class Session:
         """Claim the memory these settings need from the budget, or refuse (nothing changes)."""
         if self.budget is None:
             return
-        sizes = train_settings(cfg).sizes(2, int(cfg["classes"]))
+        outputs = 1 if cfg["task"] == "regression" else int(cfg["classes"])
+        sizes = train_settings(cfg).sizes(len(cfg["features"]), outputs)
         batch = "full batch" if cfg["batch_size"] is None else f"batch_size {cfg['batch_size']}"
         self.budget.reserve(self, session_bytes(cfg, n_rows, self.grid ** 2),
                             f"{n_rows:,} points, layers {' -> '.join(map(str, sizes))}, {batch}")
@@ -187,6 +190,9 @@ class Session:
                                             f"{-MAX_COORDINATE:g} to {MAX_COORDINATE:g}; got "
                                             f"{brief(value)}")
         xv, yv = coordinate(x), coordinate(y)
+        if self.config["task"] == "regression":
+            raise PlaygroundError("label", "points are added by hand to a classification data "
+                                           f"set; {self.config['dataset']} is a regression set")
         if len(self.data.extra) >= MAX_ADDED_POINTS:
             raise PlaygroundError("x", f"this session already has {MAX_ADDED_POINTS:,} points "
                                        "added by hand, the most it takes; reset the data set "
@@ -277,9 +283,10 @@ class Session:
         out = dict.fromkeys(SCORES)
         with np.errstate(all="ignore"):
             for key, sp in prep.splits.items():
-                loss, probs = prep.trainer.evaluate(prep.scaled[key], sp.y)
+                loss, probs = prep.trainer.evaluate(prep.scaled[key], prep.targets[key])
                 out[f"{key}_loss"] = loss
-                out[f"{key}_accuracy"] = float(np.mean(probs.argmax(axis=1) == sp.y))
+                if prep.target is None:  # a regression has no accuracy
+                    out[f"{key}_accuracy"] = float(np.mean(probs.argmax(axis=1) == sp.y))
         return out
 
     # ---------------------------------------------------------------- frames
@@ -288,8 +295,8 @@ class Session:
         """The frame message: scores, new history rows, the boundary image, confusion counts.
 
         ``points`` adds the data (and ``history_reset`` tells whether the history
-        starts anew); ``hidden`` adds the first hidden layer's activation maps
-        (models with hidden layers only).
+        starts anew); ``hidden`` adds the network diagram, ``network``: every
+        layer's node maps and the weights (:func:`~neuralab.playground.frames.network_maps`).
         """
         self.ensure()
         d, m = self.data, self.model
@@ -312,37 +319,69 @@ class Session:
             "history_reset": history_reset,
         }
         out["history"]["step"] = [int(r["step"]) for r in rows]
-        split = "test" if d.has_test else "train"
+        out["task"] = self.config["task"]
         with np.errstate(all="ignore"):
-            probs = m.trainer.predict_proba(prep.scaler.transform(self._grid_points))
-            out["boundary"] = {"width": self.grid, "height": self.grid, "extent": list(d.extent),
-                               "rgba": b64(boundary_rgba(
-                                   probs, discretize=bool(self.config["discretize"])))}
-            out["confusion"] = confusion_counts(
-                prep.splits[split].y, m.trainer.predict_proba(prep.scaled[split]), d.n_classes)
-            out["confusion_split"] = split
-            if hidden and len(self.config["hidden"]) > 0:
-                out["hidden"] = self._hidden_maps()
+            out.update(self._picture())
+            if hidden:
+                out["network"] = self._network()
         if points:
-            out["points"] = {key: [[float(a), float(b), int(c)] for (a, b), c in
+            value = float if prep.target is not None else int
+            out["points"] = {key: [[float(a), float(b), value(c)] for (a, b), c in
                                    zip(d.splits[key].X, d.splits[key].y)] if key in d.splits else []
                              for key in ("train", "test")}
             out["class_names"] = list(d.base.classes)
         if m.diverged is not None:
             out["diverged"] = m.diverged
-        out["hint"] = chance_hint(m.history.rows, d.n_classes, self.config)
+        out["hint"] = chance_hint(m.history.rows, self._chance(), self.config)
         return out
 
-    def _hidden_maps(self) -> dict:
-        """Each first-layer unit's output ``o_1[:, j]`` on a coarse grid, as grey bytes."""
-        from neuralab.nn.activations import get_activation
+    def _picture(self) -> dict:
+        """The plane's picture: the boundary and confusion counts, or a regression's value map.
 
+        A regression's values are coloured on a scale symmetric about 0, out to the
+        largest |y| of the training points (``value_bound``), which colour the points too.
+        """
+        d, prep, m = self.data, self.model.prepared, self.model
+        discretize = bool(self.config["discretize"])
+        image = {"width": self.grid, "height": self.grid, "extent": list(d.extent)}
+        grid = prep.scaler.transform(self._grid_points)
+        if prep.target is not None:
+            values = prep.target.inverse(m.trainer.predict_output(grid)).reshape(-1)
+            bound = float(np.max(np.abs(prep.splits["train"].y), initial=0.0)) or 1.0
+            return {"boundary": {**image, "rgba": b64(value_rgba(values, bound,
+                                                                  discretize=discretize))},
+                    "value_bound": bound, "value_colours": VALUE_COLOURS}
+        split = "test" if d.has_test else "train"
+        probs = m.trainer.predict_proba(grid)
+        return {"boundary": {**image, "rgba": b64(boundary_rgba(probs, discretize=discretize))},
+                "confusion": confusion_counts(prep.splits[split].y,
+                                              m.trainer.predict_proba(prep.scaled[split]),
+                                              d.n_classes),
+                "confusion_split": split}
+
+    def _chance(self) -> tuple[float, str]:
+        """The loss of a model that has learnt nothing, and its name: log K, or a
+        regression's target variance (the MSE of always predicting the mean)."""
         prep = self.model.prepared
+        if prep.target is None:
+            K = self.data.n_classes
+            return math.log(K), f"log {K}"
+        return float(np.var(prep.targets["train"])), "the target's variance"
+
+    def _network(self) -> dict:
+        """The network diagram on the coarse grid: inputs (as the model sees them), each layer, W_i."""
+        prep, cfg = self.model.prepared, self.config
         state = prep.trainer.state_dict()
-        z = prep.scaler.transform(self._hidden_points) @ state["W1"] + state["b1"]
-        o = np.array(get_activation(self.config["activation"]).forward(z))
-        return {"layer": 1, "units_total": int(o.shape[1]), "activation": self.config["activation"],
-                "extent": list(self.data.extent), "units": unit_maps(o, self.hidden_grid)}
+        params = [(state[f"W{i}"], state[f"b{i}"]) for i in range(1, len(state) // 2 + 1)]
+        X = prep.scaler.transform(self._hidden_points)
+        names = prep.scaler.input_names or list(self.data.base.feature_names)
+        net = network_maps(params, X, self.hidden_grid, activation=cfg["activation"],
+                           input_names=names,
+                           output_names=list(self.data.base.classes) or [self.data.base.target or "y"],
+                           probabilities=cfg.get("task", "classification") != "regression")
+        net["extent"] = list(self.data.extent)
+        net["activation"] = cfg["activation"]
+        return net
 
     # ---------------------------------------------------------------- code and saving
 
@@ -375,9 +414,14 @@ class Session:
                                         "press reset or change the settings")
         prep = m.prepared
         settings = prep.settings.replace(iterations=max(m.step, 1))
-        meta = model_meta(settings, settings.sizes(2, d.n_classes), d.dataset, prep.scaler)
-        predictor = Predictor(prep.trainer.predict_proba, prep.scaler, d.dataset.classes,
-                              d.dataset.feature_names, meta)
+        meta = model_meta(settings, settings.sizes(prep.scaler.width, d.dataset.n_outputs),
+                          d.dataset, prep.scaler)
+        output = prep.trainer.predict_proba
+        if prep.target is not None:
+            from neuralab.runs.regression import regression_meta
+
+            meta, output = regression_meta(meta, d.dataset, prep.target), prep.trainer.predict_output
+        predictor = Predictor(output, prep.scaler, d.dataset.classes, d.dataset.feature_names, meta)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UndefinedMetricWarning)
             metrics, probs = prep.evaluate()
@@ -447,19 +491,23 @@ CHANCE_STEPS = 300
 CHANCE_TOLERANCE = 0.01
 
 
-def chance_hint(rows: list[dict], n_classes: int, config: dict) -> str | None:
-    """Why a net may be stuck, when its training loss has stayed within 1 % of chance (log K)
+def chance_hint(rows: list[dict], chance: tuple[float, str], config: dict) -> str | None:
+    """Why a net may be stuck, when its training loss has stayed within 1 % of chance
     for the last :data:`CHANCE_STEPS` steps or more; else None.
 
+    ``chance`` is the loss of a model that has learnt nothing and its name: (log K,
+    "log K") for K classes, a regression's target variance.
+
     >>> rows = [{"step": s, "loss": 0.6931} for s in range(0, 400, 10)]
-    >>> chance_hint(rows, 2, {"init": "lecture", "lr": 0.3, "activation": "relu"})[:47]
+    >>> chance_hint(rows, (math.log(2), "log 2"), {"init": "lecture", "lr": 0.3,
+    ...                                            "activation": "relu"})[:47]
     'The training loss has stayed at chance (log 2 ='
-    >>> chance_hint(rows[:20], 2, {"init": "he", "lr": 0.3, "activation": "relu"}) is None
+    >>> chance_hint(rows[:20], (math.log(2), "log 2"), {"init": "he", "lr": 0.3}) is None
     True
     """
     if not rows:
         return None
-    chance = math.log(n_classes)
+    chance, name = chance
     last = rows[-1]["step"]
     since = last
     for row in reversed(rows):
@@ -477,6 +525,6 @@ def chance_hint(rows: list[dict], n_classes: int, config: dict) -> str | None:
     if config.get("activation") in ("relu", "leaky_relu"):
         causes.append("dead ReLU units that pass no gradient: try activation tanh, init he or "
                       "a smaller lr")
-    return (f"The training loss has stayed at chance (log {n_classes} = {chance:.4f}) for "
+    return (f"The training loss has stayed at chance ({name} = {chance:.4f}) for "
             f"{last - since} steps: the network is not learning. Likely causes: "
             + "; ".join(causes) + ".")

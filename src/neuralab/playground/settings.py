@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from neuralab import NeuralabError
 from neuralab.config import (
+    REGRESSION_TOYS,
     SETTINGS,
     TOY_DATASETS,
     TRAIN_NAMES,
@@ -41,6 +42,8 @@ DATASET_DEFAULTS = {
     "circles": {"noise": 0.05, "classes": 2},
     "xor": {"noise": 0.05, "classes": 2},
     "gaussian": {"noise": 0.5, "classes": 3},
+    "plane": {"noise": 0.1},
+    "gaussians": {"noise": 0.1},
 }
 #: The settings that define the generated data: changing one regenerates it and drops added points.
 DATA_FIELDS = ("dataset", "n_points", "classes", "noise", "seed")
@@ -73,7 +76,7 @@ def normalise_config(update, base: dict | None = None, *,
     """
     if not isinstance(update, dict):
         raise PlaygroundError("config", f"config must be a JSON object of settings; got {update!r}")
-    merged = {**(base or {}), **update}
+    merged = _task_follows_dataset(update, {**(base or {}), **update})
     upload = merged.get("dataset") == UPLOAD
     if upload:
         if uploaded_classes is None:
@@ -91,6 +94,35 @@ def normalise_config(update, base: dict | None = None, *,
                                           "gaussian for more", update["classes"])
         cfg["classes"] = 2
     return cfg
+
+
+def task_of(dataset: str) -> str:
+    """The task a playground data set is for: the regression toys', else classification."""
+    return "regression" if dataset in REGRESSION_TOYS else "classification"
+
+
+def _task_follows_dataset(update: dict, merged: dict) -> dict:
+    """A change of data set brings its task; a change of task alone, its first data set.
+
+    Given together, they must agree (SettingError on ``task``).
+    """
+    dataset = merged.get("dataset", SETTINGS["dataset"].bounded(SURFACE).default)
+    task = merged.get("task")
+    if not isinstance(dataset, str) or task not in ("classification", "regression", None):
+        return merged  # validate() names the bad value
+    if "dataset" in update and "task" not in update:
+        return {**merged, "task": "classification" if dataset == UPLOAD else task_of(dataset)}
+    if "task" in update and "dataset" not in update and task_of(dataset) != task and not (
+            dataset == UPLOAD and task == "classification"):
+        return {**merged, "dataset": REGRESSION_TOYS[0] if task == "regression" else "spiral"}
+    if task is not None and dataset != UPLOAD and task_of(dataset) != task:
+        raise SettingError("task", f"task must be {task_of(dataset)} for dataset {dataset}; got "
+                                   f"{task!r} (the regression sets are "
+                                   f"{', '.join(REGRESSION_TOYS)})", task)
+    if task == "regression" and dataset == UPLOAD:
+        raise SettingError("task", "task must be classification for an uploaded CSV "
+                                   "(x1,x2,label); got 'regression'", task)
+    return merged
 
 
 def train_settings(cfg: dict, *, steps: int = 0) -> TrainSettings:

@@ -2,8 +2,9 @@
 //
 // The server owns the experiment; this page holds the settings (mirrored in the URL),
 // sends them over one WebSocket per tab, and draws what the frames carry: the decision
-// boundary image, the points, the loss curves, the confusion matrix, the hidden-unit maps
-// and the generated code. The controls are built from GET /api/defaults, which describes
+// boundary image, the points, the loss curves, the confusion matrix, the network diagram
+// (diagram.js) and the generated code. Drawing waits for the browser's next animation frame,
+// so frames that arrive faster than the screen shows them are drawn once, the latest. The controls are built from GET /api/defaults, which describes
 // every setting from neuralab's one schema (kind, bounds, choices, help, unit, group):
 // this page keeps no copy of a default, a range or a list of choices. Values are sent as
 // typed, never clamped: the server checks them and its refusal is shown in #error.
@@ -14,7 +15,7 @@
   // setting is labelled by its name ("batch_size": "Batch size")
   const LABELS = {
     n_points: "Points per class", lr: "Learning rate", optimizer: "Optimiser",
-    standardize: "standardise inputs", hidden: "Hidden layers",
+    standardize: "standardise inputs", hidden: "Hidden layers", features: "Input features",
   };
 
   const $ = (id) => document.getElementById(id);
@@ -25,6 +26,7 @@
     defaults: {},
     upload: null,          // the dataset value that keeps an uploaded CSV's data
     datasetDefaults: {},   // each toy generator's own noise and class count
+    regressionSets: [],    // the data sets of task regression
     colours: [],           // the class colours
     ws: null,
     connected: false,
@@ -42,10 +44,57 @@
     classNames: null,
     codeTab: "torch",
     reconnectDelay: 500,
+    pendingBoundary: null, // the latest frame's boundary image, decoded when drawn
+    drawRequested: false,
+    confusionKey: null,    // the counts the confusion table shows
+    task: "classification",
+    valueBound: 1,         // a regression's colour scale: -bound .. +bound
+    valueColours: null,    // {negative, positive}: a regression's colours, from the server
+    diagram: null,         // the network diagram (diagram.js)
   };
+
+  // for the benchmark and the tests: frames received from the server, and pictures drawn
+  // (several frames that arrive within one screen refresh are drawn once)
+  window.neuralabPage = { framesReceived: 0, framesDrawn: 0 };
 
   function colour(k) {
     return state.colours.length ? state.colours[k % state.colours.length] : "#888";
+  }
+
+  // a regression's value as the server colours the plane: white at 0, full at +-bound
+  function valueColour(v) {
+    const c = state.valueColours || { negative: "#d62728", positive: "#1f77b4" };
+    const hex = v > 0 ? c.positive : c.negative;
+    const t = Math.min(Math.abs(v) / (state.valueBound || 1), 1) * 0.75 + 0.25;
+    const ch = (i) => Math.round(255 - t * (255 - parseInt(hex.slice(i, i + 2), 16)));
+    return `rgb(${ch(1)}, ${ch(3)}, ${ch(5)})`;
+  }
+
+  function pointColour(k) {
+    return state.task === "regression" ? valueColour(k) : colour(k);
+  }
+
+  // the page's parts that belong to one task: classes and accuracy, or a value scale
+  function showTask(f) {
+    const regression = f.task === "regression";
+    if (typeof f.value_bound === "number") state.valueBound = f.value_bound;
+    if (f.value_colours) state.valueColours = f.value_colours;
+    if (f.task === state.task && !f.value_bound) return;
+    state.task = f.task || "classification";
+    $("point_picker").hidden = regression;
+    $("value_legend").hidden = !regression;
+    $("confusion_panel").hidden = regression;
+    for (const row of document.querySelectorAll(".accuracy-row")) row.hidden = regression;
+    $("train_loss_label").textContent = regression ? "train loss (MSE)" : "train loss";
+    $("test_loss_label").textContent = regression ? "test loss (MSE)" : "test loss";
+    if (regression) {
+      const b = state.valueBound;
+      $("value_low").textContent = (-b).toPrecision(3);
+      $("value_high").textContent = "+" + b.toPrecision(3);
+      const legend = $("value_legend");
+      legend.style.setProperty("--value-negative", state.valueColours.negative);
+      legend.style.setProperty("--value-positive", state.valueColours.positive);
+    }
   }
 
   // ------------------------------------------------------------------ messages
@@ -145,10 +194,11 @@
     }
     el.title = tooltip(s);
     box.append(makeLabel(s, el.id), el);
-    el.addEventListener("change", s.name === "dataset" ? onDatasetChange : () => {
+    const own = { dataset: onDatasetChange, task: onTaskChange };
+    el.addEventListener("change", own[s.name] || (() => {
       updateListButtons();
       sendConfig();
-    });
+    }));
   }
 
   function boolInput(s, box) {
@@ -198,7 +248,38 @@
     });
   }
 
-  const BUILDERS = { int: numberInput, float: numberInput, choice: choiceInput, bool: boolInput, int_list: listInput };
+  // a subset of the choices (the input features): one toggle each; the diagram's input
+  // column switches the same toggles
+  function choiceListInput(s, box) {
+    const head = makeLabel(s, null);
+    head.className = "list-head";
+    const group = document.createElement("div");
+    group.id = s.name;
+    group.className = "choice-list";
+    group.setAttribute("role", "group");
+    group.setAttribute("aria-label", labelText(s));
+    group.title = tooltip(s);
+    s.choices.forEach((c, i) => {
+      const label = document.createElement("label");
+      const el = document.createElement("input");
+      el.type = "checkbox";
+      el.id = `${s.name}_${i}`;
+      el.value = c;
+      el.addEventListener("change", () => sendConfig());
+      label.append(el, " " + c);
+      group.append(label);
+    });
+    box.append(head, group);
+  }
+
+  function choiceListValues(s) {
+    return Array.from($(s.name).querySelectorAll("input")).filter((el) => el.checked).map((el) => el.value);
+  }
+
+  const BUILDERS = {
+    int: numberInput, float: numberInput, choice: choiceInput, bool: boolInput, int_list: listInput,
+    choice_list: choiceListInput,
+  };
 
   // one fieldset per group, in the schema's order; the CSV upload joins the data group
   function buildControls() {
@@ -265,6 +346,7 @@
       $(s.name).classList.toggle("disabled", off);
       listInputs(s).forEach((el) => { el.disabled = off; });
     }
+    if (state.diagram) state.diagram.syncControls();
   }
 
   // ------------------------------------------------------------------ controls <-> config
@@ -301,6 +383,11 @@
         setList(s, values.map((v) => String(v).trim()));
         continue;
       }
+      if (s.kind === "choice_list") {
+        const on = Array.isArray(value) ? value.map(String) : String(value).split(",").map((v) => v.trim());
+        el.querySelectorAll("input").forEach((box) => { box.checked = on.includes(box.value); });
+        continue;
+      }
       if (!el || el === focused) continue;
       if (s.kind === "bool") el.checked = value === true || value === "true" || value === "1";
       else if (s.kind === "choice") setSelect(el, isNone(s, value) ? s.none_word : value);
@@ -325,6 +412,7 @@
     const el = $(s.name);
     if (s.kind === "choice") return { value: s.optional && el.value === s.none_word ? null : el.value };
     if (s.kind === "bool") return { value: el.checked };
+    if (s.kind === "choice_list") return { value: choiceListValues(s) };
     if (s.kind !== "int_list") return parseNumber(s.name, el, s.optional);
     const values = [];
     for (const [i, input] of listInputs(s).entries()) {
@@ -529,6 +617,7 @@
   }
 
   function onFrame(f) {
+    window.neuralabPage.framesReceived += 1;
     if (f.history_reset || (typeof f.step === "number" && f.step < state.lastStep)) resetHistory();
     state.lastStep = f.step;
     $("step_count").textContent = String(f.step);
@@ -545,22 +634,40 @@
       $("n_train").textContent = String(f.points.train.length);
       $("n_test").textContent = String((f.points.test || []).length);
     }
+    if (f.task) showTask(f);
     if (f.class_names) state.classNames = f.class_names;
-    if (f.boundary) setBoundary(f.boundary);
+    if (f.boundary) state.pendingBoundary = f.boundary;
     if (f.confusion) {
       state.classes = f.confusion.length;
       drawConfusion(f.confusion, f.confusion_split);
     }
     updateClassPicker();
-    if (f.hidden) drawHiddenMaps(f.hidden);
-    else if (f.points && $("model").value === "linear") drawHiddenMaps(null);
+    if (f.network) state.diagram.update(f.network);
     if (f.code) showCode(f.code);
     if (f.diverged) showError(f.diverged + " (press Reset or change the settings)");
     const hint = $("hint");
     hint.textContent = f.hint || "";
     hint.hidden = !f.hint;
+    requestDraw();
+  }
+
+  function requestDraw() {
+    if (state.drawRequested) return;
+    state.drawRequested = true;
+    window.requestAnimationFrame(render);
+  }
+
+  // one picture of the latest frame: the boundary, the loss curve, the diagram
+  function render() {
+    state.drawRequested = false;
+    if (state.pendingBoundary) {
+      setBoundary(state.pendingBoundary);
+      state.pendingBoundary = null;
+    }
     drawBoundary();
     drawLoss();
+    state.diagram.draw();
+    window.neuralabPage.framesDrawn += 1;
   }
 
   function decodeBase64(b64) {
@@ -589,17 +696,18 @@
 
   // ------------------------------------------------------------------ drawing
 
-  function fitCanvas(canvas) {
-    // the drawing buffer follows the displayed size, in device pixels
-    const rect = canvas.getBoundingClientRect();
-    const dpr = window.devicePixelRatio || 1;
-    const w = Math.max(1, Math.round(rect.width * dpr));
-    const h = Math.max(1, Math.round(rect.height * dpr));
-    if (canvas.width !== w || canvas.height !== h) {
-      canvas.width = w;
-      canvas.height = h;
-    }
-    return { w, h, dpr };
+  const { fitCanvas, drawAxes } = window.NeuralabCharts;
+
+  function drawLoss() {
+    window.NeuralabCharts.drawLoss($("loss"), state.history);
+  }
+
+  function drawConfusion(m, split) {
+    const key = JSON.stringify([m, split]);
+    if (key === state.confusionKey) return;  // the same counts: no new table (a frame's DOM work)
+    state.confusionKey = key;
+    window.NeuralabCharts.drawConfusion($("confusion"), m, colour);
+    $("confusion_split").textContent = split ? `(${split} set)` : "";
   }
 
   function drawBoundary() {
@@ -628,7 +736,7 @@
     for (const [x, y, k] of state.points.train || []) {
       ctx.beginPath();
       ctx.arc(px(x), py(y), r, 0, 2 * Math.PI);
-      ctx.fillStyle = colour(k);
+      ctx.fillStyle = pointColour(k);
       ctx.fill();
       ctx.strokeStyle = "#1b1b1b";
       ctx.stroke();
@@ -642,202 +750,15 @@
       ctx.strokeStyle = "#1b1b1b";   // a dark edge under the colour keeps it visible on its tint
       ctx.lineWidth = 3.6 * dpr;
       ctx.stroke();
-      ctx.strokeStyle = colour(k);
+      ctx.strokeStyle = pointColour(k);
       ctx.lineWidth = 2 * dpr;
       ctx.stroke();
     }
-  }
-
-  function niceTicks(lo, hi, count) {
-    const span = hi - lo;
-    if (!(span > 0)) return [lo];
-    const raw = span / count;
-    const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-    const step = [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => span / s <= count) || 10 * mag;
-    const ticks = [];
-    for (let t = Math.ceil(lo / step) * step; t <= hi + 1e-12; t += step) ticks.push(Math.round(t / step) * step);
-    return ticks;
-  }
-
-  function fmtTick(t) {
-    const a = Math.abs(t);
-    if (a === 0) return "0";
-    if (a >= 1e6) return t.toExponential(1);
-    return String(Number(t.toPrecision(a >= 1000 ? 6 : 3)));
-  }
-
-  function drawAxes(ctx, w, h, dpr, extent) {
-    const [x0, x1, y0, y1] = extent;
-    ctx.save();
-    ctx.font = `${10 * dpr}px system-ui, sans-serif`;
-    ctx.fillStyle = "rgba(40,40,40,0.75)";
-    ctx.strokeStyle = "rgba(0,0,0,0.08)";
-    ctx.lineWidth = 1;
-    ctx.textAlign = "center";
-    ctx.textBaseline = "bottom";
-    for (const t of niceTicks(x0, x1, 6)) {
-      const x = ((t - x0) / (x1 - x0)) * w;
-      ctx.beginPath(); ctx.moveTo(x, 0); ctx.lineTo(x, h); ctx.stroke();
-      ctx.fillText(fmtTick(t), x, h - 2 * dpr);
-    }
-    ctx.textAlign = "left";
-    ctx.textBaseline = "middle";
-    for (const t of niceTicks(y0, y1, 6)) {
-      const y = ((y1 - t) / (y1 - y0)) * h;
-      ctx.beginPath(); ctx.moveTo(0, y); ctx.lineTo(w, y); ctx.stroke();
-      ctx.fillText(fmtTick(t), 3 * dpr, y);
-    }
-    ctx.restore();
-  }
-
-  function drawLoss() {
-    const canvas = $("loss");
-    const { w, h, dpr } = fitCanvas(canvas);
-    const ctx = canvas.getContext("2d");
-    ctx.clearRect(0, 0, w, h);
-    const H = state.history;
-    const pad = { l: 38 * dpr, r: 8 * dpr, t: 8 * dpr, b: 18 * dpr };
-    const pw = w - pad.l - pad.r, ph = h - pad.t - pad.b;
-    const values = H.train_loss.concat(H.test_loss).filter((v) => v !== null && Number.isFinite(v));
-    ctx.font = `${10 * dpr}px system-ui, sans-serif`;
-    ctx.fillStyle = "#666";
-    if (H.step.length === 0 || values.length === 0) {
-      ctx.textAlign = "center";
-      ctx.fillText("no steps yet", w / 2, h / 2);
-      return;
-    }
-    const sMin = H.step[0], sMax = Math.max(H.step[H.step.length - 1], sMin + 1);
-    const yMax = Math.max(...values) * 1.05 || 1;
-    const X = (s) => pad.l + ((s - sMin) / (sMax - sMin)) * pw;
-    const Y = (v) => pad.t + ph - (v / yMax) * ph;
-    // axes and ticks
-    ctx.strokeStyle = "#ddd";
-    ctx.lineWidth = 1;
-    ctx.textAlign = "right";
-    ctx.textBaseline = "middle";
-    for (const t of niceTicks(0, yMax, 4)) {
-      ctx.beginPath(); ctx.moveTo(pad.l, Y(t)); ctx.lineTo(w - pad.r, Y(t)); ctx.stroke();
-      ctx.fillText(fmtTick(t), pad.l - 4 * dpr, Y(t));
-    }
-    ctx.textAlign = "center";
-    ctx.textBaseline = "top";
-    for (const t of niceTicks(sMin, sMax, 5)) ctx.fillText(fmtTick(t), X(t), pad.t + ph + 4 * dpr);
-    const line = (key, colour, dash) => {
-      ctx.beginPath();
-      let pen = false;
-      for (let i = 0; i < H.step.length; i++) {
-        const v = H[key][i];
-        if (v === null || !Number.isFinite(v)) { pen = false; continue; }
-        if (pen) ctx.lineTo(X(H.step[i]), Y(v)); else ctx.moveTo(X(H.step[i]), Y(v));
-        pen = true;
-      }
-      ctx.setLineDash(dash.map((d) => d * dpr));
-      ctx.strokeStyle = colour;
-      ctx.lineWidth = 2 * dpr;
-      ctx.stroke();
-      ctx.setLineDash([]);
-    };
-    line("test_loss", "#e6550d", [5, 4]);
-    line("train_loss", "#3182bd", []);
-    // legend
-    ctx.textAlign = "left";
-    ctx.textBaseline = "middle";
-    const lx = w - pad.r - 110 * dpr, ly = pad.t + 8 * dpr;
-    [["train", "#3182bd", []], ["test", "#e6550d", [5, 4]]].forEach(([name, colour, dash], i) => {
-      const x = lx + i * 55 * dpr;
-      ctx.beginPath(); ctx.moveTo(x, ly); ctx.lineTo(x + 18 * dpr, ly);
-      ctx.setLineDash(dash.map((d) => d * dpr));
-      ctx.strokeStyle = colour; ctx.lineWidth = 2 * dpr; ctx.stroke(); ctx.setLineDash([]);
-      ctx.fillStyle = "#444";
-      ctx.fillText(name, x + 22 * dpr, ly);
-    });
   }
 
   function className(k) {
     const names = state.classNames;
     return names && names[k] !== undefined && String(names[k]) !== String(k) ? `${k} (${names[k]})` : String(k);
-  }
-
-  function drawConfusion(m, split) {
-    const table = $("confusion");
-    table.textContent = "";
-    const K = m.length;
-    const caption = document.createElement("caption");
-    caption.textContent = "rows: true class, columns: predicted";
-    table.append(caption);
-    const head = document.createElement("tr");
-    const corner = document.createElement("th");
-    corner.textContent = "true \\ pred";
-    corner.className = "corner";
-    head.append(corner);
-    for (let j = 0; j < K; j++) {
-      const th = document.createElement("th");
-      th.scope = "col";
-      th.innerHTML = `<span class="swatch" style="background:${colour(j)}"></span>`;
-      th.append(String(j));
-      head.append(th);
-    }
-    const thead = document.createElement("thead");
-    thead.append(head);
-    const tbody = document.createElement("tbody");
-    for (let i = 0; i < K; i++) {
-      const tr = document.createElement("tr");
-      const th = document.createElement("th");
-      th.scope = "row";
-      th.innerHTML = `<span class="swatch" style="background:${colour(i)}"></span>`;
-      th.append(String(i));
-      tr.append(th);
-      const total = m[i].reduce((a, b) => a + b, 0) || 1;
-      for (let j = 0; j < K; j++) {
-        const td = document.createElement("td");
-        td.textContent = String(m[i][j]);
-        const share = m[i][j] / total;
-        td.style.background = i === j
-          ? `rgba(44,160,44,${(0.08 + 0.5 * share).toFixed(3)})`
-          : (m[i][j] > 0 ? `rgba(214,39,40,${(0.08 + 0.5 * share).toFixed(3)})` : "");
-        tr.append(td);
-      }
-      tbody.append(tr);
-    }
-    table.append(thead, tbody);
-    $("confusion_split").textContent = split ? `(${split} set)` : "";
-  }
-
-  function drawHiddenMaps(hidden) {
-    const box = $("hidden_maps");
-    box.textContent = "";
-    if (!hidden || !hidden.units || hidden.units.length === 0) {
-      $("hidden_caption").textContent = "";
-      const p = document.createElement("p");
-      p.className = "muted";
-      p.textContent = $("model").value === "linear" ? "a linear model has no hidden units" : "shown while training";
-      box.append(p);
-      return;
-    }
-    const total = hidden.units_total || hidden.units.length;
-    $("hidden_caption").textContent = `(layer ${hidden.layer}${hidden.activation ? ", " + hidden.activation : ""}; ` +
-      `${hidden.units.length} of ${total})`;
-    for (const u of hidden.units) {
-      const fig = document.createElement("figure");
-      const c = document.createElement("canvas");
-      c.width = u.width;
-      c.height = u.height;
-      c.className = "unit-map";
-      const g = decodeBase64(u.gray);
-      const rgba = new Uint8ClampedArray(u.width * u.height * 4);
-      for (let i = 0; i < g.length; i++) {
-        rgba[4 * i] = rgba[4 * i + 1] = rgba[4 * i + 2] = g[i];
-        rgba[4 * i + 3] = 255;
-      }
-      c.getContext("2d").putImageData(new ImageData(rgba, u.width, u.height), 0, 0);
-      const cap = document.createElement("figcaption");
-      cap.textContent = "u" + u.unit;
-      if (u.min !== undefined && u.max !== undefined && u.min !== null && u.max !== null) {
-        fig.title = `unit ${u.unit}: ${Number(u.min).toPrecision(3)} (black) to ${Number(u.max).toPrecision(3)} (white)`;
-      }
-      fig.append(c, cap);
-      box.append(fig);
-    }
   }
 
   function updateClassPicker() {
@@ -877,18 +798,19 @@
   async function copyCode() {
     const text = $("code_" + state.codeTab).textContent;
     const button = $("copy_code");
+    let copied = true;
     try {
       await navigator.clipboard.writeText(text);
     } catch (e) {
-      // no clipboard permission: select the text and copy it the old way
+      // no clipboard permission: select the whole script and copy it the old way
       const range = document.createRange();
       range.selectNodeContents($("code_" + state.codeTab));
       const sel = window.getSelection();
       sel.removeAllRanges();
       sel.addRange(range);
-      try { document.execCommand("copy"); } catch (e2) { /* selected, at least */ }
+      try { copied = document.execCommand("copy"); } catch (e2) { copied = false; }
     }
-    button.textContent = "Copied";
+    button.textContent = copied ? "Copied" : "Selected: press Ctrl+C";
     setTimeout(() => { button.textContent = "Copy"; }, 1200);
   }
 
@@ -899,15 +821,38 @@
     el.addEventListener("keydown", (ev) => { if (ev.key === "Enter") sendConfig(); });
   }
 
+  function taskOf(dataset) {
+    return state.regressionSets.includes(dataset) ? "regression" : "classification";
+  }
+
   function onDatasetChange() {
-    // each generator's own noise and class count, visible in the controls before sending
-    const own = state.datasetDefaults[$("dataset").value];
+    // each generator's own noise and class count, visible in the controls before sending;
+    // a data set brings its task (the regression sets theirs)
+    const dataset = $("dataset").value;
+    const own = state.datasetDefaults[dataset];
     if (own) applyConfig(own);
+    if ($("task") && dataset !== state.upload) applyConfig({ task: taskOf(dataset) });
+    sendConfig();
+  }
+
+  function onTaskChange() {
+    // a task brings a data set of its own kind when the one shown is of the other
+    const task = $("task").value, dataset = $("dataset").value;
+    if (taskOf(dataset) !== task && !(dataset === state.upload && task === "classification")) {
+      const first = task === "regression" ? state.regressionSets[0] : "spiral";
+      $("dataset").value = first;
+      const own = state.datasetDefaults[first];
+      if (own) applyConfig(own);
+    }
     sendConfig();
   }
 
   function onBoundaryClick(ev) {
     if (!state.extent) return;
+    if (state.task === "regression") {
+      setMessage("points are added by hand to a classification data set");
+      return;
+    }
     const canvas = $("boundary");
     const rect = canvas.getBoundingClientRect();
     const [x0, x1, y0, y1] = state.extent;
@@ -956,7 +901,7 @@
     $("tab_torch").addEventListener("click", () => selectTab("torch"));
     $("tab_numpy").addEventListener("click", () => selectTab("numpy"));
     $("copy_code").addEventListener("click", copyCode);
-    window.addEventListener("resize", () => { drawBoundary(); drawLoss(); });
+    window.addEventListener("resize", () => { drawBoundary(); drawLoss(); state.diagram.redraw(); });
   }
 
   // ------------------------------------------------------------------ start
@@ -971,6 +916,7 @@
       state.defaults = data.config;
       state.upload = data.upload;
       state.datasetDefaults = data.dataset_defaults || {};
+      state.regressionSets = data.regression_sets || [];
       state.colours = data.class_colours;
       return true;
     } catch (e) {
@@ -979,10 +925,39 @@
     }
   }
 
+  // what the diagram may read and do: the controls' values, and changes through sendConfig
+  function diagramApi() {
+    const hidden = () => state.byName.hidden;
+    return {
+      $, colour, decodeBase64, sendConfig,
+      setting: (name) => state.byName[name],
+      features: () => (state.byName.features ? choiceListValues(state.byName.features) : []),
+      hiddenWidths: () => (hidden() ? listInputs(hidden()).map((el) => el.value) : []),
+      hiddenEditable: () => !!hidden() && $("model").value !== "linear",
+      toggleFeature(name) {
+        const box = Array.from($("features").querySelectorAll("input")).find((el) => el.value === name);
+        if (!box) return;
+        box.checked = !box.checked;
+        state.diagram.syncControls();
+        sendConfig();
+      },
+      // one unit more or less in hidden layer i (1-based), sent as any edit of the list is
+      changeWidth(i, delta) {
+        const el = $(`hidden_${i}`);
+        const v = parseInt(el && el.value, 10);
+        if (!el || !Number.isFinite(v)) return;
+        el.value = String(v + delta);
+        state.diagram.syncControls();
+        sendConfig();
+      },
+    };
+  }
+
   async function start() {
     setTransportEnabled(false);
     bindEvents();
     if (!(await loadDefaults())) return;
+    state.diagram = window.NeuralabDiagram.create(diagramApi());
     buildControls();
     applyConfig(state.defaults);
     const fromURL = configFromURL();
@@ -992,7 +967,6 @@
     applyConfig(fromURL);
     drawBoundary();
     drawLoss();
-    drawHiddenMaps(null);
     connect();
   }
 
