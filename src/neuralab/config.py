@@ -268,6 +268,11 @@ _DECLARED = (
        "Binary: pick the threshold that keeps the false positive rate under this.",
        minimum=0.0, maximum=1.0, optional=True, none_means="argmax", group="evaluation",
        searchable=False),
+    # --- output -------------------------------------------------------------------------
+    _s("tensorboard", "bool", True,
+       "Write TensorBoard event files into the run's tensorboard/ folder (a sweep: one per "
+       "trial): the history's curves, histograms, the boundary, settings and final metrics.",
+       group="output", searchable=False),
     # --- where it runs ------------------------------------------------------------------
     _s("backend", "choice", "numpy", "numpy (the engine) or torch (its PyTorch twin).",
        choices=("numpy", "torch"), group="backend", surfaces=ALL),

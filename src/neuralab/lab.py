@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from neuralab.runs import (
     check_features,
     load_run_data,
     model_meta,
+    new_run_dir,
     read_model,
     write_run,
     write_scores,
@@ -45,6 +45,7 @@ from neuralab.runs.reader import Resume, read_resume
 from neuralab.runs.regression import (check_task, evaluate_targets, fit_targets, regression_meta,
                                       score_splits)
 from neuralab.runs.state import later_output
+from neuralab.runs.tensorboard import finish_events, run_events
 from neuralab.train import (
     FitResult,
     StopOnSignal,
@@ -107,7 +108,7 @@ def warn_if_unbalanced(y: np.ndarray, classes: list[str], *, ratio: float = 0.1)
     if counts[rare] < ratio * counts[common]:
         warnings.warn(
             f"class {classes[rare]!r} has {counts[rare]} training examples, under "
-            f"{ratio:.0%} of class {classes[common]!r}'s {counts[common]}; consider "
+            f"{ratio:.0%} of the {counts[common]} of class {classes[common]!r}; consider "
             "class_weight balanced or oversample", ImbalanceWarning, stacklevel=3)
 
 
@@ -293,8 +294,8 @@ def add_operating_point(metrics: dict, splits: dict[str, Split], probs: dict[str
     from neuralab.metrics import rates_at_threshold, threshold_for_fpr
 
     chosen_on = "val" if "val" in splits else "train"
-    sp = splits[chosen_on]
-    point = threshold_for_fpr(sp.y, probs[chosen_on][:, 1], max_fpr=max_fpr)
+    sp, where = splits[chosen_on], f"the {chosen_on} split"
+    point = threshold_for_fpr(sp.y, probs[chosen_on][:, 1], max_fpr=max_fpr, where=where)
     for key, spl in splits.items():
         rates = rates_at_threshold(spl.y, probs[key][:, 1], point.threshold)
         metrics[key]["operating_point"] = {
@@ -378,15 +379,15 @@ def _fit_and_write(prep: Prepared, data: Dataset, state: NewState | None, *,
         callbacks.append(lambda step, loss, m: None if m.get("final") or step % print_every
                          else echo(f"iteration {step}: loss {loss:f}"))
     # fit stops on the first signal; after it, a signal lets the write finish, a second abandons it
-    with StopOnSignal(state is not None) as stopper:
-        result = prep.fit(callbacks=callbacks, progress=progress, description=name,
-                          start_step=0 if resume is None else resume.start_step)
+    with run_events(state, prep, resume) as events, StopOnSignal(state is not None) as stopper:
+        result = prep.fit(callbacks=callbacks + ([events] if events else []), progress=progress,
+                          description=name, start_step=0 if resume is None else resume.start_step)
         stopper.requested = stopper.requested or result.interrupted
         run = _scored(prep, data, result, resume, name)
         if state is not None:
             run.run_dir = state.shown
             _write_state(run, data, state, data_spec=data_spec, test_spec=test_spec,
-                         stopper=stopper)
+                         stopper=stopper, events=events)
     run.stopped_while_writing = stopper.requested and not result.interrupted
     return run
 
@@ -413,11 +414,12 @@ def _scored(prep: Prepared, data: Dataset, result: FitResult, resume: Resume | N
 
 
 def _write_state(run: RunResult, data: Dataset, state: NewState, *, data_spec: dict | None,
-                 test_spec: dict | None, stopper: StopOnSignal | None = None) -> None:
+                 test_spec: dict | None, stopper: StopOnSignal | None = None, events=None) -> None:
     """Every file of the run into the new state's folder, the report last; then swap it in."""
     from neuralab.report import build_report
 
     write_run(run, data, data_spec=data_spec, test_spec=test_spec, folder=state.folder)
+    finish_events(events, run, state.folder)  # TensorBoard's, from the history when no events
     build_report(state.folder)
     if stopper is not None:
         stopper.abort_on_second = False  # from here on the write is finished, whatever comes
@@ -498,7 +500,7 @@ def evaluate_run(run_dir: str | Path, data: Dataset | None = None, *,
         metrics = {key: evaluate_predictions(sp.y, probs[key], class_names=predictor.classes)
                    for key, sp in splits.items()}
     if out is None:
-        out = run_dir / "evaluations" / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}"
+        out = new_run_dir(run_dir / "evaluations", label)
     out = Path(out)
     with later_output(run_dir, out) as folder:
         write_scores(folder, f"{run_dir.name}: evaluation", None, metrics, predictor,

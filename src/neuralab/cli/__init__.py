@@ -16,6 +16,7 @@ import typer
 from neuralab import NeuralabError
 # importing the command modules registers their commands, in the order --help lists them
 from neuralab.cli import runs as _run_commands  # noqa: F401, I001
+from neuralab.cli import export as _export_commands  # noqa: F401, I001
 from neuralab.cli import lab as _lab_commands  # noqa: F401, I001
 from neuralab.cli import sweep as _sweep_commands  # noqa: F401, I001
 from neuralab.cli.app import app, flag_message, flags_named, offending_value

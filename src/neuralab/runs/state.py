@@ -42,8 +42,10 @@ MANIFEST = "manifest.json"
 CHECKED = ("config.json", "model.json", "model.safetensors", "optimizer.safetensors",
            "history.csv", "metrics.json", "predictions.csv")
 #: what a resumed run does not carry over: it describes the previous weights
-#: (explain.json, the figures, the report) or it is the state's own bookkeeping
-NOT_CARRIED = frozenset({"figures", "explain.json", "report.html", MANIFEST})
+#: (explain.json, the figures, the report, export's default files) or it is the
+#: state's own bookkeeping
+NOT_CARRIED = frozenset({"figures", "explain.json", "report.html", "model.onnx", "model.pt",
+                         MANIFEST})
 NEW = ".new-"
 PREVIOUS = ".previous"
 MODES = ("new", "overwrite", "update", "amend")

@@ -29,6 +29,7 @@ from neuralab.data.splits import make_splits
 from neuralab.fileio import csv_text, write_csv, write_json
 from neuralab.lab import run_training
 from neuralab.runs import RunResult, prepare_run_dir
+from neuralab.runs.tensorboard import TENSORBOARD, write_trial_events
 from neuralab.sweep.space import (
     SAMPLERS,
     default_sampler,
@@ -336,6 +337,8 @@ def _collector(result: SweepResult, study, space,
             result.write()
         for t in sorted(new, key=lambda t: t.number):
             seen.add(t.number)
+            if result.out is not None and result.base.tensorboard:  # each trial a TensorBoard run
+                write_trial_events(result.out / TENSORBOARD / f"trial-{t.number:03d}", t)
             if on_trial is not None:
                 on_trial(len(seen), result.total, t)
 

@@ -218,14 +218,19 @@ def suggest(trial, space: Space) -> dict:
 
 # --- the study: made once, joined by every worker ---------------------------------------------
 
+#: Settings that change what a worker writes, not what a trial computes: workers may differ.
+OUTPUT_ONLY = ("tensorboard",)
+
+
 def definition(space: Space, *, sampler: str, n_trials: int, scoring: dict,
                base: TrainSettings, data: dict) -> dict:
-    """What every worker of one sweep must share, as JSON."""
+    """What every worker of one sweep must share, as JSON (the output-only settings aside)."""
+    settings = {k: v for k, v in base.to_dict().items() if k not in OUTPUT_ONLY}
     return jsonable({
         "space": {name: str(v) if isinstance(v, Range) else [_choice(x) for x in v]
                   for name, v in space.items()},
         "sampler": sampler, "n_trials": n_trials, "scoring": scoring,
-        "base_settings": base.to_dict(), "data": data,
+        "base_settings": settings, "data": data,
     })
 
 
