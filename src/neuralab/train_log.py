@@ -77,6 +77,12 @@ class FitResult:
     stopped_early: bool = False
     best_step: int | None = None
 
+    def _repr_html_(self) -> str:
+        """A notebook shows the result as its headline metrics and the loss curve."""
+        from neuralab.notebook import fit_html
+
+        return fit_html(self)
+
 
 class StopOnSignal:
     """While active, SIGINT and SIGTERM ask the loop to stop after the current step.

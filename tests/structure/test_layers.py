@@ -17,9 +17,9 @@ import neuralab
 
 SRC = Path(neuralab.__file__).parent
 #: DESIGN.md's layout, lowest first: a part may import the parts before it.
-LAYERS = ["config", "fileio", "nn", "optim", "gradcheck", "data", "metrics", "plots", "train_log",
-          "train", "torch_backend", "launch", "runs", "report", "lab", "analysis", "explain", "sweep",
-          "playground", "cli", "__main__"]
+LAYERS = ["config", "fileio", "nn", "optim", "gradcheck", "data", "metrics", "plots", "notebook",
+          "train_log", "train", "torch_backend", "launch", "runs", "report", "lab", "analysis",
+          "explain", "sweep", "playground", "cli", "__main__"]
 
 
 def part_of(module: str) -> str | None:

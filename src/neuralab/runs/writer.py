@@ -69,6 +69,12 @@ class RunResult:
         """Where the trainer computed: 'cpu' for the engine, the torch device otherwise."""
         return str(getattr(self.trainer, "device", "cpu"))
 
+    def _repr_html_(self) -> str:
+        """A notebook shows the run as its settings, every split's scores and the loss curve."""
+        from neuralab.notebook import run_html
+
+        return run_html(self)
+
 
 def model_meta(settings: TrainSettings, sizes: list[int], data: Dataset,
                scaler: Standardizer) -> dict:
