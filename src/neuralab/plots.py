@@ -16,8 +16,14 @@ import numpy as np
 
 from neuralab.fileio import atomic_write
 
+#: One colour per class (class k: ``CLASS_COLOURS[k % 10]``) in every figure, the report and
+#: the playground alike.
 CLASS_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b",
                  "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+#: Signed values (attributions, regression predictions): the playground's colours too.
+VALUE_COLOURS = {"negative": CLASS_COLOURS[1], "positive": CLASS_COLOURS[0]}
+#: The diverging colour map of signed images (weights, attributions): red below 0, blue above.
+VALUE_CMAP = "RdBu"
 
 
 def new_figure(*args, **kwargs):

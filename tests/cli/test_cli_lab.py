@@ -62,7 +62,7 @@ def test_retrieve_ranks_a_class_with_precision_at_k(run, cli):
     (["inspect", "{run}", "--outliers", "0"], "k must be a positive integer"),
     (["monitor", "{run}", "--data", "{root}/nope.csv"], "does not exist"),
     (["retrieve", "{run}", "--label", "cat", "--dataset", "gaussian", "--split", "train"], "label must be one of the model's classes"),
-    (["retrieve", "{run}", "--label", "1", "--dataset", "gaussian"], "has no test part of its own"),
+    (["retrieve", "{run}", "--label", "1", "--dataset", "moons", "--split", "test"], "has no test part of its own"),
 ])
 def test_lab_command_errors(run, cli, args, fragment):
     root, _ = run

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import warnings
-
 import json
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -32,6 +31,7 @@ from neuralab.metrics import (
     roc_curves,
     threshold_for_fpr,
 )
+from neuralab.metrics.thresholds import TooFewNegativesWarning
 
 FAST = settings(max_examples=50, deadline=None)
 
@@ -600,8 +600,13 @@ def test_threshold_for_fpr_gives_the_highest_tpr_within_the_fpr_limit(data):
     assert (again.fpr, again.tpr, again.tp, again.fp, again.fn, again.tn) == \
         (op.fpr, op.tpr, op.tp, op.fp, op.fn, op.tn)
     np.testing.assert_array_equal(again.precision, op.precision)
-    # a warning exactly when nothing but "never predict positive" keeps the limit
-    assert bool(ours(caught)) == (best_tpr == 0)
+    # a warning exactly when nothing but "never predict positive" keeps the limit, and one
+    # when the data has too few negatives to estimate max_fpr
+
+    few = [w for w in ours(caught) if issubclass(w.category, TooFewNegativesWarning)]
+    n_neg = int(np.count_nonzero(y == 0))
+    assert bool(few) == (0 < n_neg and max_fpr > 0 and n_neg * max_fpr < 1)
+    assert bool([w for w in ours(caught) if w not in few]) == (best_tpr == 0)
     if best_tpr == 0:
         assert op.threshold == np.inf and op.tp == op.fp == 0 and op.fpr == op.tpr == 0.0
     else:
@@ -612,7 +617,8 @@ def test_threshold_for_fpr_on_the_lecture_example_and_the_spam_filter():
     op = threshold_for_fpr(LECTURE_Y, LECTURE_S, max_fpr=0.25)
     assert (op.threshold, op.fpr, op.tpr) == (0.3, 0.25, 1.0)
     assert op.precision == pytest.approx(8 / 9)
-    op = threshold_for_fpr(LECTURE_Y, LECTURE_S, max_fpr=0.2)
+    with pytest.warns(TooFewNegativesWarning, match="only 4 negatives"):  # 1/0.2 = 5 needed
+        op = threshold_for_fpr(LECTURE_Y, LECTURE_S, max_fpr=0.2)
     assert (op.threshold, op.fpr, op.tpr, op.precision) == (0.6, 0.0, 0.75, 1.0)
     assert op.as_dict() == {"threshold": 0.6, "fpr": 0.0, "tpr": 0.75, "precision": 1.0,
                             "tp": 6, "fp": 0, "fn": 2, "tn": 4, "max_fpr": 0.2}

@@ -17,10 +17,54 @@ import typer
 
 from neuralab import NeuralabError
 
-app = typer.Typer(
+from typer.core import TyperCommand, TyperGroup
+
+#: The panels of a command's --help, in the order they appear; a setting's ``group`` maps to one.
+DATA, MODEL, OPTIMISATION, EVALUATION, BACKEND, OUTPUT = (
+    "Data", "Model", "Optimisation", "Evaluation", "Backend", "Output")
+PANEL_OF_GROUP = {"data": DATA, "pitfalls": DATA, "model": MODEL, "optimiser": OPTIMISATION,
+                  "training": OPTIMISATION, "evaluation": EVALUATION, "backend": BACKEND}
+#: The value names --help shows for the settings' kinds (a flag shows none).
+METAVARS = {"int": "N", "float": "F", "choice": "NAME", "int_list": "N", "choice_list": "LIST"}
+
+
+_PANEL_ORDER = (DATA, MODEL, OPTIMISATION, EVALUATION, BACKEND, OUTPUT)
+
+
+def _tidy_help(command, ctx, params: list) -> list:
+    """Flags show no ``<bool>``; where a command groups its options, the panels come in
+    :data:`_PANEL_ORDER` and --help joins Output."""
+    for p in params:
+        if getattr(p, "is_flag", False) and p.metavar is None:
+            p.metavar = ""
+    help_option = command.get_help_option(ctx)
+    if help_option is not None and any(getattr(p, "rich_help_panel", None) for p in params):
+        help_option.rich_help_panel = OUTPUT
+    rank = {name: i for i, name in enumerate(_PANEL_ORDER)}
+    return sorted(params, key=lambda p: rank.get(getattr(p, "rich_help_panel", None), -1))
+
+
+class _Command(TyperCommand):
+    def get_params(self, ctx) -> list:
+        return _tidy_help(self, ctx, super().get_params(ctx))
+
+
+class _Group(TyperGroup):
+    def get_params(self, ctx) -> list:
+        return _tidy_help(self, ctx, super().get_params(ctx))
+
+
+class _App(typer.Typer):
+    """The app; every command gets the tidied --help (:func:`_tidy_help`)."""
+
+    def command(self, *args, cls=None, **kwargs):
+        return super().command(*args, cls=cls or _Command, **kwargs)
+
+
+app = _App(
     name="neuralab",
     help="A neural-network lab: the lecture's experiment, training runs and gradient checks.",
-    add_completion=False,
+    cls=_Group,
     pretty_exceptions_enable=False,
     no_args_is_help=True,
 )
@@ -28,9 +72,20 @@ app = typer.Typer(
 _DEBUG = False
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from neuralab import __version__
+
+        typer.echo(f"neuralab {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    version: Annotated[Optional[bool], typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print neuralab's version and exit.")] = None,
 ) -> None:
     global _DEBUG
     _DEBUG = debug
@@ -43,14 +98,81 @@ def console():
     return Console() if sys.stdout.isatty() else Console(width=160)
 
 
+def shows_progress(quiet: bool = False) -> bool:
+    """Whether a command shows a progress bar: on a terminal, unless --quiet."""
+    return not quiet and sys.stdout.isatty()
+
+
+@contextlib.contextmanager
+def working(description: str, quiet: bool = False):
+    """A transient bar with the elapsed time while a command works (a terminal only, not --quiet).
+
+    For the steps whose length the command cannot know beforehand (evaluate, explain);
+    training and sweeps count their steps and trials instead.
+    """
+    if not shows_progress(quiet):
+        yield
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  transient=True) as bar:
+        bar.add_task(description, total=None)
+        yield
+
+
 def percent(x) -> str:
     return "-" if x is None else f"{100 * x:.1f} %"
 
 
-Out = Annotated[Optional[Path], typer.Option("--out", "-o", help="Run directory to write (default: a new folder under runs/).")]
+Out = Annotated[Optional[Path], typer.Option("--out", "-o", metavar="DIR", rich_help_panel=OUTPUT, help="Run directory to write (default: a new folder under runs/).")]
 Seed = Annotated[int, typer.Option("--seed", "-s", min=0, help="Seed for data, initial weights and shuffling.")]
 Backend = Annotated[str, typer.Option("--backend", help="numpy (the engine) or torch (its PyTorch twin).")]
-Overwrite = Annotated[bool, typer.Option("--overwrite", help="Allow writing into a non-empty --out folder.")]
+Overwrite = Annotated[bool, typer.Option("--overwrite", rich_help_panel=OUTPUT, help="Allow writing into a non-empty --out folder.")]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", rich_help_panel=OUTPUT, help="No progress bar; print only the result.")]
+# the options of the data set to train on, shared by train and sweep
+DatasetName = Annotated[Optional[str], typer.Option("--dataset", "-d", metavar="NAME", rich_help_panel=DATA, help="A registered data set (see `neuralab datasets`).")]
+DataFile = Annotated[Optional[Path], typer.Option("--data", metavar="FILE", rich_help_panel=DATA, help="Your own CSV (header row) or NPZ (X, y) file.")]
+DataDir = Annotated[Optional[Path], typer.Option("--data-dir", metavar="DIR", rich_help_panel=DATA, help="Folder of IDX files for fashion_mnist / mnist.")]
+Target = Annotated[Optional[str], typer.Option("--target", metavar="COLUMN", rich_help_panel=DATA, help="CSV label column (default: the last).")]
+NPerClass = Annotated[Optional[int], typer.Option("--n-per-class", metavar="N", rich_help_panel=DATA, help="Generated data: points per class (plane, gaussians: in all).")]
+Noise = Annotated[Optional[float], typer.Option("--noise", metavar="F", rich_help_panel=DATA, help="Generated data: its noise (spiral 0.2, moons 0.1, circles and xor 0.05, gaussian 0.5).")]
+Classes = Annotated[Optional[int], typer.Option("--classes", metavar="K", rich_help_panel=DATA, help="spiral, gaussian: how many classes (default 3).")]
+
+#: The toys' generator options that the command line offers: flag -> generator option(s).
+TOY_FLAGS = {"n_per_class": ("--n-per-class", ("n_per_class", "n_samples")),
+             "noise": ("--noise", ("noise",)), "classes": ("--classes", ("n_classes",))}
+
+
+def toy_options(dataset: str | None, given: dict) -> dict:
+    """The generator options of --n-per-class, --noise, --classes for ``dataset``, each checked.
+
+    ``given`` maps ``n_per_class``, ``noise``, ``classes`` to the values the user gave (None:
+    not given). An option the data set does not take, or a value outside its range, is a
+    one-line error naming the flag.
+    """
+    from neuralab.data.registry import REGISTRY, entry
+
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
+        return {}
+    if dataset is None:
+        raise NeuralabError(f"{TOY_FLAGS[next(iter(given))][0]} applies to a generated --dataset, "
+                            "not to --data FILE")
+    taken = entry(dataset).options
+    options = {}
+    for key, value in given.items():
+        name, names = TOY_FLAGS[key]
+        option = next((n for n in names if n in taken), None)
+        if option is None:
+            takers = [e.name for e in REGISTRY.values() if any(n in e.options for n in names)]
+            raise NeuralabError(f"{name} does not apply to data set {dataset}; it applies to "
+                                f"{', '.join(takers)}; got {name} {value}")
+        try:
+            options[option] = taken[option].check(value)
+        except NeuralabError as exc:
+            raise NeuralabError(name + str(exc).removeprefix(option)) from None
+    return options
 
 
 #: The short flags of settings; every other flag is ``--`` and the setting's name with dashes.
@@ -86,7 +208,8 @@ def _setting_option(s) -> Parameter:
              "choice_list": f" Comma-separated, from {', '.join(s.choices)}."}.get(s.kind, "")
     shown = "" if default is None else f" Default: {str(default).lower() if s.kind == 'bool' else default}."
     option = typer.Option(*decls, help=f"{s.help}{extra}{shown}", show_default=False,
-                          rich_help_panel=f"{s.group.capitalize()} settings")
+                          metavar=METAVARS.get(s.kind),
+                          rich_help_panel=PANEL_OF_GROUP.get(s.group, s.group.capitalize()))
     return Parameter(s.name, Parameter.KEYWORD_ONLY, default=None,
                              annotation=Annotated[Optional[_CLI_TYPES[s.kind]], option])
 
@@ -133,15 +256,20 @@ def check_data_options(dataset, data, target, test_data, settings: dict) -> None
 
 
 def training_data(dataset: str | None, data: Path | None, target: str | None,
-                   data_dir: Path | None, seed: int, task: str = "classification"):
+                   data_dir: Path | None, seed: int, task: str = "classification",
+                   toys: dict | None = None):
     """The data of --dataset NAME or --data FILE, and the spec config.json records for it.
 
-    ``task`` regression reads a file's target column as numbers.
+    ``task`` regression reads a file's target column as numbers; ``toys`` holds the
+    values of --n-per-class, --noise and --classes (see :func:`toy_options`), which
+    the spec records so that evaluate and resume make the same data again.
     """
     from neuralab.data import load, load_file
 
+    generated = toy_options(dataset, toys or {})
     if dataset:
         extra = {"data_dir": str(Path(data_dir).resolve())} if data_dir else {}
+        extra.update(generated)
         return (load(dataset, seed=seed, **extra),
                 {"kind": "registry", "name": dataset, "seed": seed, "options": extra})
     return (load_file(data, target=target, task=task),
@@ -152,31 +280,75 @@ RunDir = Annotated[Path, typer.Argument(help="A run directory written by train o
 
 
 def stamped(run_dir: Path, kind: str, label: str) -> Path:
-    import time
+    """``RUN_DIR/kind/<time>-label``, with a suffix when a command of the same second made it."""
+    from neuralab.runs.store import new_run_dir
 
-    return run_dir / kind / f"{time.strftime('%Y%m%d-%H%M%S')}-{label}"
+    return new_run_dir(run_dir / kind, label)
 
 
-def labelled_data(dataset: str | None, data: Path | None, target: str | None, split: str,
-                   data_dir: Path | None):
-    """A Dataset from --dataset NAME [--split] or --data FILE [--target]."""
-    from neuralab.data import load, load_file
+def labelled_data(dataset: str | None, data: Path | None, target: str | None, split: str | None,
+                  data_dir: Path | None, run_dir: Path | None = None):
+    """The labelled items to search: (Dataset, what they are, a warning or None).
 
-    if (dataset is None) == (data is None):
-        raise NeuralabError("give exactly one of --dataset NAME and --data FILE")
+    With neither --dataset nor --data (or --dataset naming the run's own data set),
+    the run's own splits, cut again as the run cut them: by default its held-out
+    split (test, else val); its training split only when asked for, or when it has
+    no other, and then with a warning. --dataset NAME of another data set: its own
+    test part (the default, where it has one) or all of it (train); --data FILE: all of it.
+    """
+    from neuralab.data import Dataset, load, load_file
+
+    if dataset is not None and data is not None:
+        raise NeuralabError("give at most one of --dataset NAME and --data FILE")
     if data is not None:
-        return load_file(data, target=target)
+        if split is not None:
+            raise NeuralabError(f"--split picks a part of the run's data or of --dataset; "
+                                f"--data {data} is searched whole; got --split {split}")
+        return load_file(data, target=target), f"all of {data}", None
+    own = None
+    if run_dir is not None:
+        from neuralab.runs import read_config
+
+        spec = (read_config(run_dir).get("data") or {}).get("spec") or {}
+        own = spec.get("name") if spec.get("kind") == "registry" else None
+    if dataset is None or dataset == own:
+        if run_dir is None:
+            raise NeuralabError("give exactly one of --dataset NAME and --data FILE")
+        return _run_split(run_dir, split, Dataset)
     loaded = load(dataset, seed=0, **({"data_dir": str(data_dir)} if data_dir else {}))
-    if split == "test":
-        if getattr(loaded, "test", None) is None:
-            raise NeuralabError(f"data set {dataset} has no test part of its own; use --split train")
-        return loaded.test
-    if split != "train":
-        raise NeuralabError(f"split must be one of train, test; got {split!r}")
-    return loaded
+    has_test = getattr(loaded, "test", None) is not None
+    if split not in (None, "train", "test"):
+        raise NeuralabError(f"--split of another data set than the run's must be train or test; "
+                            f"got {split!r}")
+    if split == "test" or (split is None and has_test):
+        if not has_test:
+            raise NeuralabError(f"data set {dataset} has no test part of its own; use --split "
+                                "train (all of it)")
+        return loaded.test, f"the test part of {dataset}", None
+    return loaded, f"all of {dataset}", None
 
 
-DataDir = Annotated[Optional[Path], typer.Option("--data-dir", help="Folder of IDX files for fashion_mnist / mnist.")]
+def _run_split(run_dir: Path, split: str | None, Dataset):
+    """The run's own split ``split`` (default: its held-out one) as a Dataset to search."""
+    from neuralab.runs import load_run_data
+
+    source = load_run_data(run_dir)
+    splits = source.splits()
+    if split is None:
+        split = next((k for k in ("test", "val") if k in splits), "train")
+    if split not in splits:
+        raise NeuralabError(f"--split must be one of the run's splits {', '.join(splits)}; "
+                            f"got {split!r}")
+    part, data = splits[split], source.data
+    items = Dataset(X=part.X, y=part.y, classes=list(data.classes), name=f"{data.name} {split}",
+                    source=part.source, feature_names=list(data.feature_names),
+                    image_shape=data.image_shape)
+    warning = None
+    if split == "train":
+        held = "" if len(splits) > 1 else "; the run holds out no rows (train with --test-fraction)"
+        warning = (f"searching the run's training split, the {len(part.y)} rows the model was "
+                   f"fitted on: precision and recall there are optimistic{held}")
+    return items, f"the run's {split} split ({len(part.y)} rows)", warning
 
 
 def offending_value(exc, args: list[str]) -> str | None:

@@ -10,7 +10,7 @@ import typer
 
 from neuralab import NeuralabError
 from neuralab.cli.app import (
-    DataDir, RunDir, Seed, app, console, labelled_data, stamped,
+    DataDir, Quiet, RunDir, Seed, app, console, labelled_data, stamped, working,
 )
 
 
@@ -86,7 +86,7 @@ def retrieve(
     dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="A registered data set to search.")] = None,
     data: Annotated[Optional[Path], typer.Option("--data", help="A labelled CSV or NPZ file to search.")] = None,
     target: Annotated[Optional[str], typer.Option("--target", help="CSV label column (default: the last).")] = None,
-    split: Annotated[str, typer.Option("--split", help="With --dataset: train, or test (the set's own test part).")] = "test",
+    split: Annotated[Optional[str], typer.Option("--split", help="Which part to search: of the run's own data train, val or test (default: its held-out split); of another --dataset test (its own test part; the default where it has one) or train (all of it).")] = None,
     data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Folder with IDX files (MNIST, Fashion-MNIST).")] = None,
     k: Annotated[Optional[int], typer.Option("--k", help="Keep only the top k items.")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for retrieval.csv/json and the contact sheet.")] = None,
@@ -98,13 +98,16 @@ def retrieve(
     from neuralab.analysis.retrieve import write_retrieval
     from neuralab.runs import later_output
 
-    items = labelled_data(dataset, data, target, split, data_dir)
+    items, searched, warning = labelled_data(dataset, data, target, split, data_dir, run_dir)
+    if warning:
+        typer.echo(f"neuralab: warning: {warning}", err=True)
     result = do_retrieve(run_dir, label, items, k=k)
     folder = out or stamped(run_dir, "retrievals", f"label-{label}")
     with later_output(run_dir, folder) as building:
         files = {k: folder / Path(v).relative_to(building)
                  for k, v in write_retrieval(result, building, items).items()}
-    table = Table(title=f"items predicted as {label!r}: {len(result.hits)} of {result.n_items}")
+    table = Table(title=f"items of {searched} predicted as {label!r}: "
+                        f"{len(result.hits)} of {result.n_items}")
     for col in ("rank", "row", "p", "true label"):
         table.add_column(col, justify="right")
     for h in result.hits[:10]:
@@ -175,6 +178,7 @@ def explain(
     activation: Annotated[str, typer.Option("--activation", "-a", help="With --backprop and no RUN_DIR: the activation.")] = "relu",
     reg: Annotated[Optional[float], typer.Option("--reg", help="With --backprop: L2 strength (default: the run's, or 1e-3).")] = None,
     seed: Seed = 0,
+    quiet: Quiet = False,
 ) -> None:
     """Why the model answers as it does: attributions, what would flip it, weights, hidden units."""
     if backprop:
@@ -195,8 +199,9 @@ def explain(
             raise NeuralabError(f"--point must be comma-separated numbers, got {point!r}") from None
     from neuralab.explain import explain_run
 
-    result = explain_run(run_dir, index=index, point=values, target=target, split=split,
-                         feature=feature)
+    with working(f"explaining {run_dir}", quiet):
+        result = explain_run(run_dir, index=index, point=values, target=target, split=split,
+                             feature=feature)
     if getattr(result, "task", None) == "regression":
         _print_regression_explanation(result, run_dir)
         return

@@ -9,8 +9,9 @@ import typer
 
 from neuralab import NeuralabError
 from neuralab.cli.app import (
-    Backend, Out, Overwrite, RunDir, app, check_data_options, console, exits_130_on_abandoned_write,
-    flag, percent, training_data, with_settings,
+    BACKEND, DATA, OUTPUT, Backend, Classes, DataDir, DataFile, DatasetName, NPerClass, Noise, Out,
+    Overwrite, Quiet, RunDir, Target, app, check_data_options, console,
+    exits_130_on_abandoned_write, flag, percent, training_data, with_settings, working,
 )
 
 
@@ -54,17 +55,20 @@ def demo(settings: dict, out: Out = None, overwrite: Overwrite = False) -> None:
 @with_settings("train")
 def train(
     settings: dict,
-    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="A registered data set (see `neuralab datasets`).")] = None,
-    data: Annotated[Optional[Path], typer.Option("--data", help="Your own CSV (header row) or NPZ (X, y) file.")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option("--data-dir", help="Folder of IDX files for fashion_mnist / mnist.")] = None,
-    test_data: Annotated[Optional[Path], typer.Option("--test-data", help="A separate test file, same columns as --data.")] = None,
-    target: Annotated[Optional[str], typer.Option("--target", help="CSV label column (default: the last).")] = None,
-    print_every: Annotated[int, typer.Option("--print-every", min=1, help="Print `iteration N: loss X` every N steps.")] = 1000,
-    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue training the run in this directory (--iterations/--epochs: how many more).")] = None,
+    dataset: DatasetName = None,
+    data: DataFile = None,
+    data_dir: DataDir = None,
+    test_data: Annotated[Optional[Path], typer.Option("--test-data", metavar="FILE", rich_help_panel=DATA, help="A separate test file, same columns as --data.")] = None,
+    target: Target = None,
+    n_per_class: NPerClass = None,
+    noise: Noise = None,
+    classes: Classes = None,
+    print_every: Annotated[int, typer.Option("--print-every", min=1, metavar="N", show_default=False, rich_help_panel=OUTPUT, help="Print `iteration N: loss X` every N steps. Default: 1000.")] = 1000,
+    resume: Annotated[Optional[Path], typer.Option("--resume", metavar="DIR", rich_help_panel=OUTPUT, help="Continue training the run in this directory (--iterations/--epochs: how many more).")] = None,
     out: Out = None,
     overwrite: Overwrite = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only the result line.")] = False,
-    nproc: Annotated[Optional[int], typer.Option("--nproc", min=1, help="Train data-parallel on this many local processes (backend torch; torch's launcher starts them; one GPU each on CUDA).")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", rich_help_panel=OUTPUT, help="No progress bar; print only the result line.")] = False,
+    nproc: Annotated[Optional[int], typer.Option("--nproc", min=1, metavar="N", rich_help_panel=BACKEND, help="Train data-parallel on this many local processes (backend torch; torch's launcher starts them; one GPU each on CUDA).")] = None,
 ) -> None:
     """Train a model on a data set and write a run directory (Ctrl-C saves and stops)."""
     from neuralab.config import TrainSettings
@@ -90,7 +94,9 @@ def train(
     progress = False if quiet else None
     if resume is not None:
         given = [opt for opt, value in (("--dataset", dataset), ("--data", data),
-                                        ("--test-data", test_data), ("--out", out)) if value]
+                                        ("--test-data", test_data), ("--out", out),
+                                        ("--n-per-class", n_per_class), ("--noise", noise),
+                                        ("--classes", classes)) if value is not None]
         given += [flag(k) for k in settings if k not in ("iterations", "epochs")]
         if given:
             raise NeuralabError(f"--resume continues a run with its own data, settings and "
@@ -103,8 +109,12 @@ def train(
             _report_run(run, resume)
         return
     check_data_options(dataset, data, target, test_data, settings)
+    # the lecture (and `neuralab demo`) feeds the spiral raw; standardised, its numbers differ
+    note = (SPIRAL_NOTE if dataset == "spiral" and "standardize" not in settings
+            and "features" not in settings else None)
     settings = TrainSettings(**settings)
-    train_set, spec = training_data(dataset, data, target, data_dir, settings.seed, settings.task)
+    train_set, spec = training_data(dataset, data, target, data_dir, settings.seed, settings.task,
+                                    {"n_per_class": n_per_class, "noise": noise, "classes": classes})
     test_set = load_file(test_data, target=target, task=settings.task) if test_data else None
     test_spec = ({"kind": "file", "path": str(Path(test_data).resolve()), "target": target}
                  if test_data else None)
@@ -114,10 +124,33 @@ def train(
                            print_every=print_every_or_none, echo=typer.echo, progress=progress,
                            name=train_set.name, data_spec=spec, test_spec=test_spec)
     if writes_here():
-        _report_run(run, out)
+        _report_run(run, out, note=note)
 
 
-def _report_run(run, out: Path) -> None:
+#: Why `train --dataset spiral` does not give the lecture's numbers unless told.
+SPIRAL_NOTE = ("inputs standardised by default; the lecture and `neuralab demo` train on the "
+               "raw spiral: add --no-standardize for their numbers")
+
+
+def threshold_text(t: float) -> str:
+    """A threshold with the digits that tell it from its neighbours: 0.99994, not 1.
+
+    At least 4 significant digits, more until the text no longer reads as 0 or 1
+    (a probability threshold near either end would otherwise print as the end).
+    """
+    import math
+
+    t = float(t)
+    if not math.isfinite(t):
+        return str(t)
+    for digits in range(4, 18):
+        text = f"{t:.{digits}g}"
+        if float(text) not in (0.0, 1.0) or t in (0.0, 1.0):
+            return text
+    return repr(t)
+
+
+def _report_run(run, out: Path, *, note: str | None = None) -> None:
     regression = run.settings.task == "regression"
     parts = [f"final loss {run.final_loss:.4f}"]
     for key in ("train", "val", "test"):
@@ -130,7 +163,7 @@ def _report_run(run, out: Path) -> None:
         parts.insert(0, f"early stopping restored the weights of step {run.fit.best_step}")
     op = run.metrics.get("test", run.metrics["train"]).get("operating_point")
     if op:
-        parts.append(f"threshold {op['threshold']:.4g} for FPR <= {op['max_fpr']:g} "
+        parts.append(f"threshold {threshold_text(op['threshold'])} for FPR <= {op['max_fpr']:g} "
                      f"(FPR {op['fpr']:.3g}, TPR {op['tpr']:.3g})")
     if run.fit.interrupted:
         typer.echo(f"interrupted after {run.fit.steps} steps; checkpoint and report saved in {out}; "
@@ -138,6 +171,8 @@ def _report_run(run, out: Path) -> None:
     elif run.stopped_while_writing:
         typer.echo(f"interrupted while the run was written; the write was finished first: "
                    f"{out} holds all {run.fit.steps} steps", err=True)
+    if note:
+        parts[-1] += f" ({note})"
     if run.interrupted:
         typer.echo(", ".join(parts))
         raise typer.Exit(130)
@@ -151,6 +186,7 @@ def evaluate(
     target: Annotated[Optional[str], typer.Option("--target", help="CSV label column (default: the last).")] = None,
     out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the results (default: RUN_DIR/evaluations/<time>-<data>/).")] = None,
     backend: Backend = "numpy",
+    quiet: Quiet = False,
 ) -> None:
     """Score a saved model: metrics, predictions and figures, never over the run's own files."""
     from rich.table import Table
@@ -163,7 +199,7 @@ def evaluate(
         raise NeuralabError("--target needs --data FILE")
     task = run_task(run_dir)
     dataset = load_file(data, target=target, task=task) if data is not None else None
-    with exits_130_on_abandoned_write():
+    with exits_130_on_abandoned_write(), working(f"evaluating {run_dir}", quiet):
         metrics, folder = evaluate_run(run_dir, dataset, out=out, backend=backend)
     table = Table(title=f"evaluation of {run_dir}")
     if task == "regression":

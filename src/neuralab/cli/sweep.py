@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -9,7 +10,8 @@ import typer
 
 from neuralab import ArgumentError, NeuralabError
 from neuralab.cli.app import (
-    Out, Overwrite, app, check_data_options, console, percent, training_data, with_settings,
+    Classes, NPerClass, Noise, Out, Overwrite, app, check_data_options, console, percent,
+    shows_progress, training_data, with_settings,
 )
 
 def _print_table(result, *, title: str) -> None:
@@ -82,14 +84,18 @@ def sweep(
     storage: Annotated[Optional[str], typer.Option("--storage", help="The study's database (postgresql://USER:PASSWORD@HOST/DB, sqlite:///FILE) or journal file, shared by every machine that runs the same sweep. Default: study.journal in the sweep's folder.")] = None,
     study: Annotated[Optional[str], typer.Option("--study", help="The study's name in --storage (default: sweep).")] = None,
     show: Annotated[bool, typer.Option("--show", help="Print the leaderboard of the study in --storage (or --resume DIR) and exit; nothing runs.")] = False,
+    n_per_class: NPerClass = None,
+    noise: Noise = None,
+    classes: Classes = None,
     out: Out = None,
     overwrite: Overwrite = False,
     resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the stopped sweep in this folder (repeat its options): its finished trials are kept, only the others run.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar and no line per trial; print the leaderboard and the result.")] = False,
 ) -> None:
     """Search hyperparameters with an Optuna study: trials scored on validation data, the best saved as a run."""
     from neuralab.config import TrainSettings
     from neuralab.runs import new_run_dir
-    from neuralab.sweep import format_params, parse_space, run_sweep
+    from neuralab.sweep import parse_space, run_sweep
 
     if show:
         if storage is None and resume is None:
@@ -110,19 +116,49 @@ def sweep(
     check_data_options(dataset, data, target, None, settings)
     space = parse_space(param)
     base = TrainSettings(**settings)
-    items, spec = training_data(dataset, data, target, data_dir, base.seed, base.task)
+    items, spec = training_data(dataset, data, target, data_dir, base.seed, base.task,
+                                {"n_per_class": n_per_class, "noise": noise, "classes": classes})
     out = resume or out or new_run_dir("runs", "sweep")
+    with _trial_bar(quiet) as on_trial:
+        result = run_sweep(items, base, space, sampler=sampler, n_trials=n_trials, pruner=pruner,
+                           folds=folds, val_fraction=val_fraction, workers=workers, out=out,
+                           overwrite=overwrite, on_trial=on_trial, data_spec=spec,
+                           progress=False, resume=resume is not None, storage=storage,
+                           study=study)
+    _report(result, out, resumed=resume is not None or storage is not None)
+
+
+@contextlib.contextmanager
+def _trial_bar(quiet: bool):
+    """The sweep's ``on_trial``: a line per finished trial, under a bar of trials with its ETA.
+
+    The bar only on a terminal; --quiet shows neither.
+    """
+    from neuralab.sweep import format_params
+
+    if quiet:
+        yield None
+        return
     term = console()
 
-    def on_trial(done: int, total: int, trial) -> None:
+    def line(done: int, total: int, trial) -> str:
         score = f"{trial.score:.4f}" if trial.ok else trial.status
-        term.print(f"[{done}/{total}] {format_params(trial.params)}: {score}")
+        return f"[{done}/{total}] {format_params(trial.params)}: {score}"
 
-    result = run_sweep(items, base, space, sampler=sampler, n_trials=n_trials, pruner=pruner,
-                       folds=folds, val_fraction=val_fraction, workers=workers, out=out,
-                       overwrite=overwrite, on_trial=on_trial, data_spec=spec, progress=False,
-                       resume=resume is not None, storage=storage, study=study)
-    _report(result, out, resumed=resume is not None or storage is not None)
+    if not shows_progress():
+        yield lambda done, total, trial: term.print(line(done, total, trial))
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("trials"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=term, transient=True) as bar:
+        task = bar.add_task("trials", total=None)
+
+        def on_trial(done: int, total: int, trial) -> None:
+            bar.update(task, completed=done, total=total)
+            bar.console.print(line(done, total, trial))
+
+        yield on_trial
 
 
 def _report(result, out: Path, *, resumed: bool) -> None:

@@ -51,7 +51,7 @@ def attribution_figure(x, attributions: dict, feature_names, image_shape, title:
             a = np.asarray(attributions[name]).reshape(image_shape)
             lim = float(np.max(np.abs(a))) or 1.0
             ax = fig.add_subplot(1, len(names) + 1, i)
-            im = ax.imshow(a, cmap="RdBu_r", vmin=-lim, vmax=lim)
+            im = ax.imshow(a, cmap=plots.VALUE_CMAP, vmin=-lim, vmax=lim)
             ax.set_title(name)
             ax.axis("off")
             fig.colorbar(im, ax=ax, fraction=0.046)
@@ -63,7 +63,8 @@ def attribution_figure(x, attributions: dict, feature_names, image_shape, title:
         for i, name in enumerate(names, start=1):
             ax = fig.add_subplot(1, len(names), i)
             vals = np.asarray(attributions[name])[order]
-            ax.barh(range(shown), vals, color=np.where(vals >= 0, "#d62728", "#1f77b4"))
+            ax.barh(range(shown), vals, color=np.where(vals >= 0, plots.VALUE_COLOURS["positive"],
+                                                    plots.VALUE_COLOURS["negative"]))
             ax.set_yticks(range(shown), [feature_names[j] for j in order] if i == 1 else [])
             ax.axvline(0, color="k", lw=0.6)
             ax.set_title(name)

@@ -168,7 +168,7 @@ def _grid_shape(n: int, max_cols: int = 5) -> tuple[int, int]:
 
 def class_weight_images_figure(model: MLP, image_shape: Sequence[int],
                                classes: Sequence[str] | None = None, *, units: int = 16,
-                               cmap: str = "RdBu_r"):
+                               cmap: str = "RdBu"):
     """Weights drawn as images: what each class (or first-layer unit) looks for.
 
     For a linear model (``MLP([rows * cols, K])``) panel k is class k's weight
@@ -195,7 +195,7 @@ def class_weight_images_figure(model: MLP, image_shape: Sequence[int],
     units : int
         How many hidden units to draw for a model with hidden layers (default 16).
     cmap : str
-        A diverging colormap (default ``"RdBu_r"``).
+        A diverging colormap (default ``"RdBu"``, :data:`neuralab.plots.VALUE_CMAP`: negative red, positive blue, as in the playground).
 
     Returns
     -------

@@ -14,6 +14,10 @@ from neuralab import NeuralabError
 from neuralab.metrics.counts import UndefinedMetricWarning
 
 
+class TooFewNegativesWarning(UndefinedMetricWarning):
+    """Too few negatives to estimate the false positive rate asked for (fewer than 1 / max_fpr)."""
+
+
 @dataclass(frozen=True)
 class OperatingPoint:
     """A decision threshold on the positive-class score and what it gives on one data set.
@@ -126,8 +130,18 @@ def rates_at_threshold(y_true: np.ndarray, scores: np.ndarray, threshold: float,
     return _operating_point(pos, s, float(threshold), warn=True)
 
 
+def _warn_if_few_negatives(n_neg: int, max_fpr: float, where: str) -> None:
+    """With fewer than 1 / max_fpr negatives one false positive already breaks the limit:
+    the rate cannot be estimated, and a :class:`TooFewNegativesWarning` says so."""
+    if 0 < n_neg and max_fpr > 0 and n_neg * max_fpr < 1:
+        warnings.warn(f"{where} has only {n_neg} negatives, too few to estimate a false positive "
+                      f"rate of {max_fpr:g} (that needs at least {math.ceil(1 / max_fpr):,}): the "
+                      "threshold's rates on other data may differ widely", TooFewNegativesWarning,
+                      stacklevel=3)
+
+
 def threshold_for_fpr(y_true: np.ndarray, scores: np.ndarray, *, max_fpr: float,
-                      pos_label=1) -> OperatingPoint:
+                      pos_label=1, where: str = "y_true") -> OperatingPoint:
     """The threshold with the highest true positive rate whose false positive rate is <= ``max_fpr``.
 
     The lecture's spam filter: "keep false positives under 1 %" is
@@ -154,6 +168,8 @@ def threshold_for_fpr(y_true: np.ndarray, scores: np.ndarray, *, max_fpr: float,
         The largest false positive rate allowed.
     pos_label : int or str, default=1
         The label of the positive class.
+    where : str, default="y_true"
+        What the labels are, for a :class:`TooFewNegativesWarning` ("the val split").
 
     Returns
     -------
@@ -178,6 +194,7 @@ def threshold_for_fpr(y_true: np.ndarray, scores: np.ndarray, *, max_fpr: float,
     max_fpr = float(max_fpr)
     pos, s = _check_binary(y_true, scores, pos_label)
     n_pos = int(np.count_nonzero(pos))
+    _warn_if_few_negatives(pos.size - n_pos, max_fpr, where)
     if n_pos == 0 or n_pos == pos.size:
         if n_pos == 0:
             threshold = math.inf
