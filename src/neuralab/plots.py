@@ -33,8 +33,13 @@ def new_figure(*args, **kwargs):
 
 
 def save_figure(fig, path: str | Path, *, dpi: int = 110) -> Path:
+    """The figure as a PNG, written atomically.
+
+    Every figure lays itself out (``tight_layout`` or a constrained layout), so it is
+    drawn once: ``bbox_inches="tight"`` would draw it twice, for the same margins.
+    """
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    fig.savefig(buf, format="png", dpi=dpi)
     return atomic_write(path, buf.getvalue())
 
 
@@ -90,6 +95,7 @@ def draw_boundary(ax, predict_proba: Callable[[np.ndarray], np.ndarray], X: np.n
 def boundary_figure(predict_proba, X, y, **kwargs):
     fig = new_figure(figsize=(5.5, 5))
     draw_boundary(fig.add_subplot(), predict_proba, X, y, **kwargs)
+    fig.tight_layout()
     return fig
 
 

@@ -226,7 +226,7 @@ def class_weight_images_figure(model: MLP, image_shape: Sequence[int],
                    f"({architecture(model)})")
     limit = float(np.max(np.abs(W[:, columns]), initial=0.0)) or 1.0
     nrows, ncols = _grid_shape(len(columns))
-    fig = plots.new_figure(figsize=(1.9 * ncols + 1.0, 2.0 * nrows + 0.6))
+    fig = plots.new_figure(figsize=(1.9 * ncols + 1.0, 2.0 * nrows + 0.6), layout="constrained")
     image = None
     for p, (j, title) in enumerate(zip(columns, titles), start=1):
         ax = fig.add_subplot(nrows, ncols, p)
