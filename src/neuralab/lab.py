@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -336,11 +336,13 @@ def run_training(
     data_spec: dict | None = None,
     test_spec: dict | None = None,
     resume: Resume | None = None,
+    callbacks: Sequence[Callable] = (),
 ) -> RunResult:
     """Train on ``data`` with ``settings``; evaluate every split; write a run directory to ``out``.
 
     Standardisation (``settings.standardize``) is fitted on the training split only.
-    ``print_every`` prints ``iteration N: loss X`` lines (None: no lines).
+    ``print_every`` prints ``iteration N: loss X`` lines (None: no lines); ``callbacks``
+    are fit's (``neuralab.notebook.LivePlot()`` draws the loss curve in a notebook).
 
     Everything that can be checked is checked before anything is written, and
     ``out`` moves to its new state as a whole (:class:`~neuralab.runs.NewState`):
@@ -350,16 +352,14 @@ def run_training(
     ``resume`` (a run continued in ``out``) what later commands wrote there is
     kept. ``out`` is locked while the run trains and writes.
 
-    Ctrl-C or SIGTERM stops training after the current step; the run directory is
-    still written, with ``interrupted`` set, and the result says so. A signal
-    while the run is written lets the write finish (``stopped_while_writing``);
-    a second one abandons it and raises :class:`~neuralab.runs.WriteInterrupted`,
-    leaving the previous state.
+    Ctrl-C or SIGTERM stops training after the current step; the run is still written,
+    with ``interrupted`` set. A signal while it is written lets the write finish
+    (``stopped_while_writing``); a second abandons it (:class:`~neuralab.runs.WriteInterrupted`).
     """
     if not writes_here():  # a rank other than 0 of a launched world trains and writes nothing
         out, echo, progress, print_every = None, None, False, None
     opts = dict(resume=resume, name=name, data_spec=data_spec, test_spec=test_spec,
-                print_every=print_every, echo=echo, progress=progress)
+                print_every=print_every, echo=echo, progress=progress, callbacks=list(callbacks))
     mode = "update" if resume is not None else ("overwrite" if overwrite else "new")
     with launched_world(settings):
         prep = _prepared(data, settings, test, resume)
@@ -372,9 +372,9 @@ def run_training(
 def _fit_and_write(prep: Prepared, data: Dataset, state: NewState | None, *,
                    resume: Resume | None, name: str, data_spec: dict | None,
                    test_spec: dict | None, print_every: int | None,
-                   echo: Callable[[str], None] | None, progress: bool | None) -> RunResult:
+                   echo: Callable[[str], None] | None, progress: bool | None,
+                   callbacks: list) -> RunResult:
     """Train, score every split and, with a ``state``, write and swap in the run."""
-    callbacks = []
     if print_every and echo is not None:
         callbacks.append(lambda step, loss, m: None if m.get("final") or step % print_every
                          else echo(f"iteration {step}: loss {loss:f}"))

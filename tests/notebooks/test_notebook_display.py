@@ -197,3 +197,12 @@ def test_show_displays_a_figure_as_png(monkeypatch):
     notebook.show(boundary_figure(MLP([2, 3]).predict_proba, X, y, steps=20))
     (image,) = shown
     assert image.data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_training_takes_a_live_plot_and_it_follows_the_history():
+    live = LivePlot()
+    run = run_training(load("xor", seed=0), TrainSettings(model="linear", iterations=50, log_every=10),
+                       echo=None, progress=False, callbacks=[live])
+    rows = run.fit.history.rows
+    assert live.steps == [r["step"] for r in rows]
+    assert live.losses == pytest.approx([r["loss"] for r in rows])
