@@ -466,7 +466,7 @@ def resume_training(run_dir: str | Path, *, iterations: int | None = None,
             return _fit_and_write(prep, source.data, state, resume=resume,
                                   name=name if isinstance(name, str) else "train",
                                   data_spec=source.data_spec, test_spec=source.test_spec,
-                                  print_every=print_every, echo=echo, progress=progress)
+                                  print_every=print_every, echo=echo, progress=progress, callbacks=[])
 
 
 def evaluate_run(run_dir: str | Path, data: Dataset | None = None, *,

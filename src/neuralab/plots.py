@@ -273,9 +273,8 @@ def roc_figure(y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[str]
         Its legend entry; by default "operating point (FPR 0.01, TPR 0.80)", with the
         threshold added when ``operating_point`` has one.
     """
-    from sklearn.metrics import auc
-
     from neuralab.metrics import roc_curves
+    from neuralab.metrics.ranking import auc
 
     K = np.shape(probs)[1]
     names = _class_labels(class_names, K)
@@ -327,9 +326,8 @@ def pr_figure(y_true: np.ndarray, probs: np.ndarray, class_names: Sequence[str] 
         Legend names ("cancer (AP 0.97)"); the indices when None.
     title : str
     """
-    from sklearn.metrics import average_precision_score
-
     from neuralab.metrics import pr_curves
+    from neuralab.metrics.ranking import average_precision_score
 
     y = np.asarray(y_true)
     P = np.asarray(probs, dtype=float)

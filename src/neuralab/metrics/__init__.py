@@ -2,8 +2,9 @@
 precision-recall curves with their areas, and decision thresholds for a target FPR; and
 regression metrics (:mod:`~neuralab.metrics.regression`: MSE, MAE, R^2).
 
-scikit-learn computes what it already does well (the confusion matrix, ROC and
-precision-recall curves, their areas); neuralab adds what it lacks: the per-class
+The confusion matrix, the ROC and precision-recall curves and their areas equal
+scikit-learn's (:mod:`~neuralab.metrics.ranking` computes them in NumPy, so that metrics
+do not import scikit-learn); neuralab adds what scikit-learn lacks: the per-class
 false positive rate, the row-normalised confusion matrix, per-class dictionaries keyed
 by class name, and the threshold that keeps the false positive rate under a limit.
 Degenerate but valid input (a class absent from ``y_true``) gives an
@@ -51,10 +52,20 @@ from neuralab.metrics.counts import (
     normalized_confusion,
     per_class,
 )
-from neuralab.metrics.curves import average_precision, pr_curves, roc_auc, roc_auc_scores, roc_curves
+from neuralab.metrics.curves import (
+    average_precision,
+    pr_curves,
+    roc_auc,
+    roc_auc_scores,
+    roc_curves,
+)
 from neuralab.metrics.evaluation import evaluate_predictions
 from neuralab.metrics.regression import r2_score, regression_metrics
-from neuralab.metrics.thresholds import OperatingPoint, rates_at_threshold, threshold_for_fpr
+from neuralab.metrics.thresholds import (
+    OperatingPoint,
+    rates_at_threshold,
+    threshold_for_fpr,
+)
 
 __all__ = [
     "OperatingPoint",

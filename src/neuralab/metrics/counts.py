@@ -43,12 +43,45 @@ def log_loss(y_true: np.ndarray, probs: np.ndarray) -> float:
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n_classes: int) -> np.ndarray:
     """Counts C[i, j] of examples of true class i predicted as j (rows = true class).
 
+    Equals ``sklearn.metrics.confusion_matrix(y_true, y_pred, labels=range(n_classes))``:
+    int64 counts, and a pair with a label outside 0..n_classes-1 is not counted.
+    Labels may be ints, bools or whole-number floats; empty input, other labels, or a
+    ``y_true`` with no label in 0..n_classes-1 raise :class:`~neuralab.NeuralabError`.
+
     >>> confusion_matrix([1] * 8 + [0] * 4, [1] * 6 + [0] * 2 + [1] + [0] * 3, 2).tolist()
     [[3, 1], [2, 6]]
     """
-    from sklearn.metrics import confusion_matrix as sk_confusion
+    if (isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer, float, np.floating))
+            or n_classes != int(n_classes) or n_classes < 1):
+        raise NeuralabError(f"n_classes must be a positive integer, got {n_classes!r}")
+    K = int(n_classes)
+    t, p = _class_indices(y_true, "y_true"), _class_indices(y_pred, "y_pred")
+    if t.shape != p.shape:
+        raise NeuralabError(f"y_pred must have shape {t.shape} to match y_true, got shape {p.shape}")
+    if t.size == 0:
+        raise NeuralabError("y_true and y_pred are empty; a confusion matrix needs at least one example")
+    t_in, p_in = (t >= 0) & (t < K), (p >= 0) & (p < K)
+    if not t_in.any():
+        raise NeuralabError(f"y_true must hold at least one class index in 0..{K - 1}, "
+                            f"got only {np.unique(t)[:10].tolist()}")
+    keep = t_in & p_in
+    # one bin per (true, predicted) pair, row-major: bin i * K + j counts C[i, j]
+    pairs = t[keep].astype(np.int64) * K + p[keep].astype(np.int64)
+    return np.bincount(pairs, minlength=K * K).astype(np.int64).reshape(K, K)
 
-    return sk_confusion(np.asarray(y_true), np.asarray(y_pred), labels=np.arange(n_classes))
+
+def _class_indices(y, what: str) -> np.ndarray:
+    """``y`` as a 1-D array of integer labels (bools and whole-number floats accepted)."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise NeuralabError(f"{what} must be a 1-D array of class indices, got shape {y.shape}")
+    if y.dtype.kind == "f":
+        whole = y == np.round(y)
+        if not whole.all():
+            raise NeuralabError(f"{what} must hold class indices (integers), got {y[~whole][0].item()!r}")
+    elif y.dtype.kind not in "biu" and y.size:
+        raise NeuralabError(f"{what} must hold class indices (integers), got dtype {y.dtype}")
+    return y
 
 
 def _ratio(num: np.ndarray, den: np.ndarray, what: str, names: list[str]) -> np.ndarray:

@@ -1,7 +1,8 @@
 """One-vs-rest ROC and precision-recall curves, and the areas under them (ROC AUC,
 average precision) per class with their macro and micro averages.
 
-scikit-learn computes the curves and areas; neuralab adds the per-class dictionaries
+The curves and areas are neuralab's NumPy ones (:mod:`~neuralab.metrics.ranking`), equal
+to scikit-learn's; this module adds the one-vs-rest problems, the per-class dictionaries
 keyed by class name and a warning with NaN where a class makes a curve undefined.
 """
 
@@ -12,19 +13,27 @@ import warnings
 
 import numpy as np
 
+from neuralab import NeuralabError
 from neuralab.metrics.counts import UndefinedMetricWarning, check_probs, class_keys
+from neuralab.metrics.ranking import (
+    average_precision_score,
+    label_binarize,
+    precision_recall_curve,
+    roc_auc_score,
+    roc_curve,
+)
 
 
 def roc_auc(y_true: np.ndarray, probs: np.ndarray) -> float:
     """Area under the ROC curve: binary, or one-vs-rest macro over the classes present.
 
-    NaN with a warning when fewer than two classes are present in ``y_true``.
+    NaN with a warning when fewer than two classes are present in ``y_true``. Equals
+    ``sklearn.metrics.roc_auc_score`` on (y_true, probs[:, 1]) for two columns, else the
+    mean of its one-vs-rest areas over the classes present.
 
     >>> roc_auc(np.array([0, 0, 1, 1]), np.array([[0.9, 0.1], [0.6, 0.4], [0.65, 0.35], [0.2, 0.8]]))
     0.75
     """
-    from sklearn.metrics import roc_auc_score
-
     y_true = np.asarray(y_true)
     K = probs.shape[1]
     present = np.unique(y_true)
@@ -33,7 +42,11 @@ def roc_auc(y_true: np.ndarray, probs: np.ndarray) -> float:
                       UndefinedMetricWarning, stacklevel=2)
         return float("nan")
     if K == 2:
-        return float(roc_auc_score(y_true, probs[:, 1]))
+        if present.size > 2:
+            raise NeuralabError(f"y_true must hold at most two classes for probs with 2 columns, "
+                                f"got {present.size}: {present.tolist()}")
+        # the larger of the two labels is the positive class
+        return float(roc_auc_score(y_true == present[-1], probs[:, 1]))
     aucs = [roc_auc_score(y_true == k, probs[:, k]) for k in present]
     if present.size < K:
         warnings.warn("ROC AUC is averaged over the classes present in y_true only",
@@ -84,7 +97,7 @@ def _curves(y_true, probs, curve, what: str, need_negatives: bool) -> dict[int, 
 
 
 def roc_curves(y_true: np.ndarray, probs: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """One-vs-rest ROC curves, one per class: ``sklearn.metrics.roc_curve`` on (y == k, probs[:, k]).
+    """One-vs-rest ROC curves, one per class: :func:`~neuralab.metrics.ranking.roc_curve` on (y == k, probs[:, k]).
 
     Each point is one decision threshold t (predict class k when probs[:, k] >= t):
     its false positive rate FP / (FP + TN) and true positive rate TP / (TP + FN).
@@ -103,7 +116,8 @@ def roc_curves(y_true: np.ndarray, probs: np.ndarray) -> dict[int, tuple[np.ndar
     dict of int to (fpr, tpr, thresholds)
         Keyed by class index; binary problems give the positive class 1 only. Each
         array has shape (n_thresholds,); ``thresholds`` decreases from ``inf``
-        (nothing predicted positive, the point (0, 0)).
+        (nothing predicted positive, the point (0, 0)). They equal
+        ``sklearn.metrics.roc_curve`` (``drop_intermediate=True``).
 
     Examples
     --------
@@ -113,13 +127,11 @@ def roc_curves(y_true: np.ndarray, probs: np.ndarray) -> dict[int, tuple[np.ndar
     >>> fpr.tolist(), tpr.tolist(), thresholds.tolist()
     ([0.0, 0.0, 0.5, 0.5, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0], [inf, 0.8, 0.4, 0.35, 0.1])
     """
-    from sklearn.metrics import roc_curve
-
     return _curves(y_true, probs, roc_curve, "ROC curve", need_negatives=True)
 
 
 def pr_curves(y_true: np.ndarray, probs: np.ndarray) -> dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """One-vs-rest precision-recall curves: ``sklearn.metrics.precision_recall_curve`` per class.
+    """One-vs-rest precision-recall curves, equal to ``sklearn.metrics.precision_recall_curve`` per class.
 
     Precision TP / (TP + FP) against recall TP / (TP + FN) as the threshold on
     probs[:, k] moves. A class absent from ``y_true`` has no recall: it is skipped
@@ -147,8 +159,6 @@ def pr_curves(y_true: np.ndarray, probs: np.ndarray) -> dict[int, tuple[np.ndarr
     >>> precision.round(3).tolist(), recall.tolist(), thresholds.tolist()
     ([0.5, 0.667, 0.5, 1.0, 1.0], [1.0, 1.0, 0.5, 0.5, 0.0], [0.1, 0.35, 0.4, 0.8])
     """
-    from sklearn.metrics import precision_recall_curve
-
     return _curves(y_true, probs, precision_recall_curve, "precision-recall curve",
                    need_negatives=False)
 
@@ -158,8 +168,6 @@ def pr_curves(y_true: np.ndarray, probs: np.ndarray) -> dict[int, tuple[np.ndarr
 
 def _ovr_scores(y_true, probs, class_names, score, what: str, need_negatives: bool) -> dict:
     """Per-class one-vs-rest ``score``, its macro mean over the defined classes, and micro."""
-    from sklearn.preprocessing import label_binarize
-
     y, P, K = check_probs(y_true, probs)
     names = class_keys(class_names, K)
     per, skipped = {}, []
@@ -180,8 +188,7 @@ def _ovr_scores(y_true, probs, class_names, score, what: str, need_negatives: bo
         return {"per_class": per, "binary": macro, "macro": macro, "micro": macro}
     # micro: one binary problem over all n * K (one-hot, score) pairs; defined for any
     # n >= 1, since every row has one positive and K - 1 >= 2 negatives
-    micro = (float(score(label_binarize(y, classes=np.arange(K)), P, average="micro"))
-             if y.size else float("nan"))
+    micro = float(score(label_binarize(y, K).ravel(), P.ravel())) if y.size else float("nan")
     return {"per_class": per, "macro": macro, "micro": micro}
 
 
@@ -189,10 +196,12 @@ def roc_auc_scores(y_true: np.ndarray, probs: np.ndarray, *,
                    class_names: list[str] | None = None) -> dict:
     """Area under each one-vs-rest ROC curve, and its macro and micro averages.
 
-    ``per_class`` uses ``sklearn.metrics.roc_auc_score`` on (y == k, probs[:, k]);
+    ``per_class`` is the area under :func:`roc_curves`' curve of each class (equal to
+    ``sklearn.metrics.roc_auc_score`` on (y == k, probs[:, k]));
     ``macro`` is their mean over the classes where it is defined; ``micro`` is the AUC
     of the flattened one-hot labels against the flattened probabilities
-    (``roc_auc_score(label_binarize(y), probs, average="micro")``). A class absent
+    (equal to ``roc_auc_score(label_binarize(y), probs, average="micro")`` in
+    scikit-learn). A class absent
     from ``y_true`` or alone in it has AUC NaN, with an :class:`UndefinedMetricWarning`.
 
     Parameters
@@ -221,8 +230,6 @@ def roc_auc_scores(y_true: np.ndarray, probs: np.ndarray, *,
     >>> roc_auc_scores(np.array([0, 1]), np.array([[.7, .3], [.4, .6]]))
     {'per_class': {1: 1.0}, 'binary': 1.0, 'macro': 1.0, 'micro': 1.0}
     """
-    from sklearn.metrics import roc_auc_score
-
     return _ovr_scores(y_true, probs, class_names, roc_auc_score, "ROC AUC", need_negatives=True)
 
 
@@ -230,8 +237,8 @@ def average_precision(y_true: np.ndarray, probs: np.ndarray, *,
                       class_names: list[str] | None = None) -> dict:
     """Average precision (area under the step precision-recall curve) per class, macro and micro.
 
-    AP = sum_n (R_n - R_{n-1}) P_n over the thresholds, as
-    ``sklearn.metrics.average_precision_score`` computes it on (y == k, probs[:, k]);
+    AP = sum_n (R_n - R_{n-1}) P_n over the thresholds, equal to
+    ``sklearn.metrics.average_precision_score`` on (y == k, probs[:, k]);
     ``macro`` is the mean over the classes where it is defined, ``micro`` the AP of the
     flattened one-hot labels against the flattened probabilities. A class absent from
     ``y_true`` has AP NaN, with an :class:`UndefinedMetricWarning`.
@@ -258,7 +265,5 @@ def average_precision(y_true: np.ndarray, probs: np.ndarray, *,
     >>> round(average_precision(y, probs)["binary"], 4)
     0.8333
     """
-    from sklearn.metrics import average_precision_score
-
     return _ovr_scores(y_true, probs, class_names, average_precision_score, "average precision",
                        need_negatives=False)

@@ -12,6 +12,7 @@ import numpy as np
 
 from neuralab import NeuralabError
 from neuralab.metrics.counts import UndefinedMetricWarning
+from neuralab.metrics.ranking import roc_curve
 
 
 class TooFewNegativesWarning(UndefinedMetricWarning):
@@ -146,7 +147,8 @@ def threshold_for_fpr(y_true: np.ndarray, scores: np.ndarray, *, max_fpr: float,
 
     The lecture's spam filter: "keep false positives under 1 %" is
     ``threshold_for_fpr(y, scores, max_fpr=0.01)``. The candidates are the points of
-    ``sklearn.metrics.roc_curve`` (every distinct score, and ``inf``); among those with
+    :func:`~neuralab.metrics.ranking.roc_curve` (every distinct score, and ``inf``; equal to
+    ``sklearn.metrics.roc_curve(..., drop_intermediate=False)``); among those with
     FPR <= ``max_fpr`` the one with the highest TPR wins, and of equal TPR the one with
     the lower FPR (the higher threshold). The rates hold on (y_true, scores), the data
     the threshold was chosen on; check them on held-out data with
@@ -186,8 +188,6 @@ def threshold_for_fpr(y_true: np.ndarray, scores: np.ndarray, *, max_fpr: float,
     >>> threshold_for_fpr(y, s, max_fpr=0.0).threshold
     0.8
     """
-    from sklearn.metrics import roc_curve
-
     if (isinstance(max_fpr, bool) or not isinstance(max_fpr, (int, float, np.integer, np.floating))
             or not 0.0 <= max_fpr <= 1.0):
         raise NeuralabError(f"max_fpr must be a number in [0, 1], got {max_fpr!r}")
