@@ -24,20 +24,59 @@ def train_test_split(X: np.ndarray, y: np.ndarray, *, test_fraction: float, seed
     """
     if not (isinstance(test_fraction, (int, float)) and 0 < test_fraction < 1):
         raise NeuralabError(f"test_fraction must lie strictly between 0 and 1, got {test_fraction!r}")
-    from sklearn.model_selection import train_test_split as sk_split
-
-    index = np.arange(len(y))
-    stratify = None
+    n = len(y)
+    n_test = int(np.ceil(test_fraction * n))
+    n_classes = 0
     if stratified:
         counts = np.bincount(y)
-        n_test = int(np.ceil(test_fraction * len(y)))
-        stratify = y if counts[counts > 0].min() >= 2 and n_test >= np.count_nonzero(counts) else None
-    try:
-        tr, te = sk_split(index, test_size=test_fraction, random_state=seed, stratify=stratify)
-    except ValueError as exc:
-        raise NeuralabError(f"cannot split {len(y)} samples with test_fraction={test_fraction}: {exc}") from None
+        n_classes = np.count_nonzero(counts)
+        stratified = counts[counts > 0].min() >= 2 and n_test >= n_classes
+    if n - n_test < max(1, n_classes if stratified else 1):
+        raise NeuralabError(f"cannot split {n} samples with test_fraction={test_fraction}: "
+                            f"the training part would have {n - n_test} samples")
+    rs = np.random.RandomState(seed)
+    tr, te = _stratified_cut(y, n_test, rs) if stratified else _shuffled_cut(n, n_test, rs)
     tr, te = np.sort(tr), np.sort(te)
     return X[tr], X[te], y[tr], y[te], tr, te
+
+
+# The two cuts are scikit-learn's (StratifiedShuffleSplit and ShuffleSplit, as its
+# train_test_split makes them with random_state=seed), written with NumPy's RandomState: the
+# same rows for the same seed, without importing scikit-learn (and scipy) into every run.
+
+
+def _shuffled_cut(n: int, n_test: int, rs: np.random.RandomState):
+    order = rs.permutation(n)
+    return order[n_test:], order[:n_test]
+
+
+def _per_class(counts: np.ndarray, n_draws: int, rs: np.random.RandomState) -> np.ndarray:
+    """How many of ``n_draws`` rows each class gives: its share floored, and the rows left
+    over to the classes with the largest remainders (ties drawn at random)."""
+    share = counts / counts.sum() * n_draws
+    drawn = np.floor(share)
+    need = int(n_draws - drawn.sum())
+    left = share - drawn
+    for value in np.sort(np.unique(left))[::-1]:
+        if need <= 0:
+            break
+        tied = np.flatnonzero(left == value)
+        take = min(len(tied), need)
+        drawn[rs.choice(tied, size=take, replace=False)] += 1
+        need -= take
+    return drawn.astype(int)
+
+
+def _stratified_cut(y: np.ndarray, n_test: int, rs: np.random.RandomState):
+    classes, counts = np.unique(y, return_counts=True)
+    n_train = _per_class(counts, len(y) - n_test, rs)
+    n_held = _per_class(counts - n_train, n_test, rs)
+    train, test = [], []
+    for k, c in enumerate(classes):
+        rows = np.flatnonzero(y == c)[rs.permutation(counts[k])]
+        train.append(rows[:n_train[k]])
+        test.append(rows[n_train[k]:n_train[k] + n_held[k]])
+    return np.concatenate(train), np.concatenate(test)
 
 
 def three_way_split(X: np.ndarray, y: np.ndarray, *, val_fraction: float | None,
