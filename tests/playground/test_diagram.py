@@ -16,7 +16,9 @@ from playground.test_e2e import play_until, step_count, text
 
 Image = pytest.importorskip("PIL.Image")
 
-pytestmark = [pytest.mark.xdist_group(name="playground_e2e"), pytest.mark.slow]
+# its own group: its module-scoped server and browser (conftest.py) need not share a worker
+# with test_e2e's, so the two modules run side by side
+pytestmark = [pytest.mark.xdist_group(name="playground_diagram"), pytest.mark.slow]
 
 APPLIED = "document.getElementById('message').textContent === 'settings applied'"
 SMALL = "?dataset=circles&n_points=50&hidden=3,2&init=he&activation=tanh&lr=0.5&steps_per_frame=5"
