@@ -767,3 +767,10 @@ def test_evaluate_predictions_with_a_class_absent_warns_and_writes_null(tmp_path
     saved = json.loads(write_json(tmp_path / "metrics.json", out).read_text())
     assert saved["confusion_matrix_normalized"][2] == [None, None, None]
     assert saved["roc_auc_per_class"]["c"] is None
+
+
+def test_a_max_fpr_too_small_to_invert_still_warns_in_one_piece():
+    # 1 / 5e-324 overflows to inf: the warning says so instead of failing to print a count
+    with pytest.warns(TooFewNegativesWarning, match="needs more than can be counted"):
+        op = threshold_for_fpr(np.array([0, 1]), np.array([0.8, -1.4]), max_fpr=5e-324)
+    assert op.threshold == np.inf and op.fp == 0

@@ -135,8 +135,11 @@ def _warn_if_few_negatives(n_neg: int, max_fpr: float, where: str) -> None:
     """With fewer than 1 / max_fpr negatives one false positive already breaks the limit:
     the rate cannot be estimated, and a :class:`TooFewNegativesWarning` says so."""
     if 0 < n_neg and max_fpr > 0 and n_neg * max_fpr < 1:
+        needed = 1 / max_fpr  # inf for a max_fpr as small as 5e-324
+        needed = (f"at least {math.ceil(needed):,}" if needed < 1e15 else
+                  f"at least {needed:.3g}" if math.isfinite(needed) else "more than can be counted")
         warnings.warn(f"{where} has only {n_neg} negatives, too few to estimate a false positive "
-                      f"rate of {max_fpr:g} (that needs at least {math.ceil(1 / max_fpr):,}): the "
+                      f"rate of {max_fpr:g} (that needs {needed}): the "
                       "threshold's rates on other data may differ widely", TooFewNegativesWarning,
                       stacklevel=3)
 
