@@ -9,7 +9,6 @@ import numpy as np
 from neuralab import NeuralabError
 from neuralab.config import FEATURES, SettingError
 
-
 #: Bytes one block of rows may take when a large array is processed block by block.
 BLOCK_BYTES = 64 * 2**20
 
@@ -25,15 +24,16 @@ def block_rows(width: int, itemsize: int = 8, budget: int = BLOCK_BYTES) -> int:
     return max(1, budget // max(1, int(width) * int(itemsize)))
 
 
-#: Each feature input as a function of a 2-D data set's raw columns x1 and x2.
+#: Each feature input as a function of a 2-D data set's raw columns x1 and x2; ``sin`` is
+#: NumPy's unless given (the exported torch graph passes ``torch.sin``).
 FEATURE_FUNCTIONS = {
-    "x1": lambda x1, x2: x1,
-    "x2": lambda x1, x2: x2,
-    "x1^2": lambda x1, x2: x1 * x1,
-    "x2^2": lambda x1, x2: x2 * x2,
-    "x1*x2": lambda x1, x2: x1 * x2,
-    "sin(x1)": lambda x1, x2: np.sin(x1),
-    "sin(x2)": lambda x1, x2: np.sin(x2),
+    "x1": lambda x1, x2, sin=np.sin: x1,
+    "x2": lambda x1, x2, sin=np.sin: x2,
+    "x1^2": lambda x1, x2, sin=np.sin: x1 * x1,
+    "x2^2": lambda x1, x2, sin=np.sin: x2 * x2,
+    "x1*x2": lambda x1, x2, sin=np.sin: x1 * x2,
+    "sin(x1)": lambda x1, x2, sin=np.sin: sin(x1),
+    "sin(x2)": lambda x1, x2, sin=np.sin: sin(x2),
 }
 assert tuple(FEATURE_FUNCTIONS) == FEATURES
 

@@ -90,19 +90,17 @@ def roc_curve(y_true, y_score, *, pos_label=1, drop_intermediate: bool = True):
         fps, tps, thresholds = fps[keep], tps[keep], thresholds[keep]
     fps, tps = np.r_[0.0, fps], np.r_[0.0, tps]
     thresholds = np.r_[np.inf, thresholds]
-    if fps[-1] <= 0:
-        warnings.warn("ROC curve: no negatives in y_true, the false positive rate is undefined; "
-                      "reported as NaN", UndefinedMetricWarning, stacklevel=2)
-        fpr = np.full(fps.shape, np.nan)
-    else:
-        fpr = fps / fps[-1]
-    if tps[-1] <= 0:
-        warnings.warn("ROC curve: no positives in y_true, the true positive rate is undefined; "
-                      "reported as NaN", UndefinedMetricWarning, stacklevel=2)
-        tpr = np.full(tps.shape, np.nan)
-    else:
-        tpr = tps / tps[-1]
-    return fpr, tpr, thresholds
+    return (_rate(fps, "negatives", "false positive"), _rate(tps, "positives", "true positive"),
+            thresholds)
+
+
+def _rate(counts: np.ndarray, which: str, rate: str) -> np.ndarray:
+    """Cumulative counts over their total; NaN with a warning when the total is 0."""
+    if counts[-1] <= 0:
+        warnings.warn(f"ROC curve: no {which} in y_true, the {rate} rate is undefined; "
+                      "reported as NaN", UndefinedMetricWarning, stacklevel=3)
+        return np.full(counts.shape, np.nan)
+    return counts / counts[-1]
 
 
 def auc(x, y) -> float:

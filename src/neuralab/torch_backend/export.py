@@ -24,6 +24,7 @@ Example (ONNX, with onnxruntime)::
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import warnings
@@ -33,7 +34,7 @@ import torch
 from torch import nn
 
 from neuralab import NeuralabError, __version__
-from neuralab.data.preprocess import Standardizer
+from neuralab.data.preprocess import FEATURE_FUNCTIONS, Standardizer
 from neuralab.data.target import TargetScaler
 from neuralab.torch_backend.model import TORCH_DTYPES, TorchMLP, load_lecture_state
 
@@ -46,17 +47,9 @@ EXTRA_FILE = "neuralab.json"
 #: Softmax all have float64 kernels in onnxruntime at this version
 OPSET = 17
 
-#: Each feature input as a torch function of a 2-D point's x1 and x2: the twin of
-#: :data:`neuralab.data.preprocess.FEATURE_FUNCTIONS` (the tests hold the two equal).
-TORCH_FEATURES = {
-    "x1": lambda x1, x2: x1,
-    "x2": lambda x1, x2: x2,
-    "x1^2": lambda x1, x2: x1 * x1,
-    "x2^2": lambda x1, x2: x2 * x2,
-    "x1*x2": lambda x1, x2: x1 * x2,
-    "sin(x1)": lambda x1, x2: torch.sin(x1),
-    "sin(x2)": lambda x1, x2: torch.sin(x2),
-}
+#: Each feature input as a torch function of a 2-D point's x1 and x2: the engine's own
+#: :data:`neuralab.data.preprocess.FEATURE_FUNCTIONS`, with ``torch.sin``.
+TORCH_FEATURES = {name: functools.partial(f, sin=torch.sin) for name, f in FEATURE_FUNCTIONS.items()}
 
 
 class _LeakyReLU(nn.Module):
