@@ -188,3 +188,27 @@ def test_each_sweep_trial_is_a_tensorboard_run_with_its_parameters(tmp_path):
         assert hp["lr"] == trial.params["lr"] and hp["status"] == trial.status
         (score,) = acc.Scalars("trial/score")
         assert math.isclose(score.value, trial.score, rel_tol=1e-6)
+
+
+@pytest.mark.parametrize("case", ["normal", "rounded", "relu", "constant", "one", "float32",
+                                  "non-finite", "tiny", "offset"])
+def test_histogram_counts_are_numpy_s_histogram(case):
+    """The histograms' bins and counts are np.histogram's (BINS equal bins over the finite
+    values), edges the product rounds across included; nothing finite: no histogram."""
+    from neuralab.runs.tensorboard import BINS, histogram_counts
+
+    rng = np.random.default_rng(7)
+    for trial in range(200):
+        v = rng.normal(size=int(rng.integers(1, 2000))) * 10 ** rng.uniform(-6, 6)
+        v = {"rounded": np.round(v, 1), "relu": np.maximum(v, 0), "constant": np.full(9, 3.25),
+             "one": v[:1], "float32": v.astype(np.float32), "tiny": v * 1e-300,
+             "non-finite": np.concatenate([v, [np.nan, np.inf, -np.inf]]),
+             "offset": v + rng.normal() * 10 ** rng.uniform(-3, 9)}.get(case, v)
+        (lo, hi, num, total, squares), edges, counts = histogram_counts(v)
+        finite = np.asarray(v, dtype=float)[np.isfinite(v)]
+        want_counts, want_edges = np.histogram(finite, bins=BINS)
+        np.testing.assert_array_equal(counts, want_counts)
+        np.testing.assert_array_equal(edges, want_edges)
+        assert (lo, hi, num) == (finite.min(), finite.max(), finite.size)
+        assert total == pytest.approx(finite.sum()) and squares == pytest.approx(finite @ finite)
+    assert histogram_counts(np.array([np.nan, np.inf])) is None

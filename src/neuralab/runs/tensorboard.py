@@ -46,6 +46,8 @@ HISTOGRAMS = 10
 SAMPLE_ROWS = 512
 #: bins of each histogram
 BINS = 64
+#: events kept in memory before they are written
+PENDING = 256
 #: history columns whose tag is ``GROUP/SPLIT``
 _SPLIT_TAGS = {"loss": "loss/train", "train_accuracy": "accuracy/train", "val_loss": "loss/val",
                "val_accuracy": "accuracy/val"}
@@ -100,6 +102,12 @@ class EventFile:
     hard-links the old state's files. ``purge_step``: TensorBoard hides the earlier
     files' events from that step on (a resumed run's first step), as
     ``SummaryWriter(purge_step=...)`` does.
+
+    Events are kept as plain numbers and written :data:`PENDING` at a time (and
+    when the file is flushed or closed): between training steps, building and
+    writing one event costs several times what it does in a batch, where the
+    writer's code stays warm. A run's events only appear with the run, so nothing
+    is shown later than it would be.
     """
 
     def __init__(self, folder: str | Path, *, purge_step: int | None = None) -> None:
@@ -114,42 +122,58 @@ class EventFile:
         suffix = f".{start:010d}.{os.getpid()}.{secrets.token_hex(4)}"
         self.folder = folder
         self._tags, self._row, self._items = None, None, []
+        self._pending: list[tuple] = []
         self._writer = EventsWriter(str(folder / "events"), suffix)  # writes the file version
         if purge_step is not None:
             self._writer.write_event(Event(wall_time=time.time(), step=purge_step,
                                            session_log=SessionLog(status=SessionLog.START)))
 
     def add_summary(self, summary, step: int) -> None:
-        """One event: ``summary`` (a tensorboardX Summary proto) at ``step``."""
-        self._write(self._event(wall_time=time.time(), step=int(step), summary=summary))
+        """One event: ``summary`` (a tensorboardX Summary proto, or a function of no
+        arguments that makes one, called when the event is written) at ``step``."""
+        self._add((time.time(), int(step), None, summary))
 
     def scalars(self, step: int, values: Mapping[str, float]) -> None:
-        """One event of scalars (tag -> value) at ``step``.
+        """One event of scalars (tag -> value) at ``step``."""
+        self._add((time.time(), int(step), tuple(values), tuple(values.values())))
 
-        A run logs the same tags row after row: the event of the last set of tags is
-        kept and only its numbers change, several times cheaper than building it anew.
-        """
-        tags = tuple(values)
-        if tags != self._tags:
-            self._tags = tags
-            self._row = self._event(summary=_summary(values))
-            self._items = list(self._row.summary.value)
-        else:
-            for item, v in zip(self._items, values.values()):
-                item.simple_value = v
-        self._row.wall_time, self._row.step = time.time(), int(step)
-        self._write(self._row)
-
-    def _write(self, event) -> None:
+    def _add(self, event: tuple) -> None:
         if self._writer is None:
             raise ValueError(f"the event file in {self.folder} is closed")
-        self._writer.write_event(event)
+        self._pending.append(event)
+        if len(self._pending) >= PENDING:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the pending events (to the file's buffer; :meth:`close` syncs it)."""
+        pending, self._pending = self._pending, []
+        for wall_time, step, tags, payload in pending:
+            if tags is None:
+                summary = payload() if callable(payload) else payload
+                if summary is not None:
+                    self._writer.write_event(self._event(wall_time=wall_time, step=step,
+                                                         summary=summary))
+                continue
+            # a run logs the same tags row after row: the event of the last set of tags is
+            # kept and only its numbers change, several times cheaper than building it anew
+            if tags != self._tags:
+                self._tags = tags
+                self._row = self._event(summary=_summary(dict(zip(tags, payload))))
+                self._items = list(self._row.summary.value)
+            else:
+                for item, v in zip(self._items, payload):
+                    item.simple_value = v
+            self._row.wall_time, self._row.step = wall_time, step
+            self._writer.write_event(self._row)
 
     def close(self) -> None:
-        """Flush and close the file; closing again does nothing."""
+        """Write what is pending, flush and close the file; closing again does nothing."""
         if self._writer is not None:
-            self._writer.close()
-            self._writer = None
+            try:
+                self.flush()
+            finally:
+                self._writer.close()
+                self._writer = None
 
 
 def _summary(values: Mapping[str, float]):
@@ -218,19 +242,37 @@ def layer_outputs(state: Mapping[str, np.ndarray], activation: str | None,
     return out
 
 
-def histogram_summary(tag: str, values):
-    """A histogram of the finite ``values`` in :data:`BINS` equal bins (tensorboardX's
-    ``histogram_raw``), or None when there are none."""
-    from tensorboardX.summary import histogram_raw
+def histogram_counts(values) -> tuple[tuple[float, float, int, float, float], np.ndarray,
+                                      np.ndarray] | None:
+    """The finite ``values`` in :data:`BINS` equal bins from their least to their greatest:
+    ``((min, max, num, sum, sum_squares), edges, counts)``, or None when there are none.
 
+    The bins and counts are ``np.histogram(v, bins=BINS)``'s (all values equal: bins
+    from the value - 0.5 to + 0.5), counted with ``bincount``, several times faster.
+    """
     v = np.asarray(values, dtype=float).ravel()
-    v = v[np.isfinite(v)]
+    if not np.isfinite(v).all():
+        v = v[np.isfinite(v)]
     if not v.size:
         return None
-    counts, edges = np.histogram(v, bins=BINS)
+    lo, hi = float(v.min()), float(v.max())
+    first, last = (lo - 0.5, hi + 0.5) if lo == hi else (lo, hi)
+    edges = np.linspace(first, last, BINS + 1)
+    index = ((v - first) * (BINS / (last - first))).astype(np.intp)
+    np.clip(index, 0, BINS - 1, out=index)
+    # a value the product put one bin off its edges goes back (np.histogram does the same)
+    index[v < edges[index]] -= 1
+    index[(v >= edges[index + 1]) & (index != BINS - 1)] += 1
+    counts = np.bincount(index, minlength=BINS)
+    return (lo, hi, int(v.size), float(v.sum()), float(np.dot(v, v))), edges, counts
+
+
+def _histogram_proto(tag: str, stats, edges: np.ndarray, counts: np.ndarray):
+    from tensorboardX.summary import histogram_raw
+
+    lo, hi, num, total, squares = stats
     # each bucket holds the values up to its limit; an empty first one opens at the lowest edge
-    return histogram_raw(tag, min=float(v.min()), max=float(v.max()), num=int(v.size),
-                         sum=float(v.sum()), sum_squares=float(np.sum(v * v)),
+    return histogram_raw(tag, min=lo, max=hi, num=num, sum=total, sum_squares=squares,
                          bucket_limits=edges.tolist(), bucket_counts=[0, *counts.tolist()])
 
 
@@ -255,11 +297,12 @@ class RunEvents:
             event file purges the earlier files' events from this step on.
         seed: seeds the sample of rows.
 
-    Each call writes the scalars of a history row once (a closing call that
-    repeats the last row, or reports restored weights, writes none) and the
+    Each call notes the learning rate of a new history row (a closing call that
+    repeats the last row, or reports restored weights, notes none) and takes the
     histograms whenever a tenth of the run has passed since the last ones, and
-    at the final call. :meth:`finish` adds the image and the hparams;
-    :meth:`close` flushes the file (call it in a ``finally``).
+    at the final call. :meth:`finish` writes the history rows as scalars (so that
+    they are history.csv's, and cost nothing between steps), the image and the
+    hparams; :meth:`close` flushes the file (call it in a ``finally``).
     """
 
     def __init__(self, folder: str | Path, *, trainer, X: np.ndarray, activation: str | None,
@@ -277,23 +320,34 @@ class RunEvents:
         self.next_histograms = start_step
         self.last_histograms: int | None = None
         self.last_row: int | None = None
+        self.start_step = start_step
+        self.lrs: dict[int, float | None] = {}
 
     def __call__(self, step: int, loss: float, metrics: dict) -> None:
         final = bool(metrics.get("final"))
         if "restored_step" not in metrics and (self.last_row is None or step > self.last_row):
-            self.scalars(step, {"loss": loss, **metrics})
+            # the row's numbers are written from the history at the end; only the rate
+            # the trainer used is not kept there
+            self.lrs[step] = _number(getattr(self.trainer, "lr", None))
+            self.last_row = step
         if step >= self.next_histograms or (final and step != self.last_histograms):
             self.histograms(step)
 
     def scalars(self, step: int, row: Mapping) -> None:
-        """A history row's numbers (and the learning rate) as scalars at ``step``."""
+        """A history row's numbers (and the learning rate at ``step``, when known) as
+        scalars at ``step``."""
         values = {scalar_tag(k): float(v) for k, v in row.items()
                   if isinstance(v, _NUMBERS) and not isinstance(v, bool) and k != "step"}
-        lr = _number(getattr(self.trainer, "lr", None))
+        lr = self.lrs.get(step)
         if lr is not None:
             values["lr"] = lr
         self.events.scalars(step, values)
-        self.last_row = step
+
+    def history(self, rows) -> None:
+        """The history rows of this call of fit (from its first step on) as scalars."""
+        for row in rows:
+            if row["step"] >= self.start_step:
+                self.scalars(row["step"], row)
 
     def histograms(self, step: int) -> None:
         """Histograms of every W_i, b_i and of each layer's output on the sample rows."""
@@ -305,9 +359,9 @@ class RunEvents:
                                             self.sample.astype(next(iter(state.values())).dtype,
                                                                copy=False)))
         for tag, values in arrays.items():
-            summary = histogram_summary(tag, values)
-            if summary is not None:
-                self.events.add_summary(summary, step)
+            counted = histogram_counts(values)
+            if counted is not None:  # the proto is made when the event is written
+                self.events.add_summary(functools.partial(_histogram_proto, tag, *counted), step)
         self.last_histograms = step
         self.next_histograms = step + self.every
 
@@ -325,8 +379,10 @@ class RunEvents:
         write_hparams(self.events, settings, metrics, step)
 
     def finish(self, run, folder: Path) -> None:
-        """The end of a written run: the boundary figure (2-D data) and the hparams."""
+        """The end of a written run: its history rows as scalars, the boundary figure (2-D
+        data) and the hparams."""
         step = run.fit.steps
+        self.history(run.fit.history.rows)
         boundary = Path(folder) / "figures" / "boundary.png"
         if boundary.is_file():
             self.image("boundary", boundary, step)
@@ -407,8 +463,6 @@ def replay_run_events(run, folder: Path) -> None:
                        activation=run.settings.activation if run.settings.hidden else None,
                        total=max(run.fit.steps, 1), seed=run.settings.seed)
     try:
-        for row in run.fit.history.rows:
-            events.scalars(row["step"], row)
         events.trainer = run.trainer
         events.histograms(run.fit.steps)
         events.finish(run, folder)
