@@ -198,6 +198,38 @@ def write_csv(path: str | Path, header: Sequence[str], rows: Iterable[Sequence])
     return atomic_write(path, csv_text(header, rows))
 
 
+#: the text of a float column in :func:`write_columns`: 10 significant digits
+FLOAT_CELL = "%.10g"
+#: rows formatted at once by :func:`write_columns` (bounds the text held in memory)
+BLOCK_ROWS = 20_000
+
+
+def column_lines(label: str, ints: Sequence[np.ndarray], floats: Sequence[np.ndarray]):
+    """CSV lines of one block of rows: ``label``, the integer columns, the float columns
+    (:data:`FLOAT_CELL`), formatted by one ``%`` operation per :data:`BLOCK_ROWS` rows,
+    several times faster than a cell at a time. ``label`` is a plain word (a split's name):
+    no comma, quote or line break."""
+    if any(c in label for c in ',"\r\n'):
+        raise ValueError(f"a CSV label without quoting needs no comma, quote or line break: {label!r}")
+    line = ",".join([label.replace("%", "%%"), *["%d"] * len(ints),
+                     *[FLOAT_CELL] * len(floats)]) + "\n"
+    n = len(ints[0]) if ints else len(floats[0])
+    for start in range(0, n, BLOCK_ROWS):
+        rows = slice(start, min(start + BLOCK_ROWS, n))
+        cols = [np.asarray(c[rows]).tolist() for c in ints]
+        cols += [np.asarray(c[rows], dtype=float).tolist() for c in floats]
+        yield (line * (rows.stop - rows.start)) % tuple(itertools.chain.from_iterable(zip(*cols)))
+
+
+def write_columns(path: str | Path, header: Sequence[str], blocks) -> Path:
+    """A numeric CSV file written atomically: the header, then for each ``(label, ints,
+    floats)`` of ``blocks`` its rows (:func:`column_lines`)."""
+    parts = [",".join(header) + "\n"]
+    for label, ints, floats in blocks:
+        parts.extend(column_lines(label, ints, floats))
+    return atomic_write(path, "".join(parts))
+
+
 def read_csv(path: str | Path) -> tuple[list[str], list[list[str]]]:
     """(header, rows) of a CSV file, cells as text; a missing or unreadable file is an error."""
     path = Path(path)

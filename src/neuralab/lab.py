@@ -226,14 +226,20 @@ class Prepared:
         return fit(self.trainer, self.X, self.y, batch_size=s.batch_size, seed=s.seed,
                    augment=self.augment, start_step=start_step, **kw)
 
-    def evaluate(self) -> tuple[dict, dict]:
-        """(metrics, probabilities; regression: predictions) of every split at the current weights."""
+    def evaluate(self, known: dict | None = None) -> tuple[dict, dict]:
+        """(metrics, probabilities; regression: predictions) of every split at the current
+        weights. ``known``: split -> (loss, outputs) already computed at these weights (fit's
+        closing evaluation of the training split), used instead of scoring the split again."""
+        known = known or {}
+
+        def scored(key: str) -> tuple[float, np.ndarray]:
+            return known.get(key) or self.trainer.evaluate(self.scaled[key], self.targets[key])
+
         if self.target is not None:
-            return evaluate_targets(self.trainer, self.scaled, self.targets, self.splits,
-                                    self.target)
+            return evaluate_targets(scored, self.splits, self.target)
         metrics, probs = {}, {}
         for key, sp in self.splits.items():
-            loss, probs[key] = self.trainer.evaluate(self.scaled[key], sp.y)
+            loss, probs[key] = scored(key)
             metrics[key] = evaluate_predictions(sp.y, probs[key], loss=loss,
                                                 class_names=self.classes)
         return metrics, probs
@@ -406,7 +412,11 @@ def _scored(prep: Prepared, data: Dataset, result: FitResult, resume: Resume | N
         meta, output = regression_meta(meta, data, prep.target), prep.trainer.predict_output
     predictor = Predictor(output, prep.scaler, data.classes,
                           data.feature_names, meta)
-    metrics, probs = prep.evaluate()
+    # fit scored the training data at the final weights as it closed; that data is the
+    # training split's unless oversampling resampled it
+    same = prep.X is prep.scaled["train"] and result.final_outputs is not None
+    metrics, probs = prep.evaluate({"train": (result.final_loss, result.final_outputs)}
+                                   if same else None)
     if settings.max_fpr is not None:
         add_operating_point(metrics, prep.splits, probs, settings.max_fpr, data.classes)
     return RunResult(name=name, settings=settings, fit=result, metrics=metrics, run_dir=None,

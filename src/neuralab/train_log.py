@@ -76,6 +76,9 @@ class FitResult:
     interrupted: bool = False
     stopped_early: bool = False
     best_step: int | None = None
+    #: the closing evaluation's probabilities (regression: outputs) of the training data X
+    #: fit was given, at the final weights: the run scores its training split with them
+    final_outputs: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def _repr_html_(self) -> str:
         """A notebook shows the result as its headline metrics and the loss curve."""

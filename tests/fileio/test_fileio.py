@@ -204,3 +204,27 @@ def test_read_errors_are_one_line_naming_the_file(tmp_path, read, name, content,
     with pytest.raises(NeuralabError, match=fragment) as exc:
         read(path)
     assert str(path) in one_line(exc)
+
+
+def test_write_columns_formats_as_a_cell_at_a_time_would(tmp_path, monkeypatch):
+    """predictions.csv's writer: one % per block of rows gives the text that formatting
+    each cell (f"{v:.10g}") gives, float32, NaN, infinities and block edges included."""
+    import csv
+
+    from neuralab import fileio
+
+    monkeypatch.setattr(fileio, "BLOCK_ROWS", 7)  # blocks end inside each split
+    rng = np.random.default_rng(0)
+    blocks, want = [], [["split", "index", "label", "p_0", "p_1"]]
+    for label, n, dtype in (("train", 23, np.float32), ("test", 7, np.float64), ("val", 1, float)):
+        index, labels = rng.permutation(1000)[:n], rng.integers(0, 3, n)
+        probs = rng.dirichlet([1, 1], size=n).astype(dtype) * 10.0 ** rng.integers(-12, 3, (n, 1))
+        probs[0, 0] = np.nan if label == "train" else np.inf
+        blocks.append((label, (index, labels), probs.T))
+        want += [[label, str(i), str(c), *(f"{p:.10g}" for p in row)]
+                 for i, c, row in zip(index, labels, probs)]
+    path = fileio.write_columns(tmp_path / "p.csv", want[0], blocks)
+    with open(path, newline="") as f:
+        assert list(csv.reader(f)) == want
+    with pytest.raises(ValueError, match="comma"):
+        list(fileio.column_lines("a,b", [np.arange(2)], []))

@@ -17,7 +17,7 @@ import numpy as np
 from neuralab import ArgumentError
 from neuralab.data.splits import Split
 from neuralab.data.target import TargetScaler
-from neuralab.fileio import write_csv, write_json
+from neuralab.fileio import write_columns, write_json
 from neuralab.metrics import regression_metrics
 
 #: settings that only a classifier takes: they are refused with task regression
@@ -71,12 +71,8 @@ def write_regression_scores(out: Path, title: str, history, metrics: dict, predi
              else predictor.predict_values(sp.X) for key, sp in splits.items()}
     write_json(out / "metrics.json", metrics)
 
-    def rows():
-        for key, sp in splits.items():
-            for i in range(len(sp.y)):
-                yield key, int(sp.index[i]), f"{float(sp.y[i]):.10g}", f"{float(preds[key][i]):.10g}"
-
-    write_csv(out / "predictions.csv", ["split", "index", "y_true", "y_pred"], rows())
+    write_columns(out / "predictions.csv", ["split", "index", "y_true", "y_pred"],
+                  ((key, (sp.index,), (sp.y, np.ravel(preds[key]))) for key, sp in splits.items()))
     figures = out / "figures"
     target = predictor.meta.get("target") or "y"
     if history is not None:
@@ -107,12 +103,12 @@ def fit_targets(settings, splits: dict[str, Split], resume=None
     return target, {k: target.transform(sp.y).astype(dtype) for k, sp in splits.items()}
 
 
-def evaluate_targets(trainer, scaled: dict[str, np.ndarray], targets: dict[str, np.ndarray],
-                     splits: dict[str, Split], target: TargetScaler) -> tuple[dict, dict]:
-    """(metrics, predictions in the target's units) of every split at the trainer's weights."""
+def evaluate_targets(scored, splits: dict[str, Split], target: TargetScaler) -> tuple[dict, dict]:
+    """(metrics, predictions in the target's units) of every split at the trainer's weights;
+    ``scored(key)`` gives a split's (loss, outputs) on the standardised target."""
     metrics, preds = {}, {}
     for key, sp in splits.items():
-        loss, outputs = trainer.evaluate(scaled[key], targets[key])
+        loss, outputs = scored(key)
         preds[key] = target.inverse(outputs)
         metrics[key] = regression_metrics(sp.y, preds[key], loss=loss)
     return metrics, preds

@@ -19,7 +19,7 @@ from neuralab.config import TrainSettings
 from neuralab.data import Dataset
 from neuralab.data.preprocess import Standardizer
 from neuralab.data.splits import Split
-from neuralab.fileio import write_csv, write_json
+from neuralab.fileio import write_columns, write_csv, write_json
 from neuralab.metrics import UndefinedMetricWarning
 from neuralab.runs.predictor import Predictor
 from neuralab.runs.reader import CONFIG
@@ -108,15 +108,13 @@ def write_predictions(path: Path, predictor: Predictor, splits: dict[str, Split]
     """predictions.csv: ``split,index,y_true,y_pred,p_0,...,p_{K-1}`` (index = row in the source)."""
     K = len(predictor.classes)
 
-    def rows():
+    def blocks():
         for key, sp in splits.items():
             probs_k = split_probs(predictor, splits, probs, key)
-            pred = probs_k.argmax(axis=1)
-            for i in range(len(sp.y)):
-                yield (key, int(sp.index[i]), int(sp.y[i]), int(pred[i]),
-                       *(f"{p:.10g}" for p in probs_k[i]))
+            yield key, (sp.index, sp.y, probs_k.argmax(axis=1)), probs_k.T
 
-    write_csv(path, ["split", "index", "y_true", "y_pred", *(f"p_{k}" for k in range(K))], rows())
+    write_columns(path, ["split", "index", "y_true", "y_pred", *(f"p_{k}" for k in range(K))],
+                  blocks())
 
 
 def write_figures(figures: Path, run_name: str, history, metrics: dict, predictor: Predictor,
