@@ -7,6 +7,7 @@ this one.
 
 from __future__ import annotations
 
+import functools
 import platform
 import time
 import warnings
@@ -117,61 +118,83 @@ def write_predictions(path: Path, predictor: Predictor, splits: dict[str, Split]
                   blocks())
 
 
-def write_figures(figures: Path, run_name: str, history, metrics: dict, predictor: Predictor,
-                  splits: dict[str, Split], probs: dict[str, np.ndarray] | None = None) -> None:
-    """Curves, confusion matrices, ROC and PR curves, and the boundary for 2-D data."""
+def figure_jobs(figures: Path, run_name: str, history, metrics: dict, predictor: Predictor,
+                splits: dict[str, Split], probs: dict[str, np.ndarray] | None = None
+                ) -> tuple[list, list]:
+    """The figures as jobs that each draw and write one: (curves, ROC, PR and the boundary
+    of 2-D data; the confusion matrices), two halves of about equal work."""
     from neuralab import plots
 
+    def job(make, name, *args, **kwargs):
+        def draw():
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UndefinedMetricWarning)
+                plots.save_figure(make(*args, **kwargs), figures / name)
+        return draw
+
     classes = predictor.classes
+    first, confusions = [], []
     if history is not None:
         held_out = "validation" if "val" in splits else "test"
-        plots.save_figure(plots.history_figure(history, title=run_name, val_label=held_out),
-                          figures / "loss.png")
+        first.append(job(plots.history_figure, "loss.png", history, title=run_name,
+                         val_label=held_out))
     for key, m in metrics.items():
         cm = np.array(m["confusion_matrix"])
-        plots.save_figure(plots.confusion_figure(cm, classes, title=f"confusion matrix ({key})"),
-                          figures / f"confusion_{key}.png")
-        plots.save_figure(plots.confusion_figure(cm, classes, normalized=True,
-                                                 title=f"confusion matrix ({key}), rows normalised"),
-                          figures / f"confusion_{key}_normalized.png")
+        confusions.append(job(plots.confusion_figure, f"confusion_{key}.png", cm, classes,
+                              title=f"confusion matrix ({key})"))
+        confusions.append(job(plots.confusion_figure, f"confusion_{key}_normalized.png", cm,
+                              classes, normalized=True,
+                              title=f"confusion matrix ({key}), rows normalised"))
     curve_split = next(k for k in ("test", "eval", "val", "train") if k in splits)
     sp = splits[curve_split]
     curve_probs = split_probs(predictor, splits, probs, curve_split)
     op = metrics[curve_split].get("operating_point")
     point = None if op is None else (op.get("fpr"), op.get("tpr"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UndefinedMetricWarning)
-        plots.save_figure(plots.roc_figure(sp.y, curve_probs, classes, title=f"ROC ({curve_split})",
-                                           operating_point=point), figures / "roc.png")
-        plots.save_figure(plots.pr_figure(sp.y, curve_probs, classes,
-                                          title=f"precision-recall ({curve_split})"),
-                          figures / "pr.png")
-    first = splits.get("train") or sp
-    if first.X.shape[1] == 2:
+    first.append(job(plots.roc_figure, "roc.png", sp.y, curve_probs, classes,
+                     title=f"ROC ({curve_split})", operating_point=point))
+    first.append(job(plots.pr_figure, "pr.png", sp.y, curve_probs, classes,
+                     title=f"precision-recall ({curve_split})"))
+    train = splits.get("train") or sp
+    if train.X.shape[1] == 2:
         held = splits.get("test") or splits.get("val")
-        if held is first:
-            held = None
-        fig = plots.boundary_figure(predictor.predict_proba, first.X, first.y,
-                                    X_test=None if held is None else held.X,
-                                    y_test=None if held is None else held.y,
-                                    class_names=classes, title=run_name)
-        plots.save_figure(fig, figures / "boundary.png")
+        held = None if held is train else held
+        first.append(job(plots.boundary_figure, "boundary.png",
+                         predictor.predict_proba, train.X, train.y,
+                         X_test=None if held is None else held.X,
+                         y_test=None if held is None else held.y,
+                         class_names=classes, title=run_name))
+    return first, confusions
+
+
+def write_figures(figures: Path, run_name: str, history, metrics: dict, predictor: Predictor,
+                  splits: dict[str, Split], probs: dict[str, np.ndarray] | None = None) -> None:
+    """Curves, confusion matrices, ROC and PR curves, and the boundary for 2-D data."""
+    first, confusions = figure_jobs(figures, run_name, history, metrics, predictor, splits, probs)
+    for draw in (*first, *confusions):
+        draw()
 
 
 def write_scores(out: Path, title: str, history, metrics: dict, predictor: Predictor,
                  splits: dict[str, Split], probs: dict[str, np.ndarray] | None = None) -> None:
     """metrics.json, predictions.csv and the figures: what a run and an evaluation both write.
 
+    The confusion matrices are drawn in a forked child while this process writes the
+    rest (:func:`~neuralab.runs.parallel.side_by_side`), where that can be done.
     For a regression model, ``probs`` holds each split's predictions in the target's
     units (:func:`~neuralab.runs.regression.write_regression_scores`).
     """
+    from neuralab.runs.parallel import side_by_side
+
     if predictor.task == "regression":
         from neuralab.runs.regression import write_regression_scores
 
         return write_regression_scores(out, title, history, metrics, predictor, splits, probs)
     write_json(out / "metrics.json", metrics)
-    write_predictions(out / "predictions.csv", predictor, splits, probs)
-    write_figures(out / "figures", title, history, metrics, predictor, splits, probs)
+    first, confusions = figure_jobs(out / "figures", title, history, metrics, predictor,
+                                    splits, probs)
+    predictions = functools.partial(write_predictions, out / "predictions.csv", predictor,
+                                    splits, probs)
+    side_by_side([predictions, *first], confusions)
 
 
 def run_config(run: RunResult, data: Dataset, *, data_spec: dict | None,
