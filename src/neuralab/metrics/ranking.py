@@ -44,8 +44,10 @@ def _counts_at_thresholds(y_true, y_score, pos_label) -> tuple[np.ndarray, np.nd
     pos, s = _check_binary_scores(y_true, y_score, pos_label)
     if s.size == 0:
         raise NeuralabError("y_true and y_score are empty; a curve needs at least one example")
-    # a stable sort of -s orders the scores from high to low, ties in input order
-    order = np.argsort(-s, kind="stable")
+    # the scores from high to low; the order within a run of equal scores does not matter
+    # (only each run's last index is kept, where the counts hold the whole run), so the
+    # default sort does, several times faster than a stable one
+    order = np.argsort(-s)
     s, pos = s[order], pos[order]
     # the last index of each run of equal scores, and the last index overall
     last = np.r_[np.flatnonzero(np.diff(s)), s.size - 1]
