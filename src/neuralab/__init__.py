@@ -5,6 +5,8 @@ hand in the lecture's notation; :mod:`neuralab.train` trains it; the command lin
 (``neuralab``) runs the lecture's experiment and writes run directories.
 """
 
+import sys
+
 __version__ = "0.1.0"
 
 
@@ -29,6 +31,33 @@ class ArgumentError(NeuralabError):
         super().__init__(message)
         self.argument = argument
         self.hint = hint
+
+
+def lazy_exports(package: str, exports: dict[str, tuple[str, ...]]):
+    """``__getattr__`` and ``__dir__`` (PEP 562) for a package whose names load on first use.
+
+    ``exports`` maps each submodule of ``package`` to the public names it defines, as
+    the ``from package.submodule import ...`` lines would list them. Importing the
+    package, or one of its submodules, then loads only what is used: ``neuralab --help``,
+    ``datasets`` and ``predict`` start without the rest. A name not listed raises
+    AttributeError, as for any module.
+    """
+    import importlib
+
+    where = {name: module for module, names in exports.items() for name in names}
+
+    def __getattr__(name: str):
+        module = where.get(name)
+        if module is None:
+            raise AttributeError(f"module {package!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(f"{package}.{module}"), name)
+        setattr(sys.modules[package], name, value)  # the next lookup finds it directly
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(vars(sys.modules[package])) | set(where))
+
+    return __getattr__, __dir__
 
 
 __all__ = ["ArgumentError", "NeuralabError", "__version__"]

@@ -327,7 +327,7 @@ def test_describe_all_lists_every_name_with_static_shapes_and_loads_nothing(monk
 
     for name, entry in list(REGISTRY.items()):
         monkeypatch.setitem(REGISTRY, name, dataclasses.replace(entry, make=boom))
-    monkeypatch.setattr(real, "read_idx", boom)
+    monkeypatch.setattr("neuralab.data.idx.read_idx", boom)  # real imports it when it reads
     monkeypatch.setattr(real, "load_sklearn", boom)
 
     rows = describe_all()

@@ -28,8 +28,6 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning user errors into one line and exit status 2."""
     from typer._click.exceptions import ClickException
 
-    from neuralab.train import TrainingDiverged
-
     import warnings
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -69,8 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo("neuralab: error: out of memory; use a smaller model, batch or data set",
                    err=True)
         return 2
-    except TrainingDiverged as exc:
-        if debug:
+    except RuntimeError as exc:
+        # neuralab.train (numpy and the engine) loads only here: --help needs neither
+        from neuralab.train import TrainingDiverged
+
+        if debug or not isinstance(exc, TrainingDiverged):
             raise
         typer.echo(f"neuralab: {flags_named(str(exc), exc.settings)}", err=True)
         return 1

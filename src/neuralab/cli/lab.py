@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Optional
 
-import numpy as np
 import typer
 
 from neuralab import NeuralabError
@@ -123,6 +122,7 @@ def retrieve(
 def _print_backprop(run_dir: Path | None, samples: int, seed: int, hidden: list[int] | None,
                     activation: str, reg: float | None) -> None:
     """Every intermediate of one iteration, in the slides' names, checked against autograd."""
+    import numpy as np
     from rich.table import Table
 
     from neuralab.explain.backprop import backprop_trace, format_values
@@ -197,6 +197,8 @@ def explain(
             values = [float(v) for v in point.split(",")]
         except ValueError:
             raise NeuralabError(f"--point must be comma-separated numbers, got {point!r}") from None
+    import numpy as np
+
     from neuralab.explain import explain_run
 
     with working(f"explaining {run_dir}", quiet):
@@ -231,6 +233,8 @@ def explain(
 
 def _print_regression_explanation(result, run_dir: Path) -> None:
     """What `explain` found for a regression run, and what it left out and why."""
+    import numpy as np
+
     from neuralab.explain.regression import NOT_APPLICABLE
 
     typer.echo(f"input: {result.input_source}")

@@ -232,11 +232,7 @@ def predict(
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Allow replacing an existing --output file.")] = False,
 ) -> None:
     """Class probabilities from a saved model: for a file of inputs, or one --point."""
-    from neuralab.data.files import load_features
     from neuralab.fileio import check_writable
-    from neuralab.data.preprocess import check_inputs
-    from neuralab.lab import load_model
-    from neuralab.runs import atomic_write
 
     if (input is None) == (point is None):
         raise NeuralabError("give exactly one of --input FILE and --point X1,X2,...")
@@ -246,10 +242,21 @@ def predict(
         check_writable(output, argument="output")
         if output.exists() and not overwrite:
             raise NeuralabError(f"--output {output} exists; choose another file or pass --overwrite")
-    predictor = load_model(run_dir, backend=backend)
+    if backend == "numpy":  # what neuralab.lab.load_model does for it, without loading the lab
+        from neuralab.runs.predictor import load_model
+
+        predictor = load_model(run_dir)
+    else:
+        from neuralab.lab import load_model
+
+        predictor = load_model(run_dir, backend=backend)
     if point is not None:
         _predict_point(predictor, point, label)
         return
+    from neuralab.data.files import load_features
+    from neuralab.data.preprocess import check_inputs
+    from neuralab.fileio import atomic_write
+
     X = load_features(input, predictor.feature_names)
     predictor.check_width(X, where=f"input file {input}")
     check_inputs(X, predictor.scaler, predictor.feature_names, where=f"input file {input}",

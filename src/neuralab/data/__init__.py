@@ -5,12 +5,17 @@ The :class:`Dataset` itself lives in :mod:`neuralab.data.dataset`, below the loa
 and the registry, which all build one.
 """
 
-from neuralab.data.dataset import Dataset
-from neuralab.data.files import load_csv, load_file, load_npz
-from neuralab.data.idx import read_idx, write_idx
-from neuralab.data.registry import REGISTRY, describe_all, load, names, sample_batch
-from neuralab.data.splits import train_test_split
-from neuralab.data.toys import circles, gaussian, moons, spiral, xor
+from neuralab import lazy_exports
+
+# each name loads with its submodule on first use (neuralab.lazy_exports)
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "dataset": ("Dataset",),
+    "files": ("load_csv", "load_file", "load_npz"),
+    "idx": ("read_idx", "write_idx"),
+    "registry": ("REGISTRY", "describe_all", "load", "names", "sample_batch"),
+    "splits": ("train_test_split",),
+    "toys": ("circles", "gaussian", "moons", "spiral", "xor"),
+})
 
 __all__ = [
     "REGISTRY",

@@ -22,12 +22,14 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from neuralab import ArgumentError, NeuralabError
-from neuralab.data.dataset import Dataset
-from neuralab.data.idx import read_idx
+
+if TYPE_CHECKING:
+    from neuralab.data.dataset import Dataset
+# numpy, Dataset and the IDX reader load inside the loaders: `neuralab datasets`
+# lists the sets from this module's names without importing numpy
 
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -77,8 +79,11 @@ def load_sklearn(name: str) -> Dataset:
         raise NeuralabError(f"scikit-learn set must be one of {', '.join(SKLEARN_SETS)}; got {name!r}")
     if (reason := sklearn_status()) is not None:
         raise NeuralabError(f"data set {name}: scikit-learn is {reason}")
+    import numpy as np
     import sklearn
     from sklearn import datasets
+
+    from neuralab.data.dataset import Dataset
 
     bunch = getattr(datasets, SKLEARN_SETS[name])()
     X = np.asarray(bunch.data, dtype=np.float64)
@@ -117,8 +122,11 @@ def diabetes() -> Dataset:
     progression one year later (25..346)."""
     if (reason := sklearn_status()) is not None:
         raise NeuralabError(f"data set diabetes: scikit-learn is {reason}")
+    import numpy as np
     import sklearn
     from sklearn.datasets import load_diabetes
+
+    from neuralab.data.dataset import Dataset
 
     bunch = load_diabetes()
     return Dataset(X=np.asarray(bunch.data, dtype=np.float64),
@@ -140,7 +148,10 @@ def friedman1(n_samples: int = 1000, noise: float = 1.0, *, seed: int = 0) -> Da
     """
     if (reason := sklearn_status()) is not None:
         raise NeuralabError(f"data set friedman1: scikit-learn is {reason}")
+    import numpy as np
     from sklearn.datasets import make_friedman1
+
+    from neuralab.data.dataset import Dataset
 
     X, y = make_friedman1(n_samples=n_samples, n_features=10, noise=noise, random_state=seed)
     return Dataset(X=np.asarray(X, dtype=np.float64), y=np.asarray(y, dtype=np.float64),
@@ -187,6 +198,10 @@ def idx_status(name: str, data_dir: str | Path | None) -> str | None:
 
 def _read_part(folder: Path, part: str, classes: list[str], where: str):
     """Images as float32 (n, rows * cols) in [0, 1], labels as int64, and (rows, cols)."""
+    import numpy as np
+
+    from neuralab.data.idx import read_idx
+
     images_stem, labels_stem = IDX_FILES[part]
     images_path, labels_path = _find(folder, images_stem), _find(folder, labels_stem)
     for stem, found in ((images_stem, images_path), (labels_stem, labels_path)):
@@ -222,6 +237,9 @@ def load_idx_folder(data_dir: str | Path, *, name: str, classes: list[str], sour
     float32 of shape (n, rows * cols), the pixels divided by 255, and ``image_shape``
     is (rows, cols). Labels must lie in 0..len(classes) - 1, at least two of them present.
     """
+    import numpy as np
+
+    from neuralab.data.dataset import Dataset
 
     folder = Path(data_dir)
     where = f"data set {name}"

@@ -6,12 +6,15 @@ import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
+from typing import TYPE_CHECKING
 
 from neuralab import NeuralabError
 from neuralab.data import real, toys
-from neuralab.data.dataset import Dataset
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from neuralab.data.dataset import Dataset
 
 
 Status = Callable[[str | Path | None], str | None]
@@ -82,6 +85,8 @@ class Entry:
                 f"data set {self.name} reads no files: --data-dir applies to "
                 f"{', '.join(readers)}; got --data-dir {data_dir}"
             )
+        from neuralab.data.dataset import Dataset
+
         out = self.make(**kwargs)
         if isinstance(out, Dataset):
             return out
@@ -241,6 +246,8 @@ def sample_batch(dataset: str = "spiral", samples: int = 30, *, seed: int = 0,
     Points at the exact origin are left out: there every pre-activation of the
     first layer equals its bias, 0 at initialisation, which is the ReLU's kink.
     """
+    import numpy as np
+
     data = load(dataset, seed=seed)
     if task is not None and data.task != task:
         raise NeuralabError(f"data set {dataset} is for {data.task}, not {task}; choose a "

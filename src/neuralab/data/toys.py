@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from neuralab import NeuralabError
-from neuralab.nn.init import as_generator
+
+# numpy and the engine's seeding load inside the generators: the registry lists the
+# toys and their options (`neuralab datasets`) without importing numpy
 
 
 @dataclass(frozen=True)
@@ -38,6 +38,8 @@ class Option:
 
     def check(self, value):
         """``value`` when it is of the option's type and within its range; NeuralabError otherwise."""
+        import numpy as np
+
         kinds = (int, np.integer) if self.integer else (int, float, np.integer, np.floating)
         ok = isinstance(value, kinds) and not isinstance(value, (bool, np.bool_))
         if ok and self.open_ends:
@@ -80,10 +82,15 @@ def spiral(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2, *, se
     ``linspace(4j, 4(j + 1), N) + noise * N(0, 1)``; x = (r sin t, r cos t).
 
     Example:
+        >>> import numpy as np
         >>> X, y = spiral(seed=0)
         >>> X.shape, y.shape, np.bincount(y).tolist()
         ((300, 2), (300,), [100, 100, 100])
     """
+    import numpy as np
+
+    from neuralab.nn.init import as_generator
+
     check_options(n_per_class=n_per_class, n_classes=n_classes, noise=noise)
     rng = as_generator(seed)
     N, K = int(n_per_class), int(n_classes)
@@ -100,6 +107,10 @@ def spiral(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.2, *, se
 
 def moons(n_per_class: int = 100, noise: float = 0.1, *, seed=0):
     """Two interleaving half circles, with Gaussian noise of std ``noise``."""
+    import numpy as np
+
+    from neuralab.nn.init import as_generator
+
     check_options(n_per_class=n_per_class, noise=noise)
     rng = as_generator(seed)
     t = np.linspace(0, np.pi, n_per_class)
@@ -112,6 +123,10 @@ def moons(n_per_class: int = 100, noise: float = 0.1, *, seed=0):
 
 def circles(n_per_class: int = 100, noise: float = 0.05, *, factor: float = 0.5, seed=0):
     """A small circle (class 1, radius ``factor``) inside a large one (class 0, radius 1)."""
+    import numpy as np
+
+    from neuralab.nn.init import as_generator
+
     check_options(n_per_class=n_per_class, noise=noise, factor=factor)
     rng = as_generator(seed)
     t = np.linspace(0, 2 * np.pi, n_per_class, endpoint=False)
@@ -123,6 +138,10 @@ def circles(n_per_class: int = 100, noise: float = 0.05, *, factor: float = 0.5,
 
 def xor(n_per_class: int = 100, noise: float = 0.05, *, seed=0):
     """The four quadrants: class 1 where x1 * x2 < 0, drawn away from the axes."""
+    import numpy as np
+
+    from neuralab.nn.init import as_generator
+
     check_options(n_per_class=n_per_class, noise=noise)
     rng = as_generator(seed)
     parts = []
@@ -139,6 +158,10 @@ def xor(n_per_class: int = 100, noise: float = 0.05, *, seed=0):
 
 def gaussian(n_per_class: int = 100, n_classes: int = 3, noise: float = 0.5, *, seed=0):
     """Gaussian blobs of std ``noise`` around K centres evenly spaced on a circle of radius 2."""
+    import numpy as np
+
+    from neuralab.nn.init import as_generator
+
     check_options(n_per_class=n_per_class, n_classes=n_classes, noise=noise)
     rng = as_generator(seed)
     angles = 2 * np.pi * np.arange(n_classes) / n_classes
@@ -164,10 +187,13 @@ def plane(n_samples: int = 200, noise: float = 0.1, *, seed=0):
     """A tilted plane: y = (x1 + x2) / 2 + noise * N(0, 1), x uniform in [-1, 1]^2.
 
     Example:
+        >>> import numpy as np
         >>> X, y = plane(10, noise=0.0, seed=0)
         >>> X.shape, y.dtype.name, bool(np.allclose(y, X.sum(axis=1) / 2))
         ((10, 2), 'float64', True)
     """
+    from neuralab.nn.init import as_generator
+
     check_options(n_samples=n_samples, noise=noise)
     rng = as_generator(seed)
     X = rng.uniform(-1.0, 1.0, size=(int(n_samples), 2))
@@ -184,6 +210,10 @@ def gaussians(n_samples: int = 200, noise: float = 0.1, *, seed=0):
         >>> bool(y.max() <= 1.01 and y.min() >= -1.01)
         True
     """
+    import numpy as np
+
+    from neuralab.nn.init import as_generator
+
     check_options(n_samples=n_samples, noise=noise)
     rng = as_generator(seed)
     X = rng.uniform(-1.0, 1.0, size=(int(n_samples), 2))

@@ -11,38 +11,21 @@
 """
 
 from neuralab.fileio import atomic_write, read_json, write_json
-from neuralab.runs.predictor import Predictor, load_model, read_model
-from neuralab.runs.reader import (
-    RunData,
-    check_features,
-    load_data_spec,
-    load_run_data,
-    read_config,
-    settings_of,
-)
-from neuralab.runs.state import (
-    MANIFEST,
-    NewState,
-    RunLock,
-    RunLockedError,
-    WriteInterrupted,
-    later_output,
-    open_run,
-)
-from neuralab.runs.store import (
-    CHECKPOINT,
-    MODEL_JSON,
-    OPTIMIZER_STATE,
-    load_checkpoint,
-    load_optimizer_state,
-    new_run_dir,
-    prepare_run_dir,
-    read_history,
-    save_checkpoint,
-    save_optimizer_state,
-    versions,
-)
-from neuralab.runs.writer import RunResult, model_meta, write_run, write_scores
+from neuralab import lazy_exports
+
+# each name loads with its submodule on first use (neuralab.lazy_exports): `predict`
+# reads a checkpoint without loading the writer, the metrics and the trainer
+__getattr__, __dir__ = lazy_exports(__name__, {
+    "predictor": ("Predictor", "load_model", "read_model"),
+    "reader": ("RunData", "check_features", "load_data_spec", "load_run_data", "read_config",
+               "settings_of"),
+    "state": ("MANIFEST", "NewState", "RunLock", "RunLockedError", "WriteInterrupted",
+              "later_output", "open_run"),
+    "store": ("CHECKPOINT", "MODEL_JSON", "OPTIMIZER_STATE", "load_checkpoint",
+              "load_optimizer_state", "new_run_dir", "prepare_run_dir", "read_history",
+              "save_checkpoint", "save_optimizer_state", "versions"),
+    "writer": ("RunResult", "model_meta", "write_run", "write_scores"),
+})
 
 __all__ = [
     "CHECKPOINT", "MANIFEST", "MODEL_JSON", "NewState", "OPTIMIZER_STATE", "Predictor", "RunData",
