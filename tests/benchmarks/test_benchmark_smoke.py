@@ -3,6 +3,8 @@
 Only that it runs, that its rows and ratios are consistent and that all four
 implementations (engine, plain NumPy loop, torch twin, the slides' torch loop)
 agree is tested here; speed is the benchmark's to report, not a test's to assert.
+The last test runs benchmarks/end_to_end.py's --quick start-up and demo cases
+(whole processes, ~20 s) and checks that its samples, medians and targets parse.
 """
 
 from __future__ import annotations
@@ -13,11 +15,11 @@ import subprocess
 import sys
 
 import pytest
-from helpers import ROOT
+from helpers import ROOT, strict_loads
 
 pytest.importorskip("torch")
 
-# the three tests read one --quick run of the benchmark, which takes ~15 s
+# the three spiral_step tests read one --quick run of the benchmark, which takes ~15 s
 pytestmark = pytest.mark.slow
 
 DTYPES = ("float64", "float32")
@@ -102,3 +104,51 @@ def test_json_records_every_implementation(quick_run):
         assert result["engine_over_plain"] == result["engine_us"] / result["plain_us"]
         assert result["engine_over_torch"] == result["engine_us"] / result["torch_slides_us"]
         assert result["engine_over_torch_twin"] == result["engine_us"] / result["torch_twin_us"]
+
+
+def test_end_to_end_quick_startup_and_demo_writes_samples_that_parse(tmp_path):
+    """benchmarks/end_to_end.py --quick: whole processes timed side by side, no speed asserted."""
+    out_json = tmp_path / "e2e.json"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "end_to_end.py"), "--quick",
+         "--only", "startup,demo", "--json", str(out_json)],
+        check=False, cwd=ROOT, capture_output=True, text=True, timeout=900,  # a deadline for a hang only
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    payload = strict_loads(out_json.read_text(encoding="utf-8"))
+    assert payload["quick"] is True and payload["repeats"] == 2
+    assert list(payload["cases"]) == ["startup", "demo"]  # only the cases asked for, in order
+    labels = {"startup": ["import numpy", "--help", "datasets", "predict"],
+              "demo": ["neuralab", "plain NumPy"]}
+    for name, case in payload["cases"].items():
+        assert list(case["samples"]) == labels[name]
+        for label, samples in case["samples"].items():
+            assert len(samples) == 2
+            for s in samples:
+                assert s["wall"] > 0 and s["cpu"] >= 0 and s["peak_rss_mb"] > 0
+            assert case["medians"][label]["wall"] == pytest.approx(
+                (samples[0]["wall"] + samples[1]["wall"]) / 2)
+        for target in case["targets"]:
+            assert target["met"] == (target["value"] <= target["limit"])
+            verdict = "met" if target["met"] else "MISSED"
+            line = re.search(rf"^target {re.escape(target['name'])}: (\S+)(?: s| MB)? <= "
+                             rf"(\S+)(?: s| MB)? {verdict}$", out, re.MULTILINE)
+            assert line, (target, out)
+            assert float(line.group(1)) == pytest.approx(target["value"], abs=6e-4)
+            assert float(line.group(2)) == target["limit"]
+    startup = payload["cases"]["startup"]
+    assert [t["name"] for t in startup["targets"]] == [
+        "neuralab --help", "neuralab datasets", "neuralab predict --point"]
+    assert startup["targets"][0]["value"] == startup["medians"]["--help"]["wall"]
+    assert startup["commands"]["predict"] == "neuralab predict RUN --point 0.3,-0.5"
+    demo = payload["cases"]["demo"]
+    [ratio] = demo["targets"]
+    assert ratio["value"] == pytest.approx(
+        demo["medians"]["neuralab"]["wall"] / demo["medians"]["plain NumPy"]["wall"])
+    # the plain loop is the reference because it trains the same net on the same spiral
+    # from the same seeded draws: it ends at neuralab's loss and accuracy
+    for run in demo["samples"]["neuralab"] + demo["samples"]["plain NumPy"]:
+        assert run["mlp_loss"] == pytest.approx(demo["samples"]["neuralab"][0]["mlp_loss"], abs=1e-3)
+        assert run["mlp_accuracy"] == pytest.approx(
+            demo["samples"]["neuralab"][0]["mlp_accuracy"], abs=1e-3)
