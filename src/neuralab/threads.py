@@ -1,0 +1,154 @@
+"""How many threads training's matrix products use: one for small problems, every core for large.
+
+A second BLAS (or torch) thread only pays when a matrix product is large enough to
+outweigh the threads' hand-over at every call; below that it costs wall time, and
+with another process busy on the machine the waiting threads cost many times the
+work itself (benchmarks/threads.py measures both). So :func:`pick_threads` reads the
+size of one training step's largest product, and :func:`limit_threads` applies it
+around :func:`neuralab.train.fit`: to the BLAS that NumPy calls (through threadpoolctl)
+and, where torch is loaded, to torch's intra-op threads.
+
+The choice depends on the problem and the cores this process may use, never on the
+machine's load: the thread count changes the last bits of some products (OpenBLAS
+splits the inner dimension among its threads), and the same command with the same
+seed must give the same numbers however busy the machine is. On a machine that other
+work keeps busy, a large run is faster with one thread: set ``OPENBLAS_NUM_THREADS=1``.
+
+Two things win over the choice: the user's ``OPENBLAS_NUM_THREADS``,
+``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` (then nothing is changed), and a limit
+that the caller already set lower (a sweep worker's share of the cores): the choice
+only ever lowers the thread count, never raises it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import itertools
+import os
+import sys
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+__all__ = ["PARALLEL_WORK", "THREAD_ENV", "available_cores", "limit_threads", "pick_threads",
+           "step_work", "user_threads"]
+
+#: environment variables through which a user sets the thread count themselves
+THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+#: the step work (see :func:`step_work`) below which one thread is used. On the 2-core
+#: development machine (benchmarks/threads.py, table in benchmarks/README.md) a second
+#: OpenBLAS or torch thread never paid below it: a Fashion-MNIST epoch of 784-100-10 at
+#: batch 128 (5.0e6 in float32) took 0.99 of one thread's time on a quiet machine (issue
+#: 15) and 3.6-11 times it on a busy one; at load 1.5, 784-H-10 float64 steps of 1e7
+#: took 0.91 of one thread's time, of 2e7-4e7 0.67-1.02
+PARALLEL_WORK = 2.0e7
+
+
+def step_work(sizes: Sequence[int], rows: int, dtype=np.float64) -> float:
+    """The multiply-adds of one training step's largest matrix product, in float64 units.
+
+    The largest product of a step through ``sizes`` ``[d_0, ..., d_L]`` on ``rows``
+    rows is ``rows * d_{i-1} * d_i`` for the widest layer ``i`` (its forward product
+    and its weight gradient ``o_{i-1}^T dz_i`` have the same size). A float32
+    product takes about half the time of a float64 one (twice the numbers per SIMD
+    register), so it counts half.
+
+    >>> step_work([2, 100, 3], 300)
+    90000.0
+    >>> step_work([784, 100, 10], 128, "float32")
+    5017600.0
+    """
+    widest = max(a * b for a, b in itertools.pairwise(sizes))
+    return float(rows) * widest * _itemsize(dtype) / 8
+
+
+def _itemsize(dtype) -> int:
+    try:
+        return np.dtype(dtype).itemsize
+    except TypeError:  # a torch dtype (torch.float32.itemsize == 4)
+        return int(getattr(dtype, "itemsize", 8))
+
+
+def available_cores() -> int:
+    """The cores this process may run on (its affinity mask), at least one."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # no affinity masks on this platform
+        return max(1, os.cpu_count() or 1)
+
+
+def pick_threads(sizes: Sequence[int], rows: int, dtype=np.float64, *,
+                 cores: int | None = None) -> int:
+    """The thread count for training ``sizes`` on batches of ``rows`` rows: 1 when
+    :func:`step_work` is below :data:`PARALLEL_WORK`, else ``cores`` (default
+    :func:`available_cores`).
+
+    >>> pick_threads([2, 100, 3], 300, cores=2)
+    1
+    >>> pick_threads([784, 1600, 10], 128, cores=2)
+    2
+    """
+    if step_work(sizes, rows, dtype) < PARALLEL_WORK:
+        return 1
+    return available_cores() if cores is None else cores
+
+
+def user_threads() -> str | None:
+    """The first of :data:`THREAD_ENV` that the environment sets, or None."""
+    return next((name for name in THREAD_ENV if os.environ.get(name, "").strip()), None)
+
+
+@functools.cache
+def _blas():
+    # threadpoolctl is imported on first use (about 10 ms); its controller finds the
+    # BLAS libraries loaded so far once (numpy's is loaded with numpy)
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="blas")
+
+
+@contextlib.contextmanager
+def limit_threads(n: int, *, blas: int | None = None) -> Iterator[int | None]:
+    """Run the block with at most ``n`` BLAS threads, and at most ``n`` torch intra-op
+    threads where torch is loaded (the torch backend's, or the engine's large float32
+    products, see :mod:`neuralab.nn.kernels`); torch is never imported here.
+
+    Each count is lowered only (a caller's lower limit stays) and restored after the
+    block. ``blas`` lowers the BLAS count further (1 where torch computes the large
+    products: two thread pools must not spin against each other). With a thread
+    variable of :data:`THREAD_ENV` set, nothing changes. Yields the BLAS thread count
+    in force, or None when the user's variable decided.
+    """
+    if user_threads() is not None:
+        yield None
+        return
+    n = max(1, int(n))
+    n_blas = n if blas is None else max(1, min(n, int(blas)))
+    controller = _blas()
+    current = [lib["num_threads"] for lib in controller.info()]
+    torch = sys.modules.get("torch")
+    torch_before = torch.get_num_threads() if torch is not None else None
+    with contextlib.ExitStack() as stack:
+        if current and n_blas < max(current):
+            stack.enter_context(controller.limit(limits=n_blas))
+        if torch_before is not None and n < torch_before:
+            torch.set_num_threads(n)
+            stack.callback(torch.set_num_threads, torch_before)
+        yield min(n_blas, *current) if current else n_blas
+
+
+def training_threads(trainer, rows: int) -> contextlib.AbstractContextManager:
+    """:func:`limit_threads` with :func:`pick_threads`'s count for ``trainer``'s model
+    (its ``model.sizes`` and dtype) on batches of ``rows`` rows; what :func:`neuralab.train.fit`
+    enters. A trainer without ``model.sizes`` trains with the threads as they are."""
+    sizes = getattr(getattr(trainer, "model", None), "sizes", None)
+    if not sizes or user_threads() is not None:
+        return contextlib.nullcontext()
+    dtype = getattr(trainer, "dtype", None) or getattr(trainer.model, "dtype", np.float64)
+    # the engine hands its large float32 products to torch (neuralab.nn.kernels): then
+    # torch's pool takes the threads and NumPy's BLAS keeps one for the small products
+    in_torch = getattr(trainer, "products_in_torch", None)
+    blas = 1 if in_torch is not None and in_torch(rows) else None
+    return limit_threads(pick_threads(sizes, rows, dtype), blas=blas)

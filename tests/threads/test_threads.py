@@ -1,0 +1,92 @@
+"""neuralab.threads: the thread count by problem size, the user's variables, and the limits'
+restoration; fit trains small problems on one BLAS (and torch) thread."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from neuralab.threads import (
+    PARALLEL_WORK,
+    THREAD_ENV,
+    available_cores,
+    limit_threads,
+    pick_threads,
+    step_work,
+)
+from neuralab.train import fit, make_engine_trainer
+
+
+def blas_threads() -> list[int]:
+    return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+
+
+@pytest.fixture
+def no_thread_env(monkeypatch):
+    for name in THREAD_ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_small_problems_get_one_thread_and_large_ones_every_core():
+    assert pick_threads([2, 100, 3], 300, cores=8) == 1  # the spiral
+    assert pick_threads([30, 100, 2], 569, cores=8) == 1  # breast_cancer
+    assert pick_threads([784, 100, 10], 128, "float32", cores=8) == 1  # Fashion-MNIST's net
+    assert pick_threads([784, 1600, 10], 128, "float32", cores=8) == 8
+    assert pick_threads([784, 1600, 10], 128, "float32") == available_cores()
+    # the criterion is the widest layer's product, float32 counting half
+    rows = int(PARALLEL_WORK // (784 * 400)) + 1
+    assert pick_threads([784, 400, 10], rows, cores=4) == 4
+    assert pick_threads([784, 400, 10], rows, "float32", cores=4) == 1
+    assert step_work([10, 20, 30, 5], 7) == 7 * 20 * 30
+
+
+def test_limits_apply_in_the_block_and_are_restored(no_thread_env):
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        with limit_threads(1) as n:
+            assert n == 1 and blas_threads() == [1] * len(before)
+        assert blas_threads() == before
+        with pytest.raises(KeyError), limit_threads(1):  # restored after an exception too
+            raise KeyError("x")
+        assert blas_threads() == before
+    # a caller's lower limit stays
+    with threadpool_limits(limits=1, user_api="blas"), limit_threads(2) as n:
+        assert n == 1 and blas_threads() == [1] * len(before)
+
+
+@pytest.mark.parametrize("name", THREAD_ENV)
+def test_a_users_thread_variable_wins(monkeypatch, no_thread_env, name):
+    monkeypatch.setenv(name, "2")
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        with limit_threads(1) as n:
+            assert n is None and blas_threads() == before
+
+
+def test_fit_trains_a_small_problem_on_one_thread_and_restores_the_count(no_thread_env):
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((60, 2)), rng.integers(0, 3, 60)
+    seen = []
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = blas_threads()
+        fit(make_engine_trainer([2, 10, 3]), X, y, iterations=20, log_every=10, progress=False,
+            callbacks=[lambda step, loss, metrics: seen.append(blas_threads())])
+        assert seen and all(s == [1] * len(before) for s in seen)
+        assert blas_threads() == before
+
+
+def test_the_torch_backend_trains_a_small_problem_on_one_intra_op_thread(no_thread_env):
+    torch = pytest.importorskip("torch")
+    from neuralab.torch_backend.trainer import make_torch_trainer
+
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((60, 2)), rng.integers(0, 3, 60)
+    before, seen = torch.get_num_threads(), []
+    torch.set_num_threads(2)
+    try:
+        fit(make_torch_trainer([2, 10, 3], device="cpu"), X, y, iterations=10, log_every=5,
+            progress=False, callbacks=[lambda *_: seen.append(torch.get_num_threads())])
+        assert seen and set(seen) == {1} and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
