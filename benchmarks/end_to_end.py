@@ -68,10 +68,8 @@ import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,7 +77,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from _common import loadavg_before_timing, machine
+from _common import loadavg_before_timing, machine, timed_child
 
 PY = sys.executable
 NEURALAB = [PY, "-m", "neuralab"]
@@ -152,22 +150,13 @@ def run_process(argv: list[str]) -> dict:
     """Run ``argv`` once in a fresh folder; wall and CPU seconds, peak RSS, its stdout and run dir."""
     folder = Path(tempfile.mkdtemp(prefix="neuralab-e2e-"))
     argv = [a.replace("{out}", str(folder / "run")) for a in argv]
-    with open(folder / "stdout", "w+b") as out, open(folder / "stderr", "w+b") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, cwd=ROOT, env=child_env(), stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = code = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-    if code != 0:
+    child = timed_child(argv, cwd=ROOT, env=child_env())
+    if child.returncode != 0:
         shutil.rmtree(folder, ignore_errors=True)
-        sys.exit(f"error: {' '.join(argv)} exited {code}\n{stdout[-2000:]}\n{stderr[-3000:]}")
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
-            "peak_rss_mb": usage.ru_maxrss * 1024 / 1e6,  # Linux: ru_maxrss in KiB
-            "folder": folder, "stdout": stdout}
+        sys.exit(f"error: {' '.join(argv)} exited {child.returncode}\n{child.stdout[-2000:]}\n"
+                 f"{child.stderr[-3000:]}")
+    return {"wall": child.wall, "cpu": child.cpu, "peak_rss_mb": child.peak_rss / 1e6,
+            "folder": folder, "stdout": child.stdout}
 
 
 def sample(command: Command) -> dict:

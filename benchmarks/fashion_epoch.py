@@ -85,7 +85,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -100,7 +99,8 @@ from torch import nn
 import neuralab
 from neuralab.runs import write_json
 
-from _common import loadavg_before_timing, machine
+from _common import (add_torch_threads, apply_torch_threads, loadavg_before_timing, machine,
+                     timed_child)
 from neuralab.train import fit, make_engine_trainer
 
 SIZES = [784, 100, 10]
@@ -151,9 +151,9 @@ def batch_starts(n: int) -> list[tuple[int, int]]:
 class EngineFit:
     """One ``fit(epochs=1)`` call per epoch; remembers fit's own loop time."""
 
-    def __init__(self, X, y):
+    def __init__(self, X, y, sizes=SIZES):
         self.X, self.y = X, y
-        self.trainer = make_engine_trainer(SIZES, dtype=DTYPE, optimizer="sgd", lr=LR, reg=REG)
+        self.trainer = make_engine_trainer(sizes, dtype=DTYPE, optimizer="sgd", lr=LR, reg=REG)
         self.epoch = 0
         self.loop_seconds: list[float] = []
 
@@ -184,10 +184,10 @@ class EngineStep:
 class TorchLoop:
     """The lecture's eager PyTorch loop, batches gathered from tensors made once."""
 
-    def __init__(self, X, y):
+    def __init__(self, X, y, sizes=SIZES):
         torch.manual_seed(0)
-        self.net = nn.Sequential(nn.Linear(SIZES[0], SIZES[1]), nn.ReLU(),
-                                 nn.Linear(SIZES[1], SIZES[2]))
+        self.net = nn.Sequential(nn.Linear(sizes[0], sizes[1]), nn.ReLU(),
+                                 nn.Linear(sizes[1], sizes[2]))
         self.optimizer = torch.optim.SGD(self.net.parameters(), lr=LR)
         self.Xt = torch.from_numpy(X)
         self.yt = torch.from_numpy(y)
@@ -375,35 +375,18 @@ def neuralab_command() -> list[str]:
 def measure_memory() -> dict:
     """Peak RSS of a whole ``neuralab train`` run on Fashion-MNIST, one epoch (a child process)."""
     out_dir = Path(tempfile.mkdtemp(prefix="neuralab-mem-"))
-    cmd = neuralab_command() + MEMORY_COMMAND + ["--out", str(out_dir / "run")]
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    # os.wait4 gives this child's own rusage (RUSAGE_CHILDREN would be the largest of all
-    # children so far); read its pipes in threads so that a full pipe cannot block it
-    import threading
-
-    captured = {}
-    readers = [threading.Thread(target=lambda k=k, f=f: captured.__setitem__(k, f.read()))
-               for k, f in (("stdout", proc.stdout), ("stderr", proc.stderr))]
-    for r in readers:
-        r.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    for r in readers:
-        r.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    child = timed_child(neuralab_command() + MEMORY_COMMAND + ["--out", str(out_dir / "run")])
     shutil.rmtree(out_dir, ignore_errors=True)
-    peak = int(usage.ru_maxrss) * 1024  # Linux: KiB
     return {
         "command": " ".join(["neuralab"] + MEMORY_COMMAND + ["--out", "DIR"]),
-        "returncode": proc.returncode,
-        "peak_rss_bytes": peak,
-        "peak_rss_mb": peak / 1e6,
+        "returncode": child.returncode,
+        "peak_rss_bytes": child.peak_rss,
+        "peak_rss_mb": child.peak_rss / 1e6,
         "target_bytes": MEMORY_TARGET_BYTES,
-        "met": proc.returncode == 0 and peak <= MEMORY_TARGET_BYTES,
-        "seconds": seconds,
-        "stdout_tail": captured.get("stdout", "")[-500:],
-        "stderr_tail": captured.get("stderr", "")[-2000:],
+        "met": child.returncode == 0 and child.peak_rss <= MEMORY_TARGET_BYTES,
+        "seconds": child.wall,
+        "stdout_tail": child.stdout[-500:],
+        "stderr_tail": child.stderr[-2000:],
     }
 
 
@@ -512,8 +495,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help=f"3 rounds on the first {QUICK_IMAGES:,} images, for smoke tests "
                         "(the memory run still trains on all 60,000)")
-    parser.add_argument("--torch-threads", type=int, default=None, metavar="N",
-                        help="torch.set_num_threads(N) first (default: torch's own choice)")
+    add_torch_threads(parser)
     parser.add_argument("--no-memory", action="store_true",
                         help="skip the peak-memory run of `neuralab train`")
     parser.add_argument("--no-profile", action="store_true",
@@ -524,15 +506,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         args.repeats = 3
     if args.repeats < 3:
         parser.error(f"--repeats must be at least 3 (medians of >= 3 epochs), got {args.repeats}")
-    if args.torch_threads is not None and args.torch_threads < 1:
-        parser.error(f"--torch-threads must be a positive integer, got {args.torch_threads}")
+    args.threads_in_force = apply_torch_threads(args, parser)
     return args
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.torch_threads is not None:
-        torch.set_num_threads(args.torch_threads)
     torch_threads = torch.get_num_threads()
     X, y = load_fashion(QUICK_IMAGES if args.quick else None)
     n = len(y)

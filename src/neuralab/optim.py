@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from neuralab import NeuralabError
+from neuralab.nn.kernels import add_scaled
 from neuralab.nn.module import Parameter
 
 
@@ -97,9 +98,8 @@ class SGD(Optimizer):
                     v *= mu
                     v += g
                 g = g + mu * v if self.nesterov else v
-            tmp = self._tmp[i]
-            np.multiply(g, lr, out=tmp)
-            p.data -= tmp
+            # p + (-lr * g), bit for bit p - lr * g; large float32 arrays in one pass
+            add_scaled(p.data, -lr, g, self._tmp[i])
 
     def state_dict(self) -> tuple[dict[str, np.ndarray], dict]:
         return self._slot_tensors("velocity", self.velocity), {}

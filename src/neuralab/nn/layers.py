@@ -6,6 +6,7 @@ import numpy as np
 
 from neuralab import NeuralabError
 from neuralab.nn.init import as_generator, get_init
+from neuralab.nn.kernels import torch_matmul_into, wide
 from neuralab.nn.module import Module, Parameter, as_dtype
 
 
@@ -15,13 +16,20 @@ from neuralab.nn.module import Module, Parameter, as_dtype
 SKINNY = 4
 
 
-def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """``out[...] = a @ b``, choosing the faster BLAS route for skinny shapes.
+def matmul_into(a: np.ndarray, b: np.ndarray, out: np.ndarray, *, in_torch: bool = False
+                ) -> np.ndarray:
+    """``out[...] = a @ b``, choosing the faster BLAS route for the shapes.
+
+    ``in_torch=True`` (a wide float32 layer's products, see :mod:`neuralab.nn.kernels`)
+    uses torch's BLAS; otherwise skinny products go as one matrix-vector product a
+    column (row), the rest to ``np.matmul``.
 
     >>> a, b = np.arange(6.0).reshape(3, 2), np.arange(4.0).reshape(2, 2)
     >>> matmul_into(a, b, np.empty((3, 2))).tolist() == (a @ b).tolist()
     True
     """
+    if in_torch:
+        return torch_matmul_into(a, b, out)
     if b.shape[1] <= SKINNY:
         for k in range(b.shape[1]):
             out[:, k] = a @ b[:, k]
@@ -52,6 +60,7 @@ class Linear(Module):
             from 0.01 * N(0, 1) unless init= says otherwise.
         b: (d_out,), zeros.
         x: the input of the last forward pass (kept for backward).
+        has_grad: whether a backward pass has filled ``W.grad`` and ``b.grad``.
 
     Example:
         >>> layer = Linear(2, 3, seed=0)
@@ -86,6 +95,7 @@ class Linear(Module):
         self.b = Parameter(self._Wb[self.d_in], f"b{index}")
         self._fused = self.d_in <= SKINNY < self.d_out
         self.x: np.ndarray | None = None
+        self.has_grad = False  # a backward pass has filled W.grad and b.grad
         self.reset_parameters(seed)
 
     def reset_parameters(self, seed) -> None:
@@ -108,35 +118,45 @@ class Linear(Module):
             xa[:, : self.d_in] = x
             np.matmul(xa, self._Wb, out=out)
             return out
-        matmul_into(x, self.W.data, out)
+        matmul_into(x, self.W.data, out, in_torch=wide(self.d_in, self.d_out, self.dtype))
         out += self.b.data
         return out
 
-    def backward(self, grad_out: np.ndarray, *, input_grad: bool = True) -> np.ndarray | None:
+    def backward(self, grad_out: np.ndarray, *, input_grad: bool = True,
+                 accumulate: bool = True) -> np.ndarray | None:
         """Add dW = x^T grad_out and db = sum of grad_out's rows; return grad_out W^T.
 
         ``input_grad=False`` skips the input's gradient (the first layer's, which
-        training never needs) and returns None.
+        training never needs) and returns None. ``accumulate=False`` writes dW and db
+        into the parameters' ``grad`` instead of adding them: the same as
+        ``zero_grad()`` first, without the passes over the arrays (a training step's).
         """
         x = self.x
         if x is None:
             raise RuntimeError("Linear.backward called before forward")
-        dW = self._buffer("dW", self.W.data.shape, self.dtype)
-        matmul_into(x.T, grad_out, dW)
-        self.W.grad += dW
-        db = self._buffer("db", self.b.data.shape, self.dtype)
+        if accumulate:
+            dW = self._buffer("dW", self.W.data.shape, self.dtype)
+            db = self._buffer("db", self.b.data.shape, self.dtype)
+        else:
+            dW, db = self.W.grad, self.b.grad
+        in_torch = wide(self.d_in, self.d_out, self.dtype)
+        matmul_into(x.T, grad_out, dW, in_torch=in_torch)
         # the column sums as a product with a vector of ones: one BLAS call, faster
         # than numpy's reduction over the rows
         ones = self._buffers.get("ones")
         if ones is None or ones.shape[0] != x.shape[0] or ones.dtype != self.dtype:
             ones = self._buffers["ones"] = np.ones(x.shape[0], self.dtype)
         np.matmul(ones, grad_out, out=db)
-        self.b.grad += db
+        if accumulate:
+            self.W.grad += dW
+            self.b.grad += db
+        self.has_grad = True
         if not input_grad:
             return None
         dx = self._buffer("dx", x.shape, self.dtype)
-        np.matmul(grad_out, self.W.data.T, out=dx)
-        return dx
+        if in_torch:
+            return torch_matmul_into(grad_out, self.W.data.T, dx)
+        return np.matmul(grad_out, self.W.data.T, out=dx)
 
     def __repr__(self) -> str:
         extra = "" if self.init == "lecture" else f", init={self.init}"

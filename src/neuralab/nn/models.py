@@ -13,7 +13,33 @@ from neuralab import NeuralabError
 from neuralab.nn.activations import ReLU, get_activation
 from neuralab.nn.init import as_generator
 from neuralab.nn.layers import Linear
+from neuralab.nn.losses import softmax
 from neuralab.nn.module import Module, Parameter, as_dtype
+
+#: A whole data set goes through a network in blocks of rows, each block's widest
+#: activation at most this many bytes: a 784-1600-10 net over Fashion-MNIST's 60,000
+#: images holds (2,609, 1600) float32 arrays (16 MiB) instead of (60,000, 1600) ones
+#: (384 MB). Blocks of 1,250 rows and more keep the products as fast per row.
+BLOCK_BYTES = 16 * 2**20
+
+
+def row_blocks(n: int, row_bytes: int, block_bytes: int | None = None) -> list[tuple[int, int]]:
+    """(start, stop) of blocks covering rows 0..n-1, each at most ``block_bytes`` of rows
+    (default :data:`BLOCK_BYTES`).
+
+    The blocks are of (almost) equal size, so that a pass over them makes arrays of two
+    shapes at most; no rows give one empty block.
+
+    >>> row_blocks(10, row_bytes=4, block_bytes=16)
+    [(0, 4), (4, 8), (8, 10)]
+    >>> row_blocks(0, row_bytes=4)
+    [(0, 0)]
+    """
+    if n <= 0:
+        return [(0, 0)]
+    most = max(1, (block_bytes or BLOCK_BYTES) // max(1, row_bytes))
+    size = -(-n // -(-n // most))  # n over the number of blocks, rounded up
+    return [(a, min(a + size, n)) for a in range(0, n, size)]
 
 
 def check_sizes(sizes: Sequence[int]) -> list[int]:
@@ -119,11 +145,14 @@ class MLP(Module):
         """The weight matrices W1..WL (what the L2 penalty covers; not the biases)."""
         return [linear.W for linear in self.linears]
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
+    def _check_input(self, x: np.ndarray) -> None:
         if x.ndim != 2 or x.shape[1] != self.sizes[0]:
             raise NeuralabError(
                 f"input must have shape (B, {self.sizes[0]}), got {tuple(x.shape)}"
             )
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        self._check_input(x)
         if x.dtype != self.dtype:
             x = x.astype(self.dtype)
         for layer in self._layers:
@@ -131,31 +160,53 @@ class MLP(Module):
         self.scores = x
         return x
 
-    def backward(self, dscores: np.ndarray, *, input_grad: bool = False) -> np.ndarray | None:
+    def backward(self, dscores: np.ndarray, *, input_grad: bool = False,
+                 accumulate: bool = True) -> np.ndarray | None:
         """Backpropagate dL/dscores, adding into every parameter's ``grad``.
 
         Returns dL/dX when ``input_grad=True`` (for saliency), else None: training
         never needs the input's gradient, so the first layer skips it.
+        ``accumulate=False`` writes the gradients instead of adding them, as
+        ``zero_grad()`` before would (see :meth:`Linear.backward`).
         """
         grad = dscores
         layers = self._layers
         dz = {}
         for k in range(len(layers) - 1, 0, -1):
-            grad = layers[k].backward(grad)
             if k % 2:  # an activation: grad is now dL/dz of hidden layer (k + 1) // 2
-                dz[(k + 1) // 2] = grad
+                grad = dz[(k + 1) // 2] = layers[k].backward(grad)
+            else:
+                grad = layers[k].backward(grad, accumulate=accumulate)
         self._dz = dz
-        return layers[0].backward(grad, input_grad=input_grad)
+        return layers[0].backward(grad, input_grad=input_grad, accumulate=accumulate)
+
+    def blocks(self, n: int) -> list[tuple[int, int]]:
+        """Row blocks for a pass over ``n`` rows, sized by :data:`BLOCK_BYTES` (see :func:`row_blocks`)."""
+        return row_blocks(n, max(self.sizes) * self.dtype.itemsize)
+
+    def outputs(self, x: np.ndarray) -> np.ndarray:
+        """The logits (the outputs) u for a whole data set, (n, d_L), as a new array.
+
+        The rows go through in :meth:`blocks`, so the work arrays stay small
+        whatever the number of rows; each row's result is its own forward pass's.
+        """
+        return self._by_blocks(x, lambda u: u, (self.sizes[-1],), self.dtype)
 
     def predict_proba(self, x: np.ndarray) -> np.ndarray:
-        """softmax of the logits, (B, K), as a new array."""
-        from neuralab.nn.losses import softmax
-
-        return softmax(self.forward(np.asarray(x)))
+        """softmax of the logits, (n, K), as a new array (computed in :meth:`blocks`)."""
+        return self._by_blocks(x, softmax, (self.sizes[-1],), self.dtype)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        """The predicted class, argmax of the logits, (B,)."""
-        return np.argmax(self.forward(np.asarray(x)), axis=1)
+        """The predicted class, argmax of the logits, (n,) (computed in :meth:`blocks`)."""
+        return self._by_blocks(x, lambda u: np.argmax(u, axis=1), (), np.intp)
+
+    def _by_blocks(self, x, fn, tail: tuple[int, ...], dtype) -> np.ndarray:
+        x = np.asarray(x)
+        self._check_input(x)
+        out = np.empty((len(x), *tail), dtype)
+        for a, b in self.blocks(len(x)):
+            out[a:b] = fn(self.forward(x[a:b]))
+        return out
 
     def intermediates(self) -> dict[str, np.ndarray]:
         """Every array of the last forward (and backward) pass, by the lecture's names.
@@ -188,7 +239,7 @@ class MLP(Module):
                     out[f"mask{i}"] = act.mask
                 if i in getattr(self, "_dz", {}):
                     out[f"dz{i}"] = self._dz[i]
-            if "dW" in linear._buffers:
+            if linear.has_grad:
                 out[f"dW{i}"] = linear.W.grad
                 out[f"db{i}"] = linear.b.grad
         return out
