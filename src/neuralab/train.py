@@ -17,9 +17,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from neuralab import NeuralabError
+from neuralab.nn.kernels import products_in_torch
 from neuralab.nn.losses import L1Penalty, L2Penalty, MeanSquaredError, SoftmaxCrossEntropy
 from neuralab.nn.models import MLP
 from neuralab.optim import Optimizer, make_optimizer
+from neuralab.threads import training_threads
 from neuralab.train_log import FitResult, History, PrintLogger, StopOnSignal, progress_bar
 
 __all__ = [
@@ -96,6 +98,12 @@ class EngineTrainer:
         """Change the step size (learning-rate schedules call this before a step)."""
         self.optimizer.lr = float(lr)
 
+    def products_in_torch(self, rows: int) -> bool:
+        """Whether the model's wide layers compute in torch's BLAS (see
+        :mod:`neuralab.nn.kernels`; per layer, so for any ``rows``): fit's thread choice
+        then gives torch the threads."""
+        return products_in_torch(self.model.sizes, self.model.dtype)
+
     def grad_norms(self) -> dict[str, float]:
         """The L2 norm of each parameter's gradient from the latest step, by name."""
         return {p.name: float(np.sqrt(np.vdot(p.grad, p.grad))) for p in self._params}
@@ -117,12 +125,14 @@ class EngineTrainer:
     n_classes = property(lambda self: self.model.n_classes)
 
     def train_step(self, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
-        """zero_grad, forward, loss, backward, update; returns (loss, scores before the update)."""
-        for p in self._params:
-            p.grad.fill(0)
+        """zero_grad, forward, loss, backward, update; returns (loss, scores before the update).
+
+        The backward pass writes the gradients instead of adding them to zeroed ones
+        (``accumulate=False``): the same numbers without two passes over each array.
+        """
         scores = self.model.forward(X)
         loss = float(self.loss_fn.forward(scores, y)) + self._penalties()
-        self.model.backward(self.loss_fn.backward())
+        self.model.backward(self.loss_fn.backward(), accumulate=False)
         for penalty in (self.penalty, self.l1_penalty):
             penalty.backward(self._weights)
         if self.clip_norm is not None:
@@ -132,11 +142,25 @@ class EngineTrainer:
 
     def evaluate(self, X: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
         """(loss with the penalties, probabilities) at the current weights; for regression
-        the outputs (n, 1) take the probabilities' place."""
-        loss = float(self.loss_fn.forward(self.model.forward(X), y)) + self._penalties()
-        if self.task == "regression":
-            return loss, self.loss_fn.outputs.copy()
-        return loss, self.loss_fn.probs.copy()
+        the outputs (n, 1) take the probabilities' place.
+
+        The rows go through in the model's blocks (sized by bytes, see
+        :meth:`MLP.blocks`), so that a wide network never holds work arrays for
+        every row; the loss, reduced over the examples' losses of all blocks
+        together, is the one-batch loss (class weights included).
+        """
+        # rows standardised as they are read (ScaledRows) are read a block at a time too
+        X = X if isinstance(X, np.ndarray) or hasattr(X, "raw") else np.asarray(X)
+        y = np.asarray(y)
+        n = len(y)
+        regression = self.task == "regression"
+        out = np.empty((n, self.model.sizes[-1]), self.model.dtype)
+        losses = np.empty(n, self.model.dtype)
+        for a, b in self.model.blocks(n):
+            self.loss_fn.forward(self.model.forward(X[a:b]), y[a:b])
+            losses[a:b] = self.loss_fn.losses
+            out[a:b] = self.loss_fn.outputs if regression else self.loss_fn.probs
+        return float(self.loss_fn.reduce(losses, y)) + self._penalties(), out
 
     def _penalties(self) -> float:
         return sum(p.forward(self._weights) for p in (self.penalty, self.l1_penalty))
@@ -147,7 +171,7 @@ class EngineTrainer:
     def predict_output(self, X: np.ndarray) -> np.ndarray:
         """What a Predictor wraps: probabilities (classification) or the outputs (n, 1)."""
         if self.task == "regression":
-            return self.model.forward(np.asarray(X)).copy()
+            return self.model.outputs(X)
         return self.model.predict_proba(X)
 
     def state_dict(self) -> dict[str, np.ndarray]:
@@ -295,6 +319,8 @@ class _Loop:
         self.grad_norms = getattr(trainer, "grad_norms", None)
         self.best_loss, self.best_step, self.best_state, self.waited = math.inf, None, None, 0
         self.order, self.epoch = np.arange(len(y)), None
+        self.seen, self.loss_sum, self.correct = 0, 0.0, 0  # the batches since the last row
+        self.final_outputs = None  # the closing evaluation's probabilities (regression: outputs)
         self.stopped = False  # fit's stop() ended the loop
         # regression logs no accuracy: its rows hold step, loss (val_loss) and gradient norms
         self.classify = getattr(trainer, "task", "classification") != "regression"
@@ -365,21 +391,30 @@ class _Loop:
         return self.order[k * size:(k + 1) * size]
 
     def minibatch_step(self, step: int) -> float:
-        """One update on the step's minibatch; a logged row is measured on the whole training
-        set after the update, every log_every epochs (or updates, without epochs)."""
+        """One update on the step's minibatch. A logged row, every log_every epochs (or
+        updates, without epochs), holds the mean loss and accuracy of the batches since the
+        previous row, each taken in its step's forward pass before the update, as a
+        full-batch row is: logging costs the step nothing, where scoring the whole
+        training set would cost a third of an epoch each time."""
         idx = self.batch_rows(step)
+        yb = self.y[idx]
         Xb = self.X[idx] if self.augment is None else self.augment(self.X[idx], self.step_rng(step))
-        loss, _ = self.trainer.train_step(Xb, self.y[idx])
+        loss, scores = self.trainer.train_step(Xb, yb)
         self.check(step, loss)
+        rows = len(idx)
+        self.seen += rows
+        self.loss_sum += loss * rows
+        if self.classify:
+            self.correct += int(np.count_nonzero(scores.argmax(axis=1) == yb))
         done, per_epoch, every = step + 1, self.plan.per_epoch, self.plan.log_every
         if per_epoch:
             logged = done % per_epoch == 0 and (done // per_epoch) % every == 0
         else:
             logged = done % every == 0
         if logged:
-            full_loss, probs = self.trainer.evaluate(self.X, self.y)
-            self.check(step, full_loss)
-            self.log(done, full_loss, self.accuracy(probs, self.y))
+            accuracy = self.correct / self.seen if self.classify else None
+            self.log(done, self.loss_sum / self.seen, accuracy)
+            self.seen, self.loss_sum, self.correct = 0, 0.0, 0
         return loss
 
     def run(self, start_step: int, schedule, stopper: StopOnSignal, task,
@@ -415,6 +450,7 @@ class _Loop:
         if restored:
             self.trainer.load_state_dict(self.best_state)
         final_loss, probs = self.trainer.evaluate(self.X, self.y)
+        self.final_outputs = probs
         self.check(end, final_loss)
         final_acc = self.accuracy(probs, self.y)
         rows = self.history.rows
@@ -459,8 +495,11 @@ def fit(trainer, X: np.ndarray, y: np.ndarray, *, iterations: int | None = None,
             with ``metrics["final"] = True``. In full-batch mode the logged loss
             and accuracy are those of the step's forward pass and the validation
             scores are taken at the same weights, before the step's update, as
-            the lecture prints them; with minibatches they are measured on the
-            whole training set after the logged update.
+            the lecture prints them; with minibatches they are the means over the
+            batches since the previous row, each batch's taken in its forward pass
+            (loss weighted by the batch's rows). The closing call's loss and
+            accuracy are measured on the whole training set at the final weights
+            (``FitResult.final_loss``; ``final_outputs`` keeps its probabilities).
         callbacks: functions ``(step, loss, metrics)``.
         X_val, y_val: optional held-out data, scored at every logged step.
         progress: show a rich progress bar; None shows one only on a terminal.
@@ -489,13 +528,17 @@ def fit(trainer, X: np.ndarray, y: np.ndarray, *, iterations: int | None = None,
     stopper = StopOnSignal(stop_on_signal)
     start = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), bar as task, stopper:
-        done, stopped_early = loop.run(start_step, schedule, stopper, task, stop)
+        # BLAS and torch threads by problem size (neuralab.threads): one for small steps
+        with training_threads(trainer, plan.batch_size or len(y)):
+            done, stopped_early = loop.run(start_step, schedule, stopper, task, stop)
         seconds = time.perf_counter() - start
         end = start_step + done
-        final_loss, final_acc, restored = loop.close(end)
+        with training_threads(trainer, len(y)):  # the closing pass over every row
+            final_loss, final_acc, restored = loop.close(end)
     result = FitResult(history=loop.history, steps=end, seconds=seconds, final_loss=final_loss,
                        final_train_accuracy=final_acc, interrupted=stopper.requested or loop.stopped,
-                       stopped_early=stopped_early, best_step=loop.best_step if restored else None)
+                       stopped_early=stopped_early, best_step=loop.best_step if restored else None,
+                       final_outputs=loop.final_outputs)
     if plan.has_val:
         result.final_val_loss, result.final_val_accuracy = loop.final_val(restored)
     return result

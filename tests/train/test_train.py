@@ -76,6 +76,31 @@ def test_minibatch_epochs_count_steps_and_log_once_per_epoch(data):
     assert result.history.column("step").tolist() == [3, 6, 9, 12]
 
 
+def test_minibatch_rows_hold_the_mean_of_their_batches_and_the_end_scores_all_the_data(data):
+    """A minibatch row is the mean over the batches since the previous row (the loss weighted
+    by rows, each taken in its step's forward pass); the closing evaluation scores the whole
+    training set at the final weights, and fit hands its probabilities on."""
+    X, y = data
+    trainer = make_engine_trainer([2, 10, 3], seed=0, lr=0.5, reg=1e-3)
+    batches, step = [], trainer.train_step
+
+    def recorded(Xb, yb):
+        loss, scores = step(Xb, yb)
+        batches.append((loss, int((scores.argmax(axis=1) == yb).sum()), len(yb)))
+        return loss, scores
+
+    trainer.train_step = recorded
+    result = fit(trainer, X, y, epochs=4, batch_size=128, log_every=2, progress=False)
+    assert [len(b) for b in (batches,)] == [12] and [b[2] for b in batches[:3]] == [128, 128, 44]
+    for row, since in zip(result.history.rows, (batches[:6], batches[6:])):
+        rows = sum(n for _, _, n in since)
+        assert row["loss"] == pytest.approx(sum(loss * n for loss, _, n in since) / rows, rel=1e-12)
+        assert row["train_accuracy"] == sum(c for _, c, _ in since) / rows
+    loss, probs = trainer.evaluate(X, y)
+    assert result.final_loss == loss and result.final_train_accuracy == np.mean(probs.argmax(1) == y)
+    np.testing.assert_array_equal(result.final_outputs, probs)
+
+
 def test_minibatch_training_learns(data):
     X, y = data
     trainer = make_engine_trainer([2, 100, 3], seed=0, lr=0.5, reg=1e-3, optimizer="momentum")
