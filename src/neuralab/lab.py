@@ -12,7 +12,6 @@ command line only parses and prints; everything here works from Python too.
 from __future__ import annotations
 
 import contextlib
-import itertools
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,27 +19,18 @@ from pathlib import Path
 
 import numpy as np
 
-from neuralab import ArgumentError, NeuralabError
+from neuralab import ArgumentError
 from neuralab.config import LECTURE_ITERATIONS, TrainSettings
 from neuralab.data import Dataset, load
 from neuralab.data.augment import jitter, oversample_indices, shift_images
-from neuralab.data.preprocess import Standardizer, check_feature_data, check_inputs
+from neuralab.data.preprocess import Standardizer, check_feature_data, check_inputs, scaled_inputs
 from neuralab.data.splits import Split, make_splits, remap_labels
 from neuralab.fileio import write_json
 from neuralab.launch import launched_world, writes_here
 from neuralab.metrics import evaluate_predictions
-from neuralab.runs import (
-    NewState,
-    Predictor,
-    RunResult,
-    check_features,
-    load_run_data,
-    model_meta,
-    new_run_dir,
-    read_model,
-    write_run,
-    write_scores,
-)
+from neuralab.memory import LAZY_INPUTS, check_memory
+from neuralab.runs import (NewState, Predictor, RunResult, check_features, load_run_data, model_meta,
+                           new_run_dir, read_model, write_run, write_scores)
 from neuralab.runs.reader import Resume, read_resume
 from neuralab.runs.regression import (check_task, evaluate_targets, fit_targets, regression_meta,
                                       score_splits)
@@ -141,52 +131,6 @@ def fit_scaler(settings: TrainSettings, X: np.ndarray, where: str = "the data") 
         return Standardizer.fit(X, settings.features)
 
 
-#: optimiser slots per parameter: momentum's velocity, Adam's two moments
-OPTIMIZER_SLOTS = {"sgd": 0, "manual": 0, "momentum": 1, "nesterov": 1, "adam": 2}
-
-
-def memory_estimate(settings: TrainSettings, sizes: list[int], rows: dict[str, int]
-                    ) -> tuple[int, int, int]:
-    """Bytes that training needs: (weights and optimiser state, activations, data).
-
-    ``rows`` counts the rows of each split (``train`` among them; a caller may
-    add other blocks it evaluates at once). The estimate counts, in the
-    settings' dtype: weights, gradients, optimiser slots and one temporary per
-    parameter; the activations of a training batch (z and o of each layer, and
-    their gradients) and of a whole block evaluated at once; and the
-    standardised copy of the data.
-    """
-    item = np.dtype(settings.dtype).itemsize
-    params = sum(a * b + b for a, b in itertools.pairwise(sizes))
-    state = params * (3 + OPTIMIZER_SLOTS.get(settings.optimizer, 2)) * item
-    batch = rows["train"] if settings.batch_size is None else min(settings.batch_size, rows["train"])
-    activations = max(4 * batch, 2 * max(rows.values())) * sum(sizes[1:]) * item
-    return state, activations, sum(rows.values()) * sizes[0] * item
-
-
-def check_memory(settings: TrainSettings, sizes: list[int], splits: dict[str, Split]) -> None:
-    """Refuse a model whose training needs more memory than this machine allows, before any is taken
-    (the estimate of :func:`memory_estimate`)."""
-    from neuralab.data.files import gib, memory_limit
-
-    rows = {k: len(sp.y) for k, sp in splits.items()}
-    batch = rows["train"] if settings.batch_size is None else min(settings.batch_size, rows["train"])
-    state, activations, data = memory_estimate(settings, sizes, rows)
-    needed, limit = state + activations + data, memory_limit()
-    if needed <= limit:
-        return
-    advice = "use smaller hidden sizes"
-    if 4 * batch > 2 * max(rows.values()) and activations > state:
-        advice += " or a smaller batch (set batch_size)"
-    message = (f"the model {' -> '.join(map(str, sizes))} needs about {gib(needed)} of memory "
-               f"(weights, gradients and optimizer state {gib(state)}, activations "
-               f"{gib(activations)}, data {gib(data)}), more than the {gib(limit)} this machine "
-               f"allows; {advice}")
-    if settings.hidden:
-        raise ArgumentError("hidden", f"hidden {list(settings.hidden)}: {message}", hint="batch_size")
-    raise NeuralabError(message)
-
-
 @dataclass
 class Prepared:
     """Everything one training run needs, ready for :meth:`fit` (which may be called again).
@@ -268,8 +212,13 @@ def prepare(data: Dataset, settings: TrainSettings, *, test: Dataset | None = No
     for key, sp in splits.items():
         check_inputs(sp.X, scaler, data.feature_names, where=f"the {key} split of {data.name}",
                      dtype=s.dtype)
-    dtype = np.dtype(s.dtype)
-    scaled = {k: scaler.transform(sp.X).astype(dtype, copy=False) for k, sp in splits.items()}
+    # the engine reads a large training split a batch (or a block) at a time: its
+    # standardised rows are made as they are read, not held beside the raw ones
+    lazy = (s.backend == "numpy" and s.batch_size is not None and not s.oversample
+            and s.batch_size < len(train.y))
+    scaled = {k: scaled_inputs(sp.X, scaler, s.dtype,
+                               lazy_above=LAZY_INPUTS if lazy and k == "train" else np.inf)
+              for k, sp in splits.items()}
     class_weight = (balanced_class_weights(train.y, data.n_classes)
                     if s.class_weight == "balanced" else None)
     trainer = make_trainer(s, scaler.width, data.n_outputs, class_weight=class_weight)

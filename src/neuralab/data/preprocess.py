@@ -13,6 +13,10 @@ from neuralab.config import FEATURES, SettingError
 BLOCK_BYTES = 64 * 2**20
 
 
+#: the block that the column moments of a large X take at a time, in bytes
+MOMENT_BLOCK_BYTES = 8 * 2**20
+
+
 def block_rows(width: int, itemsize: int = 8, budget: int = BLOCK_BYTES) -> int:
     """Rows per block so that a block of ``width`` columns takes at most ``budget`` bytes.
 
@@ -69,14 +73,17 @@ def _column_moments(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     ``X.std()`` would hold a float64 copy of all of X (376 MB for Fashion-MNIST);
     two passes over row blocks need only one block's worth (:func:`block_rows`).
     """
-    n, block = X.shape[0], block_rows(X.shape[1])
+    # blocks of 8 MiB in float64: as fast as larger ones (the passes are memory-bound) and
+    # the peak they add stays small beside the data
+    n, block = X.shape[0], block_rows(X.shape[1], budget=MOMENT_BLOCK_BYTES)
     total = np.zeros(X.shape[1])
     for i in range(0, n, block):
         total += X[i:i + block].sum(axis=0, dtype=np.float64)
     mean = total / n
     sq = np.zeros(X.shape[1])
     for i in range(0, n, block):
-        d = X[i:i + block].astype(np.float64) - mean
+        d = X[i:i + block].astype(np.float64)
+        d -= mean
         sq += np.einsum("ij,ij->j", d, d)
     return mean, np.sqrt(sq / n)
 
@@ -196,6 +203,42 @@ class Standardizer:
         if self.features is not None:
             out["features"] = list(self.features)
         return out
+
+
+class ScaledRows:
+    """The standardised rows of a large X, made when they are read instead of all at once.
+
+    ``rows[key]`` is ``scaler.transform(X[key])`` in ``dtype``: the same numbers as
+    indexing a standardised copy of X (the transform works element by element),
+    without holding that copy beside X. Training reads a batch at a time, evaluation
+    a block at a time; ``np.asarray(rows)`` makes the whole copy for a reader that
+    needs one.
+    """
+
+    def __init__(self, X: np.ndarray, scaler: Standardizer, dtype) -> None:
+        self.raw, self.scaler, self.dtype = X, scaler, np.dtype(dtype)
+        self.shape = (X.shape[0], scaler.width)
+        self.ndim = 2
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key) -> np.ndarray:
+        return self.scaler.transform(self.raw[key]).astype(self.dtype, copy=False)
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        out = self[:]
+        return out if dtype is None else out.astype(dtype, copy=False)
+
+
+def scaled_inputs(X: np.ndarray, scaler: Standardizer, dtype, *, lazy_above: float = np.inf):
+    """X standardised in ``dtype``: an array, or :class:`ScaledRows` when the copy would take
+    more than ``lazy_above`` bytes."""
+    if scaler.is_identity and scaler.features is None:
+        return X.astype(dtype, copy=False)
+    if X.shape[0] * scaler.width * np.dtype(dtype).itemsize > lazy_above:
+        return ScaledRows(X, scaler, dtype)
+    return scaler.transform(X).astype(dtype, copy=False)
 
 
 def check_inputs(X: np.ndarray, scaler: Standardizer, feature_names: list[str], *,

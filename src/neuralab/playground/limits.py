@@ -39,11 +39,11 @@ MAX_INT = 2**63
 def session_bytes(cfg: dict, n_rows: int, grid_rows: int) -> int:
     """Bytes a session with settings ``cfg`` on ``n_rows`` points holds at its peak.
 
-    :func:`neuralab.lab.memory_estimate` of its training (weights, optimiser
+    :func:`neuralab.memory.memory_estimate` of its training (weights, optimiser
     state, a batch's activations, the data) with the boundary grid of
     ``grid_rows`` points as one more block evaluated at once.
     """
-    from neuralab.lab import memory_estimate
+    from neuralab.memory import memory_estimate
 
     settings = train_settings(cfg)
     n_test = int(n_rows * (cfg.get("test_fraction") or 0.0))
