@@ -26,6 +26,13 @@ VALUE_COLOURS = {"negative": CLASS_COLOURS[1], "positive": CLASS_COLOURS[0]}
 VALUE_CMAP = "RdBu"
 
 
+def preload() -> None:
+    """Import matplotlib's figure and Agg canvas now (about half a second, its font list
+    included), for a caller that has other work to overlap it with."""
+    import matplotlib.figure  # noqa: F401
+    from matplotlib.backends import backend_agg  # noqa: F401
+
+
 def new_figure(*args, **kwargs):
     from matplotlib.figure import Figure
 

@@ -113,8 +113,9 @@ def train(
     note = (SPIRAL_NOTE if dataset == "spiral" and "standardize" not in settings
             and "features" not in settings else None)
     settings = TrainSettings(**settings)
-    train_set, spec = training_data(dataset, data, target, data_dir, settings.seed, settings.task,
-                                    {"n_per_class": n_per_class, "noise": noise, "classes": classes})
+    train_set, spec = beside_figures_import(
+        training_data, dataset, data, target, data_dir, settings.seed, settings.task,
+        {"n_per_class": n_per_class, "noise": noise, "classes": classes})
     test_set = load_file(test_data, target=target, task=settings.task) if test_data else None
     test_spec = ({"kind": "file", "path": str(Path(test_data).resolve()), "target": target}
                  if test_data else None)
@@ -125,6 +126,36 @@ def train(
                            name=train_set.name, data_spec=spec, test_spec=test_spec)
     if writes_here():
         _report_run(run, out, note=note)
+
+
+def beside_figures_import(load, *args):
+    """``load(*args)`` in a thread while this one imports matplotlib, which the run's figures
+    need at its end: reading a compressed data set (zlib lets go of the interpreter while it
+    inflates) and the import then take the time of the longer one, not of both. The
+    thread has ended when this returns (so a later fork copies no other thread); its
+    error, if any, is raised here."""
+    import threading
+
+    from neuralab import plots
+
+    result: list = []
+
+    def run() -> None:
+        try:
+            result.append((True, load(*args)))
+        except BaseException as exc:  # noqa: BLE001 - handed over to the caller's thread
+            result.append((False, exc))
+
+    loader = threading.Thread(target=run, name="neuralab-load", daemon=True)
+    loader.start()
+    try:
+        plots.preload()
+    finally:
+        loader.join()
+    ok, value = result[0]
+    if not ok:
+        raise value
+    return value
 
 
 #: Why `train --dataset spiral` does not give the lecture's numbers unless told.
