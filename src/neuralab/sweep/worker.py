@@ -1,7 +1,8 @@
 """Sweep workers: each takes the study's next slot, trains it, stores its result, and repeats.
 
-A worker runs in this process (``workers=1``) or in spawned processes, each
-holding the data once and using ``cores // workers`` BLAS (and torch) threads.
+A worker runs in this process (``workers=1``) or in worker processes (forked where that is
+safe, else spawned), each holding the data once and using ``cores // workers`` BLAS (and
+torch) threads.
 
 Only the sweep's own process decides when its worker processes stop. A worker
 process ignores SIGINT and SIGTERM (a terminal's Ctrl-C, or a service manager's
@@ -201,7 +202,12 @@ def run_processes(job: Job, workers: int, *, on_poll: Callable[[], None],
     """
     import multiprocessing
 
-    context = multiprocessing.get_context("spawn")
+    from neuralab.runs.parallel import can_fork
+
+    # a forked worker starts with this process's modules (numpy, optuna, the engine) loaded,
+    # where a spawned one imports them all again (about a second); fork only where it is
+    # safe: no other thread whose locks the copy would inherit (see can_fork)
+    context = multiprocessing.get_context("fork" if can_fork() else "spawn")
     stop = context.RawValue("b", 0)
     threads = max(1, (os.cpu_count() or 1) // workers)
     procs = [context.Process(target=_process_main, args=(job, threads, stop, os.getpid()),
