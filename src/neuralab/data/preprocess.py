@@ -219,11 +219,20 @@ class ScaledRows:
         self.raw, self.scaler, self.dtype = X, scaler, np.dtype(dtype)
         self.shape = (X.shape[0], scaler.width)
         self.ndim = 2
+        # a batch gathered by an index array is a fresh copy in dtype: scaled in place
+        # there, with the transform's own two operations in the transform's dtype
+        self._in_place = scaler.features is None and X.dtype == self.dtype
+        self._mean, self._scale = scaler.mean.astype(self.dtype), scaler.scale.astype(self.dtype)
 
     def __len__(self) -> int:
         return self.shape[0]
 
     def __getitem__(self, key) -> np.ndarray:
+        if self._in_place and isinstance(key, np.ndarray):
+            rows = self.raw[key]
+            np.subtract(rows, self._mean, out=rows)
+            rows /= self._scale
+            return rows
         return self.scaler.transform(self.raw[key]).astype(self.dtype, copy=False)
 
     def __array__(self, dtype=None, copy=None) -> np.ndarray:
