@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
-import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,19 +51,42 @@ class Child:
     stderr: str
 
 
-def timed_child(argv: list[str], **popen) -> Child:
+#: a small process that starts the measured command, waits for it and writes what wait4
+#: says of it (argv: the JSON file, then the command)
+LAUNCHER = """
+import json, os, shutil, sys, time
+out, argv = sys.argv[1], sys.argv[2:]
+path = argv[0] if os.sep in argv[0] else shutil.which(argv[0]) or argv[0]
+start = time.perf_counter()
+pid = os.posix_spawn(path, argv, os.environ)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+with open(out, "w") as f:
+    json.dump({"code": os.waitstatus_to_exitcode(status), "wall": wall,
+               "cpu": usage.ru_utime + usage.ru_stime, "maxrss_kib": usage.ru_maxrss}, f)
+"""
+
+
+def timed_child(argv: list[str], *, cwd=None, env=None) -> Child:
     """Run ``argv`` and wait for it; its output goes through temporary files, so that a
-    full pipe never blocks it."""
-    with tempfile.TemporaryFile("w+b") as out, tempfile.TemporaryFile("w+b") as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, stdin=subprocess.DEVNULL, **popen)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
+    full pipe never blocks it.
+
+    The command is started by a small launcher process (:data:`LAUNCHER`), which times
+    it and reads its rusage: a child of this process would start from this process's
+    memory (fork copies it, and posix_spawn's exec keeps the peak it shares), and its
+    peak resident memory would count this process's (a benchmark holding torch and a
+    data set) besides its own. The wall seconds are the launcher's, around the command.
+    """
+    with tempfile.TemporaryFile("w+b") as out, tempfile.TemporaryFile("w+b") as err, \
+            tempfile.TemporaryDirectory() as tmp:
+        report = os.path.join(tmp, "rusage.json")
+        subprocess.run([sys.executable, "-c", LAUNCHER, report, *argv], cwd=cwd, env=env,
+                       stdin=subprocess.DEVNULL, stdout=out, stderr=err, check=False)
+        with open(report, encoding="utf-8") as f:
+            r = json.load(f)
         out.seek(0)
         err.seek(0)
-        return Child(proc.returncode, wall, usage.ru_utime + usage.ru_stime,
-                     int(usage.ru_maxrss) * 1024,  # Linux: KiB
+        return Child(r["code"], r["wall"], r["cpu"], int(r["maxrss_kib"]) * 1024,  # Linux: KiB
                      out.read().decode(errors="replace"), err.read().decode(errors="replace"))
 
 

@@ -2,12 +2,13 @@
 
 What is measured
 ----------------
-Every sample is a whole, fresh process (``subprocess``), started with this
-interpreter (``sys.executable``; neuralab as ``python -m neuralab``) from the
-repository root. Its wall seconds are taken from the outside (``time.perf_counter``
-around start and ``os.wait4``), its CPU seconds (user + system) and peak resident
-memory (``ru_maxrss``) from the rusage that ``os.wait4`` returns for that child
-(the largest of it and the descendants it waited for). Each case runs its commands
+Every sample is a whole, fresh process, started with this interpreter
+(``sys.executable``; neuralab as ``python -m neuralab``) from the repository root by
+a small launcher process (``_common.timed_child``), which takes its wall seconds
+around its start and ``os.wait4``, and its CPU seconds (user + system) and peak
+resident memory (``ru_maxrss``) from the rusage that ``os.wait4`` returns for it (the
+largest of it and the descendants it waited for, a run's forked figure writer
+among them). Each case runs its commands
 interleaved, ``--repeats`` rounds (default 5), the order rotated by one from round to
 round so that drifts of the machine touch every command alike, and reports medians.
 Every run directory goes to a fresh temporary folder, removed after the sample.
