@@ -14,7 +14,8 @@ process group; this process decides what a signal means for the write).
 
 The child is only forked where that is safe and useful: on POSIX, with no other
 Python thread running (a fork copies only the calling thread, and the others'
-locks with it: the playground's server, a test runner's helper threads), with
+locks with it: the playground's server, a test runner's helper threads), not in a
+rank of a launched (data-parallel) world, with
 at least two CPUs to run on, and unless ``NEURALAB_SERIAL_WRITE`` is set. Else
 all jobs run here, one after another.
 """
@@ -37,6 +38,10 @@ def can_fork() -> bool:
     if not hasattr(os, "fork") or os.environ.get(SERIAL):
         return False
     if threading.active_count() > 1:
+        return False
+    # a rank of a launched world: its launcher signals the ranks' processes, and the
+    # process group's threads (not Python's) hold locks a copy would inherit
+    if os.environ.get("LOCAL_RANK") is not None:
         return False
     cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
     return len(cpus) >= 2
