@@ -142,9 +142,15 @@ def limit_threads(n: int, *, blas: int | None = None) -> Iterator[int | None]:
 def training_threads(trainer, rows: int) -> contextlib.AbstractContextManager:
     """:func:`limit_threads` with :func:`pick_threads`'s count for ``trainer``'s model
     (its ``model.sizes`` and dtype) on batches of ``rows`` rows; what :func:`neuralab.train.fit`
-    enters. A trainer without ``model.sizes`` trains with the threads as they are."""
+    enters. A trainer without ``model.sizes`` trains with the threads as they are, and so
+    does a fit called from any thread but the main one (the playground's sessions): the
+    thread counts are the process's, and changing them while another thread is in a
+    product, or while the interpreter shuts down, is not safe."""
+    import threading
+
     sizes = getattr(getattr(trainer, "model", None), "sizes", None)
-    if not sizes or user_threads() is not None:
+    if (not sizes or user_threads() is not None
+            or threading.current_thread() is not threading.main_thread()):
         return contextlib.nullcontext()
     dtype = getattr(trainer, "dtype", None) or getattr(trainer.model, "dtype", np.float64)
     # the engine hands its large float32 products to torch (neuralab.nn.kernels): then

@@ -286,4 +286,20 @@ def serve(host: str = "127.0.0.1", port: int = 8000, runs_dir: Path = Path("runs
             webbrowser.open(url)
 
     threading.Thread(target=announce, name="playground-announce", daemon=True).start()
-    server.run()
+    try:
+        server.run()
+    finally:
+        _end_if_still_training()
+
+
+def _end_if_still_training() -> None:
+    """End the process now when a session's daemon thread is still in a training step, as a
+    signal would: the interpreter's finalisation would tear down what that thread is using
+    under it (a crash). Every file the playground writes is written atomically."""
+    if any(t.name == "playground-work" and t.is_alive() for t in threading.enumerate()):
+        import os
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
