@@ -108,8 +108,9 @@ def train(X, y, *, hidden, epochs, batch_size, lr, reg, seed):
     return W1, b1, W2, b2
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv, description: str) -> argparse.Namespace:
+    """The options both plain Fashion-MNIST scripts take (the neuralab command's settings)."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--hidden", type=int, default=100)
@@ -117,7 +118,11 @@ def main(argv=None) -> None:
     parser.add_argument("--lr", type=float, default=0.1)
     parser.add_argument("--reg", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv, __doc__.splitlines()[0])
     X, y, X_test, y_test = load_standardised(args.data_dir)
     W1, b1, W2, b2 = train(X, y, hidden=args.hidden, epochs=args.epochs,
                            batch_size=args.batch_size, lr=args.lr, reg=args.reg, seed=args.seed)

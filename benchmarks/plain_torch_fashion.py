@@ -26,7 +26,6 @@ Run:  .venv/bin/python benchmarks/plain_torch_fashion.py [--epochs 15]
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -35,19 +34,11 @@ import torch.nn.functional as F
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from plain_numpy_fashion import DATA_DIR, load_standardised
+from plain_numpy_fashion import load_standardised, parse_args
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
-    parser.add_argument("--epochs", type=int, default=15)
-    parser.add_argument("--hidden", type=int, default=100)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=0.1)
-    parser.add_argument("--reg", type=float, default=1e-3)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
+    args = parse_args(argv, __doc__.splitlines()[0])
 
     X, y, X_test, y_test = load_standardised(args.data_dir)
     Xt, yt = torch.from_numpy(X), torch.from_numpy(y)

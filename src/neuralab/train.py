@@ -18,6 +18,7 @@ import numpy as np
 
 from neuralab import NeuralabError
 from neuralab.nn.kernels import products_in_torch
+from neuralab.data.preprocess import ScaledRows
 from neuralab.nn.losses import L1Penalty, L2Penalty, MeanSquaredError, SoftmaxCrossEntropy
 from neuralab.nn.models import MLP
 from neuralab.optim import Optimizer, make_optimizer
@@ -150,7 +151,7 @@ class EngineTrainer:
         together, is the one-batch loss (class weights included).
         """
         # rows standardised as they are read (ScaledRows) are read a block at a time too
-        X = X if isinstance(X, np.ndarray) or hasattr(X, "raw") else np.asarray(X)
+        X = X if isinstance(X, (np.ndarray, ScaledRows)) else np.asarray(X)
         y = np.asarray(y)
         n = len(y)
         regression = self.task == "regression"
