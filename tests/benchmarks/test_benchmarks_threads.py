@@ -13,7 +13,6 @@ import re
 import subprocess
 import sys
 
-import pytest
 from helpers import ROOT
 
 NUMBER = r"\d+(?:\.\d+)?"
@@ -39,7 +38,11 @@ def test_threads_quick_prints_every_case_alone_and_busy(tmp_path):
             assert row, (case, load, out)
             one, many, auto, ratio = (float(row.group(i)) for i in (3, 4, 5, 7))
             assert min(one, many, auto) > 0
-            assert ratio == pytest.approx(auto / min(one, many), rel=0.05, abs=0.011)
+            # the times are printed to 3 decimals (a quick round takes ~0.015 s), so the
+            # ratio from them is only known within the rounding of each; 0.005 more for its own
+            best, half = min(one, many), 0.0005
+            assert (auto - half) / (best + half) - 0.005 <= ratio
+            assert ratio <= (auto + half) / (best - half) + 0.005
             assert all(1 <= int(n) <= cores for n in row.group(6).split("/"))
     assert re.search(rf"^worst auto/best {NUMBER}; target auto/best <= 1\.10: (met|NOT met)$",
                      out, re.MULTILINE), out
