@@ -143,6 +143,25 @@ def test_read_idx_corrupt_gzip_streams(tmp_path):
     check_error(raw_named_gz, "corrupt gzip", "1f 8b")
 
 
+def test_read_idx_reads_gzip_as_gzip_does_across_members_padding_and_piece_sizes(tmp_path, monkeypatch):
+    """A file split into several gzip members, with zero padding between and after them,
+    reads as its whole body, whatever the size of the compressed pieces read at a time."""
+    import neuralab.data.idx as idx
+
+    rng = np.random.default_rng(3)
+    data = rng.integers(0, 256, size=(40, 7, 9), dtype=np.uint8)
+    body = idx_bytes(0x08, data.shape, data.tobytes())
+    cut = [0, 5, 700, 1900, len(body)]
+    members = [gzip.compress(body[a:b], mtime=0) for a, b in zip(cut, cut[1:])]
+    blob = members[0] + members[1] + bytes(3) + members[2] + members[3] + bytes(5)
+    assert gzip.decompress(blob) == body  # the reference reader agrees on this file
+    path = put(tmp_path / "members.gz", blob)
+    for piece in (1, 7, 64, 1 << 20):
+        monkeypatch.setattr(idx, "_GZIP_READ", piece)
+        np.testing.assert_array_equal(read_idx(path, ndim=3, dtype=np.uint8), data)
+    check_error(put(tmp_path / "late_junk.gz", blob + b"junk"), "corrupt gzip")
+
+
 # --------------------------------------------------------------------------- scikit-learn sets
 
 

@@ -224,9 +224,11 @@ def _read_part(folder: Path, part: str, classes: list[str], where: str):
             f"{where}: IDX file {labels_path}: label {int(labels[bad[0]])} at index {int(bad[0])} "
             f"is outside 0..{K - 1} ({K} classes)"
         )
-    # divide by 255 straight into float32: [0, 255] -> [0, 1], with no float64 copy in between
-    X = np.empty((n, images.shape[1] * images.shape[2]), dtype=np.float32)
-    np.divide(images.reshape(n, -1), np.float32(255), out=X)
+    # [0, 255] -> [0, 1] in float32, with no float64 copy in between: the bytes are cast,
+    # then divided in place (a ufunc that casts as it writes into ``out`` takes ten times
+    # as long; the numbers are the same, each byte's float32 divided by float32 255)
+    X = images.reshape(n, -1).astype(np.float32)
+    X /= np.float32(255)
     return X, labels.astype(np.int64), images.shape[1:]
 
 
