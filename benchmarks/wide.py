@@ -268,7 +268,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    X_all, y_all = load_fashion(max(args.rows))
+    X_all, y_all, _ = load_fashion(max(args.rows))
     print(f"Fashion-MNIST 784-H-10, float32, batches of {BATCH}, SGD lr {LR}, reg {REG}; "
           f"numpy {np.__version__}, torch {torch.__version__} ({torch.get_num_threads()} "
           f"threads), {os.cpu_count()} CPUs")

@@ -71,7 +71,8 @@ def test_fashion_epoch_quick_prints_rows_that_parse(tmp_path):
                      "--json", str(out_json)).stdout
     assert re.search(r"eager on the CPU, 1 threads", out), out
     labels = {
-        "engine_fit_epoch": "engine fit() epoch", "engine_fit": "engine fit() call",
+        "engine_fit_epoch": "engine fit() epoch", "cli_fit_epoch": "CLI path fit() epoch",
+        "engine_fit": "engine fit() call",
         "engine_step": "engine train_step loop", "torch": "PyTorch eager",
         "sklearn": "scikit-learn partial_fit", "bound": "matmul bound",
     }
@@ -88,6 +89,12 @@ def test_fashion_epoch_quick_prints_rows_that_parse(tmp_path):
     assert rows["torch"][1] == 1.0 and rows["bound"][2] == 1.0
     assert re.search(r"^target engine fit\(\) epoch: engine/PyTorch \S+ <= 0\.7 (met|MISSED)",
                      out, re.MULTILINE), out
+    cli = re.search(r"^target CLI path fit\(\) epoch: over the engine fit\(\) epoch "
+                    rf"({NUMBER}) <= 1\.10 (met|MISSED)$", out, re.MULTILINE)
+    assert cli, out
+    ratio = rows["cli_fit_epoch"][0] / rows["engine_fit_epoch"][0]
+    assert float(cli.group(1)) == pytest.approx(ratio, rel=0.01, abs=0.002)
+    assert (cli.group(2) == "met") == (float(cli.group(1)) <= 1.10)
     assert re.search(r"^scikit-learn's weights are float(32|64)", out, re.MULTILINE), out
     # the engine's step taken apart, and the matmuls one by one
     assert re.search(rf"^  sum of the parts\s+({NUMBER})", out, re.MULTILINE), out
