@@ -67,7 +67,9 @@ def test_fashion_epoch_quick_prints_rows_that_parse(tmp_path):
     out_json = tmp_path / "epoch.json"
     # one torch thread: with the test suite's other worker on the cores, torch's OpenMP
     # threads would wait on each other at every operation
-    out = run_script("fashion_epoch.py", "--quick", "--torch-threads", "1",
+    # --no-memory: the memory run trains a whole Fashion-MNIST epoch through the command
+    # line (10 s); its child is timed by the launcher that test_benchmark_smoke covers
+    out = run_script("fashion_epoch.py", "--quick", "--torch-threads", "1", "--no-memory",
                      "--json", str(out_json)).stdout
     assert re.search(r"eager on the CPU, 1 threads", out), out
     labels = {
@@ -100,10 +102,7 @@ def test_fashion_epoch_quick_prints_rows_that_parse(tmp_path):
     assert re.search(rf"^  sum of the parts\s+({NUMBER})", out, re.MULTILINE), out
     for part in ("forward Linear1", "backward Linear1", "optimizer step", "X@W1", "X.T@dz1"):
         assert re.search(rf"^  {re.escape(part)}\s+{NUMBER}", out, re.MULTILINE), (part, out)
-    memory = re.search(rf"^peak memory of `neuralab train .+`: ({NUMBER}) MB .*target <= 1000 MB "
-                       r"(met|MISSED)$", out, re.MULTILINE)
-    assert memory, out
-    assert float(memory.group(1)) > 0
+    assert "peak memory" not in out, out
 
     payload = json.loads(out_json.read_text(encoding="utf-8"))
     assert payload["quick"] is True and payload["images"] == 12_000
@@ -112,5 +111,4 @@ def test_fashion_epoch_quick_prints_rows_that_parse(tmp_path):
         samples = payload["results"][key]["samples"]
         assert len(samples) == 3 and all(s > 0 for s in samples)
         assert payload["results"][key]["seconds"] == sorted(samples)[1]
-    assert payload["memory"]["returncode"] == 0
-    assert payload["memory"]["peak_rss_bytes"] > 0
+    assert payload["memory"] is None
