@@ -9,6 +9,7 @@ their own. :func:`fit` drives any of them, reporting to ``callback(step, loss, m
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -22,7 +23,7 @@ from neuralab.data.preprocess import ScaledRows
 from neuralab.nn.losses import L1Penalty, L2Penalty, MeanSquaredError, SoftmaxCrossEntropy
 from neuralab.nn.models import MLP
 from neuralab.optim import Optimizer, make_optimizer
-from neuralab.threads import training_threads
+from neuralab.threads import scoring_threads, training_threads
 from neuralab.train_log import FitResult, History, PrintLogger, StopOnSignal, progress_bar
 
 __all__ = [
@@ -322,6 +323,9 @@ class _Loop:
         self.order, self.epoch = np.arange(len(y)), None
         self.seen, self.loss_sum, self.correct = 0, 0.0, 0  # the batches since the last row
         self.final_outputs = None  # the closing evaluation's probabilities (regression: outputs)
+        # the threads of a pass over the held-out rows: fit sets it (neuralab.threads)
+        self.scoring_threads: Callable[[int], contextlib.AbstractContextManager] = \
+            lambda rows: contextlib.nullcontext()
         self.stopped = False  # fit's stop() ended the loop
         # regression logs no accuracy: its rows hold step, loss (val_loss) and gradient norms
         self.classify = getattr(trainer, "task", "classification") != "regression"
@@ -334,8 +338,12 @@ class _Loop:
             raise TrainingDiverged(step, loss, getattr(self.trainer, "lr", None))
 
     def observe_val(self, step: int) -> tuple[float, float]:
-        """Score the held-out data at the current weights; track the best for early stopping."""
-        val_loss, val_probs = self.trainer.evaluate(self.X_val, self.y_val)
+        """Score the held-out data at the current weights; track the best for early stopping.
+
+        The pass takes the thread count its rows call for, not the steps': a held-out
+        split of thousands of rows is a large product between small ones."""
+        with self.scoring_threads(len(self.y_val)):
+            val_loss, val_probs = self.trainer.evaluate(self.X_val, self.y_val)
         if self.plan.patience is not None:
             if val_loss < self.best_loss:
                 self.best_loss, self.best_step, self.waited = val_loss, step, 0
@@ -529,7 +537,9 @@ def fit(trainer, X: np.ndarray, y: np.ndarray, *, iterations: int | None = None,
     stopper = StopOnSignal(stop_on_signal)
     start = time.perf_counter()
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"), bar as task, stopper:
-        # BLAS and torch threads by problem size (neuralab.threads): one for small steps
+        # BLAS and torch threads by problem size (neuralab.threads): one for small steps,
+        # and as many as they call for, up to the caller's, for the held-out passes
+        loop.scoring_threads = scoring_threads(trainer)
         with training_threads(trainer, plan.batch_size or len(y)):
             done, stopped_early = loop.run(start_step, schedule, stopper, task, stop)
         seconds = time.perf_counter() - start

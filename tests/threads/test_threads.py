@@ -90,3 +90,29 @@ def test_the_torch_backend_trains_a_small_problem_on_one_intra_op_thread(no_thre
         assert seen and set(seen) == {1} and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("limit", [1, 2])
+def test_the_held_out_pass_gets_the_threads_its_rows_call_for_up_to_the_callers(no_thread_env,
+                                                                               limit):
+    """Small steps train on one thread; scoring 40,000 held-out rows at each logged row is a
+    large product and goes back up to the count fit was called with, never above it."""
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((64, 50)), rng.integers(0, 3, 64)
+    X_val, y_val = rng.standard_normal((40_000, 50)), rng.integers(0, 3, 40_000)
+    trainer = make_engine_trainer([50, 20, 3])
+    assert pick_threads([50, 20, 3], 32, cores=2) == 1
+    assert pick_threads([50, 20, 3], 40_000, cores=2) == 2
+    scoring, steps = [], []
+    evaluate, train_step = trainer.evaluate, trainer.train_step
+    trainer.evaluate = lambda *a: scoring.append(max(blas_threads())) or evaluate(*a)
+    trainer.train_step = lambda *a: steps.append(max(blas_threads())) or train_step(*a)
+    with threadpool_limits(limits=limit, user_api="blas"):
+        before = blas_threads()
+        result = fit(trainer, X, y, epochs=2, batch_size=32, X_val=X_val, y_val=y_val,
+                     log_every=1, progress=False)
+        assert blas_threads() == before
+    assert len(result.history.rows) == 2 and "val_loss" in result.history.rows[0]
+    assert set(steps) == {1}
+    # the two logged rows' held-out passes (the closing pass over the 64 training rows: 1)
+    assert scoring[:2] == [min(limit, available_cores())] * 2
