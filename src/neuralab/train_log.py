@@ -9,9 +9,11 @@ the loop on a terminal. :mod:`neuralab.train` re-exports them.
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -134,21 +136,36 @@ class PrintLogger:
 
 
 class _RichBar:
+    """rich's progress bar, redrawn by the training loop itself at most every
+    :attr:`REFRESH_SECONDS`: rich's own refresh thread would take the interpreter from the
+    loop ten times a second, and the loop waits for it back after every matrix product
+    that lets go of it."""
+
+    REFRESH_SECONDS = 0.25
+
     def __init__(self, total: int, description: str) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
             TextColumn("loss {task.fields[loss]:.4f}"), TimeRemainingColumn(), transient=True,
+            auto_refresh=False,
         )
         self.task = self.progress.add_task(description, total=total, loss=float("nan"))
+        self.drawn = -math.inf
 
     def __enter__(self):
         self.progress.__enter__()
+        self.progress.refresh()
+        self.drawn = time.monotonic()
         return self
 
     def update(self, completed: int, loss: float) -> None:
         self.progress.update(self.task, completed=completed, loss=loss)
+        now = time.monotonic()
+        if now - self.drawn >= self.REFRESH_SECONDS:
+            self.progress.refresh()
+            self.drawn = now
 
     def __exit__(self, *exc) -> None:
         self.progress.__exit__(*exc)

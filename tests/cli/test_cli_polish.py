@@ -33,6 +33,9 @@ class _FakeProgress:
     def update(self, task, **kwargs):
         pass
 
+    def refresh(self):
+        pass
+
 
 @pytest.fixture
 def bars(monkeypatch):
@@ -232,3 +235,33 @@ def test_figures_colour_classes_as_the_playground():
     fig = plots.boundary_figure(lambda G: np.tile([0.2, 0.3, 0.5], (len(G), 1)), X, y)
     faces = [to_hex(c.get_facecolor()[0]) for c in fig.axes[0].collections]
     assert faces[:3] == plots.CLASS_COLOURS[:3]
+
+
+def test_the_train_bar_is_redrawn_by_the_loop_at_most_four_times_a_second(monkeypatch):
+    """No refresh thread takes the interpreter from the training loop: the loop's updates
+    redraw the bar, at most every REFRESH_SECONDS of the clock."""
+    import io
+    import threading
+
+    from rich.console import Console
+
+    from neuralab import train_log
+
+    clock = [0.0]
+    monkeypatch.setattr(train_log.time, "monotonic", lambda: clock[0])
+    bar = train_log._RichBar(100, "training")
+    bar.progress.live.console = Console(file=io.StringIO(), force_terminal=True, width=80)
+    drawn = []
+    refresh = bar.progress.refresh
+    monkeypatch.setattr(bar.progress, "refresh", lambda: drawn.append(clock[0]) or refresh())
+    before = threading.active_count()
+    with bar:
+        assert threading.active_count() == before
+        for k in range(1, 21):
+            clock[0] = k / 10
+            bar.update(k * 5, 0.5)
+    assert drawn[0] == 0.0  # on entry
+    gaps = [b - a for a, b in zip(drawn, drawn[1:])]
+    assert gaps and min(gaps) >= train_log._RichBar.REFRESH_SECONDS
+    assert len(drawn) == 1 + 20 // 3  # 0.3 s apart with updates every 0.1 s
+    assert bar.progress.tasks[0].completed == 100
