@@ -74,7 +74,8 @@ def test_fashion_epoch_quick_prints_rows_that_parse(tmp_path):
     assert re.search(r"eager on the CPU, 1 threads", out), out
     labels = {
         "engine_fit_epoch": "engine fit() epoch", "cli_fit_epoch": "CLI path fit() epoch",
-        "engine_fit": "engine fit() call",
+        "cli_fit_bar_epoch": "  with a progress bar",
+        "cli_fit_unlogged_epoch": "  with no history rows", "engine_fit": "engine fit() call",
         "engine_step": "engine train_step loop", "torch": "PyTorch eager",
         "sklearn": "scikit-learn partial_fit", "bound": "matmul bound",
     }
@@ -97,6 +98,13 @@ def test_fashion_epoch_quick_prints_rows_that_parse(tmp_path):
     ratio = rows["cli_fit_epoch"][0] / rows["engine_fit_epoch"][0]
     assert float(cli.group(1)) == pytest.approx(ratio, rel=0.01, abs=0.002)
     assert (cli.group(2) == "met") == (float(cli.group(1)) <= 1.10)
+    shares = re.search(rf"^progress bar: ([+-]{NUMBER}) % of the CLI path's epoch \(target < 1 %\); "
+                       rf"history rows: ([+-]{NUMBER}) % ", out, re.MULTILINE)
+    assert shares, out
+    bar = 100 * (rows["cli_fit_bar_epoch"][0] / rows["cli_fit_epoch"][0] - 1)
+    logged = 100 * (1 - rows["cli_fit_unlogged_epoch"][0] / rows["cli_fit_epoch"][0])
+    assert float(shares.group(1)) == pytest.approx(bar, abs=0.3)
+    assert float(shares.group(2)) == pytest.approx(logged, abs=0.3)
     assert re.search(r"^scikit-learn's weights are float(32|64)", out, re.MULTILINE), out
     # the engine's step taken apart, and the matmuls one by one
     assert re.search(rf"^  sum of the parts\s+({NUMBER})", out, re.MULTILINE), out
