@@ -201,6 +201,7 @@ def run_processes(job: Job, workers: int, *, on_poll: Callable[[], None],
     worker (see :func:`_watch`); the exception goes on up.
     """
     import multiprocessing
+    from multiprocessing.connection import wait
 
     from neuralab.runs.parallel import can_fork
 
@@ -215,8 +216,10 @@ def run_processes(job: Job, workers: int, *, on_poll: Callable[[], None],
     try:
         for p in procs:
             p.start()
-        while any(p.is_alive() for p in procs) and not stopped():
-            time.sleep(POLL_SECONDS)
+        while (alive := [p for p in procs if p.is_alive()]) and not stopped():
+            # woken at once when a worker ends (the last trial's result is read and the
+            # best retrained without waiting out the interval), else every POLL_SECONDS
+            wait([p.sentinel for p in alive], timeout=POLL_SECONDS)
             on_poll()
     finally:
         stop.value = 1  # on an interrupt or any error: the workers end now
