@@ -23,6 +23,7 @@ from neuralab.data.preprocess import ScaledRows
 from neuralab.nn.losses import L1Penalty, L2Penalty, MeanSquaredError, SoftmaxCrossEntropy
 from neuralab.nn.models import MLP
 from neuralab.optim import Optimizer, make_optimizer
+from neuralab.prefetch import Prefetch, prefetching
 from neuralab.threads import scoring_threads, training_threads
 from neuralab.train_log import FitResult, History, PrintLogger, StopOnSignal, progress_bar
 
@@ -321,6 +322,7 @@ class _Loop:
         self.grad_norms = getattr(trainer, "grad_norms", None)
         self.best_loss, self.best_step, self.best_state, self.waited = math.inf, None, None, 0
         self.order, self.epoch = np.arange(len(y)), None
+        self.batches: Prefetch | None = None  # the rows gathered ahead, while run() runs
         self.seen, self.loss_sum, self.correct = 0, 0.0, 0  # the batches since the last row
         self.final_outputs = None  # the closing evaluation's probabilities (regression: outputs)
         # the threads of a pass over the held-out rows: fit sets it (neuralab.threads)
@@ -399,6 +401,20 @@ class _Loop:
             self.order, self.epoch = np.random.default_rng([self.seed, epoch]).permutation(n), epoch
         return self.order[k * size:(k + 1) * size]
 
+    def batch_taker(self) -> Callable[[int], np.ndarray]:
+        """``take(step)``: step ``step``'s rows of X, as :meth:`minibatch_step` gathers them,
+        with an epoch order of its own (for :class:`~neuralab.prefetch.Prefetch`'s thread)."""
+        n, size, seed, X = len(self.y), self.plan.batch_size, self.seed, self.X
+        per_epoch, held = -(-n // size), {}
+
+        def take(step: int) -> np.ndarray:
+            epoch, k = divmod(step, per_epoch)
+            if held.get("epoch") != epoch:
+                held["order"], held["epoch"] = np.random.default_rng([seed, epoch]).permutation(n), epoch
+            return X[held["order"][k * size:(k + 1) * size]]
+
+        return take
+
     def minibatch_step(self, step: int) -> float:
         """One update on the step's minibatch. A logged row, every log_every epochs (or
         updates, without epochs), holds the mean loss and accuracy of the batches since the
@@ -407,7 +423,9 @@ class _Loop:
         training set would cost a third of an epoch each time."""
         idx = self.batch_rows(step)
         yb = self.y[idx]
-        Xb = self.X[idx] if self.augment is None else self.augment(self.X[idx], self.step_rng(step))
+        Xb = self.X[idx] if self.batches is None else self.batches.get(step)
+        if self.augment is not None:
+            Xb = self.augment(Xb, self.step_rng(step))
         loss, scores = self.trainer.train_step(Xb, yb)
         self.check(step, loss)
         rows = len(idx)
@@ -428,7 +446,20 @@ class _Loop:
 
     def run(self, start_step: int, schedule, stopper: StopOnSignal, task,
             stop: Callable[[], bool] | None = None) -> tuple[int, bool]:
-        """The one loop, either backend: returns (updates done, whether early stopping ended it)."""
+        """The one loop, either backend: returns (updates done, whether early stopping ended it).
+        Minibatches are gathered ahead in a second thread where that can pay
+        (:mod:`neuralab.prefetch`); it has ended when this returns."""
+        total = self.plan.total
+        if not prefetching(self.plan.batch_size, total):
+            return self._steps(start_step, schedule, stopper, task, stop)
+        with Prefetch(self.batch_taker(), start_step, start_step + total) as self.batches:
+            try:
+                return self._steps(start_step, schedule, stopper, task, stop)
+            finally:
+                self.batches = None
+
+    def _steps(self, start_step: int, schedule, stopper: StopOnSignal, task,
+               stop: Callable[[], bool] | None) -> tuple[int, bool]:
         total = self.plan.total
         step_once = self.full_batch_step if self.plan.batch_size is None else self.minibatch_step
         update_every = max(1, total // 200)
