@@ -1,7 +1,5 @@
 """``python -m neuralab``: the command line (what torch's launcher starts on each rank)."""
 
-import sys
+from neuralab.cli import run
 
-from neuralab.cli import main
-
-sys.exit(main())
+run()

@@ -265,3 +265,15 @@ def test_the_train_bar_is_redrawn_by_the_loop_at_most_four_times_a_second(monkey
     assert gaps and min(gaps) >= train_log._RichBar.REFRESH_SECONDS
     assert len(drawn) == 1 + 20 // 3  # 0.3 s apart with updates every 0.1 s
     assert bar.progress.tasks[0].completed == 100
+
+
+@pytest.mark.parametrize("args, status", [(["datasets"], 0), (["train", "--dataset", "nope"], 2)])
+def test_the_program_leaves_with_main_s_status_and_every_line_written(cli, args, status):
+    """`neuralab` ends its process without the interpreter's teardown (neuralab.cli.run):
+    what main printed reaches a pipe whole, and the status is main's."""
+    code, out, err = cli(*args)
+    done = subprocess.run([sys.executable, "-m", "neuralab", *args], capture_output=True,
+                          text=True, timeout=120)
+    assert code == status and done.returncode == status
+    assert done.stdout == out and done.stderr == err
+

@@ -18,10 +18,16 @@ HEAVY = {"torch", "sklearn", "scipy", "matplotlib", "optuna", "starlette", "uvic
          "tensorboardX", "pandas"}
 
 #: runs ``neuralab ARGS`` as the console script does, then writes sys.modules' names to a file
+#: (as it leaves: through os._exit, as neuralab.cli.run does, or at the interpreter's exit)
 RUNNER = """
-import atexit, json, runpy, sys
+import atexit, json, os, runpy, sys
 out = sys.argv.pop(1)
-atexit.register(lambda: open(out, "w").write(json.dumps(sorted(sys.modules))))
+def write():
+    with open(out, "w") as f:
+        f.write(json.dumps(sorted(sys.modules)))
+leave = os._exit
+os._exit = lambda code: (write(), leave(code))
+atexit.register(write)
 sys.argv[0] = "neuralab"
 runpy.run_module("neuralab", run_name="__main__", alter_sys=True)
 """

@@ -9,7 +9,9 @@ app, the options they share and the settings-to-flags mapping in
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 
 import typer
 
@@ -21,7 +23,7 @@ from neuralab.cli import lab as _lab_commands  # noqa: F401, I001
 from neuralab.cli import sweep as _sweep_commands  # noqa: F401, I001
 from neuralab.cli.app import app, flag_message, flags_named, offending_value
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "run"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,6 +78,29 @@ def main(argv: list[str] | None = None) -> int:
         typer.echo(f"neuralab: {flags_named(str(exc), exc.settings)}", err=True)
         return 1
     return rv if isinstance(rv, int) else 0
+
+
+def run() -> None:
+    """The ``neuralab`` program (its console script and ``python -m neuralab``): :func:`main`,
+    then out of the process without tearing the interpreter down.
+
+    By then every file is written (atomically, and closed), so the teardown would only
+    free memory the kernel frees anyway and unload modules one by one: about 0.2 s after
+    a Fashion-MNIST run, for nothing. The output streams and logging are flushed first.
+    Where another Python thread still runs, or in a rank of a launched world (whose
+    process group has its own shutdown), the process ends the usual way.
+    """
+    code = main()
+    if threading.active_count() > 1 or os.environ.get("LOCAL_RANK") is not None:
+        sys.exit(code)
+    if "logging" in sys.modules:
+        sys.modules["logging"].shutdown()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):  # a closed pipe: nothing more can reach it
+        pass
+    os._exit(code)
 
 
 def file_error(exc: OSError) -> str:
