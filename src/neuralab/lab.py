@@ -31,11 +31,13 @@ from neuralab.metrics import evaluate_predictions
 from neuralab.memory import LAZY_INPUTS, check_memory
 from neuralab.runs import (NewState, Predictor, RunResult, check_features, load_run_data, model_meta,
                            new_run_dir, read_model, write_run, write_scores)
+from neuralab.runs.parallel import Beside
 from neuralab.runs.reader import Resume, read_resume
 from neuralab.runs.regression import (check_task, evaluate_targets, fit_targets, regression_meta,
                                       score_splits)
 from neuralab.runs.state import later_output
 from neuralab.runs.tensorboard import finish_events, run_events
+from neuralab.runs.writer import confusion_jobs
 from neuralab.train import (
     FitResult,
     StopOnSignal,
@@ -169,6 +171,12 @@ class Prepared:
         kw.update(fit_kwargs)
         return fit(self.trainer, self.X, self.y, batch_size=s.batch_size, seed=s.seed,
                    augment=self.augment, start_step=start_step, **kw)
+
+    def scores(self, known: dict | None = None) -> dict[str, tuple[float, np.ndarray]]:
+        """Every split's (loss, outputs) at the current weights; ``known`` ones as given."""
+        known = known or {}
+        return {key: known.get(key) or self.trainer.evaluate(self.scaled[key], self.targets[key])
+                for key in self.splits}
 
     def evaluate(self, known: dict | None = None) -> tuple[dict, dict]:
         """(metrics, probabilities; regression: predictions) of every split at the current
@@ -338,17 +346,45 @@ def _fit_and_write(prep: Prepared, data: Dataset, state: NewState | None, *,
         result = prep.fit(callbacks=callbacks + ([events] if events else []), progress=progress,
                           description=name, start_step=0 if resume is None else resume.start_step)
         stopper.requested = stopper.requested or result.interrupted
-        run = _scored(prep, data, result, resume, name)
-        if state is not None:
-            run.run_dir = state.shown
-            _write_state(run, data, state, data_spec=data_spec, test_spec=test_spec,
-                         stopper=stopper, events=events)
+        scores = prep.scores(_known_scores(prep, result))
+        confusions = None if state is None else _drawing_confusions(prep, scores, state)
+        try:
+            run = _scored(prep, data, result, resume, name, scores)
+            if state is not None:
+                run.run_dir = state.shown
+                _write_state(run, data, state, data_spec=data_spec, test_spec=test_spec,
+                             stopper=stopper, events=events, confusions=confusions)
+        except BaseException:
+            if confusions is not None:
+                confusions.abandon()
+            raise
     run.stopped_while_writing = stopper.requested and not result.interrupted
     return run
 
 
+def _known_scores(prep: Prepared, result: FitResult) -> dict:
+    """fit scored the training data at the final weights as it closed: that data is the
+    training split's unless oversampling resampled it."""
+    same = prep.X is prep.scaled["train"] and result.final_outputs is not None
+    return {"train": (result.final_loss, result.final_outputs)} if same else {}
+
+
+def _drawing_confusions(prep: Prepared, scores: dict, state: NewState) -> Beside | None:
+    """A classifier's confusion figures, drawn from its probabilities in a forked child from
+    now on, while this process computes the metrics and writes the rest
+    (:class:`~neuralab.runs.parallel.Beside`)."""
+    if prep.target is not None:  # regression: no confusion matrices
+        return None
+    from neuralab.metrics import confusion_matrix
+
+    K = len(prep.classes)
+    matrices = {key: confusion_matrix(sp.y, scores[key][1].argmax(axis=1), K)
+                for key, sp in prep.splits.items()}
+    return Beside(confusion_jobs(state.folder / "figures", prep.classes, matrices))
+
+
 def _scored(prep: Prepared, data: Dataset, result: FitResult, resume: Resume | None,
-            name: str) -> RunResult:
+            name: str, scores: dict) -> RunResult:
     """The run's result: history joined to a resumed run's, the model, every split's metrics."""
     settings = prep.settings
     if resume is not None:
@@ -361,11 +397,7 @@ def _scored(prep: Prepared, data: Dataset, result: FitResult, resume: Resume | N
         meta, output = regression_meta(meta, data, prep.target), prep.trainer.predict_output
     predictor = Predictor(output, prep.scaler, data.classes,
                           data.feature_names, meta)
-    # fit scored the training data at the final weights as it closed; that data is the
-    # training split's unless oversampling resampled it
-    same = prep.X is prep.scaled["train"] and result.final_outputs is not None
-    metrics, probs = prep.evaluate({"train": (result.final_loss, result.final_outputs)}
-                                   if same else None)
+    metrics, probs = prep.evaluate(scores)  # every split's (loss, outputs) at the final weights
     if settings.max_fpr is not None:
         add_operating_point(metrics, prep.splits, probs, settings.max_fpr, data.classes)
     return RunResult(name=name, settings=settings, fit=result, metrics=metrics, run_dir=None,
@@ -373,11 +405,13 @@ def _scored(prep: Prepared, data: Dataset, result: FitResult, resume: Resume | N
 
 
 def _write_state(run: RunResult, data: Dataset, state: NewState, *, data_spec: dict | None,
-                 test_spec: dict | None, stopper: StopOnSignal | None = None, events=None) -> None:
+                 test_spec: dict | None, stopper: StopOnSignal | None = None, events=None,
+                 confusions: Beside | None = None) -> None:
     """Every file of the run into the new state's folder, the report last; then swap it in."""
     from neuralab.report import build_report
 
-    write_run(run, data, data_spec=data_spec, test_spec=test_spec, folder=state.folder)
+    write_run(run, data, data_spec=data_spec, test_spec=test_spec, folder=state.folder,
+              confusions=confusions)
     finish_events(events, run, state.folder)  # TensorBoard's, from the history when no events
     build_report(state.folder)
     if stopper is not None:

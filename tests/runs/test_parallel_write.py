@@ -97,3 +97,33 @@ def test_a_run_s_files_are_the_same_drawn_side_by_side_or_one_after_another(tmp_
                        for p in sorted(out.rglob("*")) if p.is_file() and p.suffix in (".png", ".csv")}
     assert "figures/confusion_test_normalized.png" in files["side"]
     assert files["side"] == files["serial"]
+
+
+ORDER = """
+import json, sys
+import neuralab.lab as lab
+import neuralab.runs.parallel as parallel
+from neuralab.cli import main
+
+events = []
+fork, scored = parallel._fork, lab._scored
+parallel._fork = lambda jobs: events.append(("fork", len(jobs))) or fork(jobs)
+lab._scored = lambda *a, **k: events.append(("metrics", 0)) or scored(*a, **k)
+code = main(["train", "--dataset", "iris", "--iterations", "30", "--test-fraction", "0.3",
+             "--quiet", "--out", sys.argv[1]])
+print(json.dumps({"code": code, "events": events}))
+"""
+
+
+def test_a_run_forks_its_confusion_figures_before_it_computes_its_metrics(tmp_path, cpus):
+    """The child that draws the four confusion figures (train and test, counts and rows
+    normalised) starts as soon as the probabilities are known, and the metrics are
+    computed meanwhile; the rest of the write forks nothing more."""
+    proc = subprocess.run([sys.executable, "-c", ORDER, str(tmp_path / "run")],
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "MPLBACKEND": "Agg"})
+    assert proc.returncode == 0, proc.stderr
+    done = json.loads(proc.stdout.splitlines()[-1])
+    assert done["code"] == 0
+    assert done["events"] == [["fork", 4], ["metrics", 0]]
+    assert len(list((tmp_path / "run" / "figures").glob("confusion_*.png"))) == 4

@@ -47,6 +47,44 @@ def can_fork() -> bool:
     return len(cpus) >= 2
 
 
+class Beside:
+    """``jobs`` run in a forked child from now on, while this process goes on; :meth:`finish`
+    waits for it.
+
+    Without a child (:func:`can_fork` says no, or the fork fails) :meth:`finish` runs the
+    jobs here; a child that does not end well has its jobs run again here, where a
+    failure raises its own error. :meth:`abandon` kills the child: call it when this
+    process's own work fails (or a second Ctrl-C abandons the write) before it finishes.
+    """
+
+    def __init__(self, jobs: Sequence[Job]) -> None:
+        self.jobs = list(jobs)
+        self.pid = _fork(self.jobs) if self.jobs and can_fork() else None
+
+    def finish(self) -> bool:
+        """Wait for the child (or run the jobs here); whether a child ran them."""
+        pid, self.pid = self.pid, None
+        if pid is None:
+            for job in self.jobs:
+                job()
+            return False
+        try:
+            status = _wait(pid)
+        except BaseException:
+            _kill(pid)
+            raise
+        if status != 0:
+            for job in self.jobs:  # again here, where a failure raises its own error
+                job()
+        return True
+
+    def abandon(self) -> None:
+        """Kill the child, if one still runs; its jobs are not run."""
+        pid, self.pid, self.jobs = self.pid, None, []
+        if pid is not None:
+            _kill(pid)
+
+
 def side_by_side(here: Sequence[Job], there: Sequence[Job]) -> bool:
     """Run ``there`` in a forked child while this process runs ``here``; then wait for it.
 
@@ -54,22 +92,14 @@ def side_by_side(here: Sequence[Job], there: Sequence[Job]) -> bool:
     the fork fails) ``there`` runs here after ``here``. A child that does not end well
     has its jobs run again here.
     """
-    pid = _fork(there) if there and can_fork() else None
-    if pid is None:
-        for job in (*here, *there):
-            job()
-        return False
+    child = Beside(there)
     try:
         for job in here:
             job()
-        status = _wait(pid)
     except BaseException:
-        _kill(pid)
+        child.abandon()
         raise
-    if status != 0:
-        for job in there:  # again here, where a failure raises its own error
-            job()
-    return True
+    return child.finish()
 
 
 def _fork(jobs: Sequence[Job]) -> int | None:

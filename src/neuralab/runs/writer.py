@@ -22,6 +22,7 @@ from neuralab.data.preprocess import Standardizer
 from neuralab.data.splits import Split
 from neuralab.fileio import write_columns, write_csv, write_json
 from neuralab.metrics import UndefinedMetricWarning
+from neuralab.runs.parallel import Beside, side_by_side
 from neuralab.runs.predictor import Predictor
 from neuralab.runs.reader import CONFIG
 from neuralab.runs.store import HISTORY, save_checkpoint, save_optimizer_state, versions
@@ -118,6 +119,33 @@ def write_predictions(path: Path, predictor: Predictor, splits: dict[str, Split]
                   blocks())
 
 
+def _figure_job(figures: Path, make, name: str, *args, **kwargs):
+    """A job that draws ``make(*args, **kwargs)`` and writes it to ``figures / name``."""
+    from neuralab import plots
+
+    def draw():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UndefinedMetricWarning)
+            plots.save_figure(make(*args, **kwargs), figures / name)
+    return draw
+
+
+def confusion_jobs(figures: Path, classes: list[str], confusions: dict[str, np.ndarray]) -> list:
+    """Each split's two confusion figures (counts; rows normalised) as jobs, from its
+    confusion matrix: the half of a run's figures that :func:`write_scores` draws in a
+    child (see :class:`~neuralab.runs.parallel.Beside`)."""
+    from neuralab import plots
+
+    jobs = []
+    for key, cm in confusions.items():
+        jobs.append(_figure_job(figures, plots.confusion_figure, f"confusion_{key}.png", cm,
+                                classes, title=f"confusion matrix ({key})"))
+        jobs.append(_figure_job(figures, plots.confusion_figure, f"confusion_{key}_normalized.png",
+                                cm, classes, normalized=True,
+                                title=f"confusion matrix ({key}), rows normalised"))
+    return jobs
+
+
 def figure_jobs(figures: Path, run_name: str, history, metrics: dict, predictor: Predictor,
                 splits: dict[str, Split], probs: dict[str, np.ndarray] | None = None
                 ) -> tuple[list, list]:
@@ -126,25 +154,16 @@ def figure_jobs(figures: Path, run_name: str, history, metrics: dict, predictor:
     from neuralab import plots
 
     def job(make, name, *args, **kwargs):
-        def draw():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UndefinedMetricWarning)
-                plots.save_figure(make(*args, **kwargs), figures / name)
-        return draw
+        return _figure_job(figures, make, name, *args, **kwargs)
 
     classes = predictor.classes
-    first, confusions = [], []
+    first = []
     if history is not None:
         held_out = "validation" if "val" in splits else "test"
         first.append(job(plots.history_figure, "loss.png", history, title=run_name,
                          val_label=held_out))
-    for key, m in metrics.items():
-        cm = np.array(m["confusion_matrix"])
-        confusions.append(job(plots.confusion_figure, f"confusion_{key}.png", cm, classes,
-                              title=f"confusion matrix ({key})"))
-        confusions.append(job(plots.confusion_figure, f"confusion_{key}_normalized.png", cm,
-                              classes, normalized=True,
-                              title=f"confusion matrix ({key}), rows normalised"))
+    confusions = confusion_jobs(figures, classes, {key: np.array(m["confusion_matrix"])
+                                                   for key, m in metrics.items()})
     curve_split = next(k for k in ("test", "eval", "val", "train") if k in splits)
     sp = splits[curve_split]
     curve_probs = split_probs(predictor, splits, probs, curve_split)
@@ -175,26 +194,32 @@ def write_figures(figures: Path, run_name: str, history, metrics: dict, predicto
 
 
 def write_scores(out: Path, title: str, history, metrics: dict, predictor: Predictor,
-                 splits: dict[str, Split], probs: dict[str, np.ndarray] | None = None) -> None:
+                 splits: dict[str, Split], probs: dict[str, np.ndarray] | None = None, *,
+                 confusions: Beside | None = None) -> None:
     """metrics.json, predictions.csv and the figures: what a run and an evaluation both write.
 
     The confusion matrices are drawn in a forked child while this process writes the
-    rest (:func:`~neuralab.runs.parallel.side_by_side`), where that can be done.
+    rest (:func:`~neuralab.runs.parallel.side_by_side`), where that can be done;
+    ``confusions``: a child started earlier on :func:`confusion_jobs` (a run starts it
+    as soon as its probabilities are known, before its metrics), waited for here.
     For a regression model, ``probs`` holds each split's predictions in the target's
     units (:func:`~neuralab.runs.regression.write_regression_scores`).
     """
-    from neuralab.runs.parallel import side_by_side
-
     if predictor.task == "regression":
         from neuralab.runs.regression import write_regression_scores
 
         return write_regression_scores(out, title, history, metrics, predictor, splits, probs)
     write_json(out / "metrics.json", metrics)
-    first, confusions = figure_jobs(out / "figures", title, history, metrics, predictor,
-                                    splits, probs)
+    first, drawn = figure_jobs(out / "figures", title, history, metrics, predictor,
+                               splits, probs)
     predictions = functools.partial(write_predictions, out / "predictions.csv", predictor,
                                     splits, probs)
-    side_by_side([predictions, *first], confusions)
+    if confusions is None:
+        side_by_side([predictions, *first], drawn)
+        return
+    for job in (predictions, *first):
+        job()
+    confusions.finish()
 
 
 def run_config(run: RunResult, data: Dataset, *, data_spec: dict | None,
@@ -234,7 +259,8 @@ def run_config(run: RunResult, data: Dataset, *, data_spec: dict | None,
 
 
 def write_run(run: RunResult, data: Dataset, *, data_spec: dict | None = None,
-              test_spec: dict | None = None, folder: Path | None = None) -> None:
+              test_spec: dict | None = None, folder: Path | None = None,
+              confusions: Beside | None = None) -> None:
     """Every file of the run directory contract but the report, each written atomically.
 
     ``folder`` is where they go (default ``run.run_dir``): the new state's folder
@@ -248,4 +274,5 @@ def write_run(run: RunResult, data: Dataset, *, data_spec: dict | None = None,
     history = run.fit.history
     write_csv(run_dir / HISTORY, history.columns,
               ([row.get(c) for c in history.columns] for row in history.rows))
-    write_scores(run_dir, run.name, history, run.metrics, run.predictor, run.splits, run.probs)
+    write_scores(run_dir, run.name, history, run.metrics, run.predictor, run.splits, run.probs,
+                 confusions=confusions)
