@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -82,13 +83,32 @@ def _wait_for_training(proc, tmp_path: Path) -> None:
     time.sleep(0.5)
 
 
+def _wait_for_a_line(proc, text: str) -> None:
+    """Until the process prints a line that holds ``text`` (read in a thread, with a deadline)."""
+    seen = threading.Event()
+
+    def read() -> None:
+        for line in proc.stdout:
+            if text in line:
+                seen.set()
+                return
+
+    threading.Thread(target=read, daemon=True).start()
+    assert seen.wait(DEADLINE) or proc.poll() is not None, f"no {text!r} line"
+    assert proc.poll() is None, proc.communicate()[1]
+
+
 def test_ctrl_c_stops_both_ranks_at_one_step_with_the_weights_of_one_process(tmp_path):
     # `train --nproc 2`, stopped by Ctrl-C at whatever step: rank 0 writes the interrupted run,
-    # whose weights are those of one process trained that many steps; it resumes on one
-    proc = _neuralab(*TRAIN, "--iterations", 10**7, "--nproc", 2, "--out", tmp_path / "run",
-                     start_new_session=True)
+    # whose weights are those of one process trained that many steps; it resumes on one.
+    # Ctrl-C goes once rank 0 prints its first loss: training has begun on both ranks (a
+    # signal while the run is still being set up abandons it, and a folder on disk does
+    # not yet mean training, on a busy machine)
+    train = [a for a in TRAIN if a != "--quiet"]
+    proc = _neuralab(*train, "--print-every", 20, "--iterations", 10**7, "--nproc", 2,
+                     "--out", tmp_path / "run", start_new_session=True)
     try:
-        _wait_for_training(proc, tmp_path)
+        _wait_for_a_line(proc, "iteration 20: loss")
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=90)
     finally:
