@@ -182,11 +182,7 @@ class Prepared:
         """(metrics, probabilities; regression: predictions) of every split at the current
         weights. ``known``: split -> (loss, outputs) already computed at these weights (fit's
         closing evaluation of the training split), used instead of scoring the split again."""
-        known = known or {}
-
-        def scored(key: str) -> tuple[float, np.ndarray]:
-            return known.get(key) or self.trainer.evaluate(self.scaled[key], self.targets[key])
-
+        scored = self.scores(known).__getitem__
         if self.target is not None:
             return evaluate_targets(scored, self.splits, self.target)
         metrics, probs = {}, {}

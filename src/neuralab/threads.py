@@ -17,7 +17,8 @@ work keeps busy, a large run is faster with one thread: set ``OPENBLAS_NUM_THREA
 Two things win over the choice: the user's ``OPENBLAS_NUM_THREADS``,
 ``OMP_NUM_THREADS`` or ``MKL_NUM_THREADS`` (then nothing is changed), and a limit
 that the caller already set lower (a sweep worker's share of the cores): the choice
-only ever lowers the thread count, never raises it.
+only ever lowers the thread count, never raises it, except back up to the counts fit
+was called with, for a held-out pass inside its loop (:func:`scoring_threads`).
 """
 
 from __future__ import annotations
@@ -129,8 +130,9 @@ def limit_threads(n: int, *, blas: int | None = None,
     Each count is lowered only (a caller's lower limit stays) and restored after the
     block; with ``up_to`` (:func:`thread_counts` taken before an enclosing limit, such as
     training's), a count may also be raised again, to at most that count: a pass over
-    many rows inside a loop of small steps. ``blas`` lowers the BLAS count further (1 where torch computes the large
-    products: two thread pools must not spin against each other). With a thread
+    many rows inside a loop of small steps. ``blas`` lowers the BLAS count further (1
+    where torch computes the large products: two thread pools must not spin against
+    each other). With a thread
     variable of :data:`THREAD_ENV` set, nothing changes. Yields the BLAS thread count
     in force, or None when the user's variable decided.
     """
@@ -147,11 +149,12 @@ def limit_threads(n: int, *, blas: int | None = None,
     if current and blas_top is not None:
         n_blas = min(n_blas, blas_top)
     n_torch = n if torch_top is None else min(n, torch_top)
-    # lowered; or, under an ``up_to``, set to the count asked for whichever way it goes
-    set_blas = bool(current) and (n_blas < max(current)
-                                  or (blas_top is not None and n_blas != max(current)))
-    set_torch = torch_before is not None and (n_torch < torch_before
-                                              or (torch_top is not None and n_torch != torch_before))
+    def changes(want: int, now: int, top: int | None) -> bool:
+        # lowered only; under an ``up_to``, set to the count asked for whichever way it goes
+        return want != now if top is not None else want < now
+
+    set_blas = bool(current) and changes(n_blas, max(current), blas_top)
+    set_torch = torch_before is not None and changes(n_torch, torch_before, torch_top)
     with contextlib.ExitStack() as stack:
         if set_blas:
             stack.enter_context(controller.limit(limits=n_blas))

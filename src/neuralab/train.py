@@ -321,7 +321,7 @@ class _Loop:
         self.history = History()
         self.grad_norms = getattr(trainer, "grad_norms", None)
         self.best_loss, self.best_step, self.best_state, self.waited = math.inf, None, None, 0
-        self.order, self.epoch = np.arange(len(y)), None
+        self.batch_rows = None if plan.batch_size is None else self.row_finder()
         self.batches: Prefetch | None = None  # the rows gathered ahead, while run() runs
         self.seen, self.loss_sum, self.correct = 0, 0.0, 0  # the batches since the last row
         self.final_outputs = None  # the closing evaluation's probabilities (regression: outputs)
@@ -393,27 +393,21 @@ class _Loop:
     def step_rng(self, step: int) -> np.random.Generator:  # step ``step``'s augmentation
         return np.random.default_rng([self.seed, step])
 
-    def batch_rows(self, step: int) -> np.ndarray:
-        """The rows of step ``step``'s minibatch: its place in its epoch's permutation."""
-        n, size = len(self.y), self.plan.batch_size
-        epoch, k = divmod(step, -(-n // size))
-        if epoch != self.epoch:
-            self.order, self.epoch = np.random.default_rng([self.seed, epoch]).permutation(n), epoch
-        return self.order[k * size:(k + 1) * size]
+    def row_finder(self) -> Callable[[int], np.ndarray]:
+        """``rows(step)``: the rows of step ``step``'s minibatch, its place in its epoch's
+        permutation. Each finder keeps its own epoch's order, so that the thread that
+        gathers batches ahead (:class:`~neuralab.prefetch.Prefetch`) has one of its own."""
+        n, size, seed = len(self.y), self.plan.batch_size, self.seed
+        per_epoch, held = -(-n // size), {"epoch": None}
 
-    def batch_taker(self) -> Callable[[int], np.ndarray]:
-        """``take(step)``: step ``step``'s rows of X, as :meth:`minibatch_step` gathers them,
-        with an epoch order of its own (for :class:`~neuralab.prefetch.Prefetch`'s thread)."""
-        n, size, seed, X = len(self.y), self.plan.batch_size, self.seed, self.X
-        per_epoch, held = -(-n // size), {}
-
-        def take(step: int) -> np.ndarray:
+        def rows(step: int) -> np.ndarray:
             epoch, k = divmod(step, per_epoch)
-            if held.get("epoch") != epoch:
-                held["order"], held["epoch"] = np.random.default_rng([seed, epoch]).permutation(n), epoch
-            return X[held["order"][k * size:(k + 1) * size]]
+            if held["epoch"] != epoch:
+                held["order"] = np.random.default_rng([seed, epoch]).permutation(n)
+                held["epoch"] = epoch
+            return held["order"][k * size:(k + 1) * size]
 
-        return take
+        return rows
 
     def minibatch_step(self, step: int) -> float:
         """One update on the step's minibatch. A logged row, every log_every epochs (or
@@ -452,7 +446,8 @@ class _Loop:
         total = self.plan.total
         if not prefetching(self.plan.batch_size, total):
             return self._steps(start_step, schedule, stopper, task, stop)
-        with Prefetch(self.batch_taker(), start_step, start_step + total) as self.batches:
+        rows, X = self.row_finder(), self.X
+        with Prefetch(lambda step: X[rows(step)], start_step, start_step + total) as self.batches:
             try:
                 return self._steps(start_step, schedule, stopper, task, stop)
             finally:

@@ -153,9 +153,7 @@ def figure_jobs(figures: Path, run_name: str, history, metrics: dict, predictor:
     of 2-D data; the confusion matrices), two halves of about equal work."""
     from neuralab import plots
 
-    def job(make, name, *args, **kwargs):
-        return _figure_job(figures, make, name, *args, **kwargs)
-
+    job = functools.partial(_figure_job, figures)
     classes = predictor.classes
     first = []
     if history is not None:
