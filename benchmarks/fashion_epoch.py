@@ -170,6 +170,19 @@ def load_fashion(limit: int | None):
     return X, y, data
 
 
+def five_products(mm, X, batches, W1, W2, hidden, scores, dscores, dhidden, dz1, dW1, dW2) -> None:
+    """The five matrix products of a training step, ``mm(a, b, out=...)``, over every batch
+    ``X[a:b]``: the matmul bound's epoch (here and in wide.py)."""
+    for a, b in batches:
+        m = b - a
+        xb = X[a:b]
+        mm(xb, W1, out=hidden[:m])
+        mm(hidden[:m], W2, out=scores[:m])
+        mm(dscores[:m], W2.T, out=dhidden[:m])
+        mm(hidden[:m].T, dscores[:m], out=dW2)
+        mm(xb.T, dz1[:m], out=dW1)
+
+
 def batch_starts(n: int) -> list[tuple[int, int]]:
     return [(i, min(i + BATCH, n)) for i in range(0, n, BATCH)]
 
@@ -310,18 +323,8 @@ class MatmulBound:
         self.dW2 = np.empty((h, k), f32)
 
     def __call__(self) -> None:
-        X, W1, W2, dW1, dW2 = self.X, self.W1, self.W2, self.dW1, self.dW2
-        hidden, scores, dscores, dhidden, dz1 = (self.hidden, self.scores, self.dscores,
-                                                 self.dhidden, self.dz1)
-        mm = np.matmul
-        for a, b in self.batches:
-            m = b - a
-            xb = X[a:b]
-            mm(xb, W1, out=hidden[:m])
-            mm(hidden[:m], W2, out=scores[:m])
-            mm(dscores[:m], W2.T, out=dhidden[:m])
-            mm(hidden[:m].T, dscores[:m], out=dW2)
-            mm(xb.T, dz1[:m], out=dW1)
+        five_products(np.matmul, self.X, self.batches, self.W1, self.W2, self.hidden,
+                      self.scores, self.dscores, self.dhidden, self.dz1, self.dW1, self.dW2)
 
     def parts(self) -> dict[str, float]:
         """Seconds of one epoch of each product, each timed on its own."""

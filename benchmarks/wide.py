@@ -63,7 +63,8 @@ import numpy as np
 import torch
 from _common import (add_torch_threads, apply_torch_threads, loadavg_before_timing, machine,
                      timed_child)
-from fashion_epoch import EngineFit, TorchLoop, blas_info, load_fashion, neuralab_command
+from fashion_epoch import (EngineFit, TorchLoop, blas_info, five_products, load_fashion,
+                           neuralab_command)
 from threadpoolctl import threadpool_limits
 
 from neuralab.runs import write_json
@@ -113,15 +114,7 @@ class MatmulBound:
 
     def __call__(self) -> None:
         W1, W2, h, s, ds, dh, dz, dW1, dW2 = self.arrays
-        X, mm = self.X, self.mm
-        for a, b in self.batches:
-            m = b - a
-            xb = X[a:b]
-            mm(xb, W1, out=h[:m])
-            mm(h[:m], W2, out=s[:m])
-            mm(ds[:m], W2.T, out=dh[:m])
-            mm(h[:m].T, ds[:m], out=dW2)
-            mm(xb.T, dz[:m], out=dW1)
+        five_products(self.mm, self.X, self.batches, W1, W2, h, s, ds, dh, dz, dW1, dW2)
 
 
 def time_config(X, y, hidden: int, repeats: int) -> dict:
