@@ -1,6 +1,7 @@
 """Issue 14's command-line polish: version, completion, --help, progress, toys, retrieve, max-fpr."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -277,3 +278,28 @@ def test_the_program_leaves_with_main_s_status_and_every_line_written(cli, args,
     assert code == status and done.returncode == status
     assert done.stdout == out and done.stderr == err
 
+
+
+@pytest.mark.parametrize("given, pages", [(None, "0"), ("1", "1")])
+def test_the_program_gives_numpy_small_pages_unless_told(given, pages):
+    """`neuralab` sets NUMPY_MADVISE_HUGEPAGE=0 before NumPy loads (neuralab.cli.SMALL_PAGES),
+    so NumPy asks for no transparent huge pages; a value in the environment is kept."""
+    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+    if given is not None:
+        env["NUMPY_MADVISE_HUGEPAGE"] = given
+    probe = ("import os, sys, neuralab.cli as c\n"
+             "assert 'numpy' not in sys.modules\n"
+             "def main():\n"
+             "    import numpy._core.multiarray as m\n"
+             "    seen = getattr(m, '_get_madvise_hugepage', lambda: None)()\n"
+             "    print(os.environ['NUMPY_MADVISE_HUGEPAGE'], seen)\n"
+             "    return 0\n"
+             "c.main = main\n"
+             "c.run()\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    value, seen = done.stdout.split()
+    assert value == pages
+    if seen != "None":  # NumPy's own answer, where it offers one
+        assert seen == str(pages == "1")
