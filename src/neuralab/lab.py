@@ -37,7 +37,7 @@ from neuralab.runs.regression import (check_task, evaluate_targets, fit_targets,
                                       score_splits)
 from neuralab.runs.state import later_output
 from neuralab.runs.tensorboard import finish_events, run_events
-from neuralab.runs.writer import confusion_jobs
+from neuralab.runs.writer import early_jobs
 from neuralab.train import (
     FitResult,
     StopOnSignal,
@@ -343,16 +343,16 @@ def _fit_and_write(prep: Prepared, data: Dataset, state: NewState | None, *,
                           description=name, start_step=0 if resume is None else resume.start_step)
         stopper.requested = stopper.requested or result.interrupted
         scores = prep.scores(_known_scores(prep, result))
-        confusions = None if state is None else _drawing_confusions(prep, scores, state)
+        early = None if state is None else _writing_early(prep, scores, state)
         try:
             run = _scored(prep, data, result, resume, name, scores)
             if state is not None:
                 run.run_dir = state.shown
                 _write_state(run, data, state, data_spec=data_spec, test_spec=test_spec,
-                             stopper=stopper, events=events, confusions=confusions)
+                             stopper=stopper, events=events, early=early)
         except BaseException:
-            if confusions is not None:
-                confusions.abandon()
+            if early is not None:
+                early.abandon()
             raise
     run.stopped_while_writing = stopper.requested and not result.interrupted
     return run
@@ -365,18 +365,19 @@ def _known_scores(prep: Prepared, result: FitResult) -> dict:
     return {"train": (result.final_loss, result.final_outputs)} if same else {}
 
 
-def _drawing_confusions(prep: Prepared, scores: dict, state: NewState) -> Beside | None:
-    """A classifier's confusion figures, drawn from its probabilities in a forked child from
-    now on, while this process computes the metrics and writes the rest
-    (:class:`~neuralab.runs.parallel.Beside`)."""
+def _writing_early(prep: Prepared, scores: dict, state: NewState) -> Beside | None:
+    """A classifier's predictions.csv and confusion figures, written from its probabilities
+    in a forked child from now on, while this process computes the metrics and writes the
+    rest (:func:`~neuralab.runs.writer.early_jobs`, :class:`~neuralab.runs.parallel.Beside`)."""
     if prep.target is not None:  # regression: no confusion matrices
         return None
     from neuralab.metrics import confusion_matrix
 
     K = len(prep.classes)
-    matrices = {key: confusion_matrix(sp.y, scores[key][1].argmax(axis=1), K)
+    probs = {key: scores[key][1] for key in prep.splits}
+    matrices = {key: confusion_matrix(sp.y, probs[key].argmax(axis=1), K)
                 for key, sp in prep.splits.items()}
-    return Beside(confusion_jobs(state.folder / "figures", prep.classes, matrices))
+    return Beside(early_jobs(state.folder, prep.classes, prep.splits, probs, matrices))
 
 
 def _scored(prep: Prepared, data: Dataset, result: FitResult, resume: Resume | None,
@@ -402,12 +403,12 @@ def _scored(prep: Prepared, data: Dataset, result: FitResult, resume: Resume | N
 
 def _write_state(run: RunResult, data: Dataset, state: NewState, *, data_spec: dict | None,
                  test_spec: dict | None, stopper: StopOnSignal | None = None, events=None,
-                 confusions: Beside | None = None) -> None:
+                 early: Beside | None = None) -> None:
     """Every file of the run into the new state's folder, the report last; then swap it in."""
     from neuralab.report import build_report
 
     write_run(run, data, data_spec=data_spec, test_spec=test_spec, folder=state.folder,
-              confusions=confusions)
+              early=early)
     finish_events(events, run, state.folder)  # TensorBoard's, from the history when no events
     build_report(state.folder)
     if stopper is not None:

@@ -35,10 +35,26 @@ def slow():  # a child still at work when this process's job fails
     time.sleep(30)
     atomic_write(out / "slow", "done")
 
+def after(name, then):  # a job that waits (60 s at most) for another one's file
+    def job():
+        deadline = time.monotonic() + 60
+        while not (out / name).exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no {name} after 60 s")
+            time.sleep(0.01)
+        then()
+    return job
+
 PARENT = os.getpid()
-there = [slow] if case == "here fails" else [write("there")]
+here, there = [write("here")], [write("there")]
+if case == "here fails":
+    there = [slow]
+elif case == "ok":  # this process's job ends only once the child has written "there"
+    here = [after("there", write("here"))]
+elif case == "shared":  # the first of the child's jobs waits for the second one's file
+    here, there = [], [after("second", write("first")), write("second")]
 try:
-    forked = side_by_side([write("here")], there)
+    forked = side_by_side(here, there)
     error = None
 except RuntimeError as exc:
     forked, error = None, str(exc)
@@ -66,6 +82,15 @@ def test_the_child_runs_its_jobs_while_this_process_runs_its_own(tmp_path, cpus)
     assert r["files"]["here"] == str(r["parent"]) != r["files"]["there"]
 
 
+def test_this_process_takes_the_jobs_the_child_has_not_yet_taken(tmp_path, cpus):
+    """The child's jobs go one at a time to whichever process asks first: with the first
+    one waiting for the second one's file, each process must have run one of them."""
+    r = run(tmp_path, "shared")
+    assert r["forked"] is True and set(r["files"]) == {"first", "second"}
+    ran = {r["files"]["first"], r["files"]["second"]}
+    assert len(ran) == 2 and str(r["parent"]) in ran
+
+
 def test_a_child_that_fails_has_its_jobs_run_again_here(tmp_path, cpus):
     r = run(tmp_path, "child fails")
     assert r["forked"] is True and r["files"] == {"here": str(r["parent"]), "there": str(r["parent"])}
@@ -77,7 +102,7 @@ def test_a_failure_here_kills_the_child_and_goes_on(tmp_path, cpus):
 
 
 def test_neuralab_serial_write_runs_every_job_here(tmp_path):
-    r = run(tmp_path, "ok", NEURALAB_SERIAL_WRITE="1")
+    r = run(tmp_path, "plain", NEURALAB_SERIAL_WRITE="1")
     assert r["can_fork"] is False and r["forked"] is False
     assert r["files"] == {"here": str(r["parent"]), "there": str(r["parent"])}
 
@@ -107,7 +132,7 @@ from neuralab.cli import main
 
 events = []
 fork, scored = parallel._fork, lab._scored
-parallel._fork = lambda jobs: events.append(("fork", len(jobs))) or fork(jobs)
+parallel._fork = lambda jobs, queue: events.append(("fork", len(jobs))) or fork(jobs, queue)
 lab._scored = lambda *a, **k: events.append(("metrics", 0)) or scored(*a, **k)
 code = main(["train", "--dataset", "iris", "--iterations", "30", "--test-fraction", "0.3",
              "--quiet", "--out", sys.argv[1]])
@@ -115,15 +140,16 @@ print(json.dumps({"code": code, "events": events}))
 """
 
 
-def test_a_run_forks_its_confusion_figures_before_it_computes_its_metrics(tmp_path, cpus):
-    """The child that draws the four confusion figures (train and test, counts and rows
-    normalised) starts as soon as the probabilities are known, and the metrics are
-    computed meanwhile; the rest of the write forks nothing more."""
+def test_a_run_forks_its_predictions_and_confusion_figures_before_its_metrics(tmp_path, cpus):
+    """The child that writes predictions.csv and draws the four confusion figures (train
+    and test, counts and rows normalised) starts as soon as the probabilities are known,
+    and the metrics are computed meanwhile; the rest of the write forks nothing more."""
     proc = subprocess.run([sys.executable, "-c", ORDER, str(tmp_path / "run")],
                           capture_output=True, text=True, timeout=300,
                           env={**os.environ, "MPLBACKEND": "Agg"})
     assert proc.returncode == 0, proc.stderr
     done = json.loads(proc.stdout.splitlines()[-1])
     assert done["code"] == 0
-    assert done["events"] == [["fork", 4], ["metrics", 0]]
+    assert done["events"] == [["fork", 5], ["metrics", 0]]
     assert len(list((tmp_path / "run" / "figures").glob("confusion_*.png"))) == 4
+    assert (tmp_path / "run" / "predictions.csv").is_file()

@@ -3,14 +3,20 @@
 Drawing a run's figures is pure Python and matplotlib: one core does it, while
 a run ends on a machine with two or more. :func:`side_by_side` runs one list of
 jobs in a child process made with ``fork`` (it inherits every array, nothing is
-pickled or sent) while this process runs the other, and waits for the child.
+pickled or sent) while this process runs the other; then this process lends a
+hand with the child's jobs that are still waiting, and waits for the child.
+Neither has to guess how long a job takes: the child's jobs are handed out one
+at a time, to whichever process asks first (their numbers lie in a pipe, and a
+read of a pipe takes a number whole or finds it empty), in the order given, so
+the longest go first.
 
 Every job writes its own files (atomically, into the run's new state), so a
-child that fails leaves nothing half-written: its jobs are then run again here,
-where they raise their own error as they would have without a child. If this
-process's jobs fail, or a second Ctrl-C abandons the write, the child is killed
-before the error goes on. The child ignores SIGINT (a Ctrl-C reaches the whole
-process group; this process decides what a signal means for the write).
+child that fails leaves nothing half-written: the jobs this process did not run
+are then run again here, where they raise their own error as they would have
+without a child. If this process's jobs fail, or a second Ctrl-C abandons the
+write, the child is killed before the error goes on. The child ignores SIGINT (a
+Ctrl-C reaches the whole process group; this process decides what a signal means
+for the write).
 
 The child is only forked where that is safe and useful: on POSIX, with no other
 Python thread running (a fork copies only the calling thread, and the others'
@@ -23,6 +29,7 @@ all jobs run here, one after another.
 from __future__ import annotations
 
 import os
+import select
 import signal
 import threading
 from collections.abc import Callable, Sequence
@@ -31,6 +38,8 @@ from collections.abc import Callable, Sequence
 SERIAL = "NEURALAB_SERIAL_WRITE"
 
 Job = Callable[[], object]
+#: the bytes a pipe is sure to hold and to write whole (POSIX's least PIPE_BUF where unknown)
+PIPE_BUF = getattr(select, "PIPE_BUF", 512)
 
 
 def can_fork() -> bool:
@@ -49,33 +58,48 @@ def can_fork() -> bool:
 
 class Beside:
     """``jobs`` run in a forked child from now on, while this process goes on; :meth:`finish`
-    waits for it.
+    runs here the jobs the child has not yet taken, then waits for it.
 
     Without a child (:func:`can_fork` says no, or the fork fails) :meth:`finish` runs the
-    jobs here; a child that does not end well has its jobs run again here, where a
-    failure raises its own error. :meth:`abandon` kills the child: call it when this
-    process's own work fails (or a second Ctrl-C abandons the write) before it finishes.
+    jobs here; when a child does not end well, the jobs this process did not run are run
+    again here, where a failure raises its own error. :meth:`abandon` kills the child:
+    call it when this process's own work fails (or a second Ctrl-C abandons the write)
+    before it finishes.
     """
 
     def __init__(self, jobs: Sequence[Job]) -> None:
         self.jobs = list(jobs)
-        self.pid = _fork(self.jobs) if self.jobs and can_fork() else None
+        self.pid: int | None = None
+        self._queue: _Queue | None = None
+        if self.jobs and len(self.jobs) <= _Queue.MOST and can_fork():
+            self._queue = _Queue(len(self.jobs))
+            self.pid = _fork(self.jobs, self._queue)
+            if self.pid is None:
+                self._queue.close()
 
     def finish(self) -> bool:
-        """Wait for the child (or run the jobs here); whether a child ran them."""
+        """Run here what the child has not taken, wait for it (or, without a child, run
+        every job here); whether a child ran any."""
         pid, self.pid = self.pid, None
         if pid is None:
             for job in self.jobs:
                 job()
             return False
+        ran_here = set()
         try:
+            for i in self._queue.taken():
+                self.jobs[i]()
+                ran_here.add(i)
             status = _wait(pid)
         except BaseException:
             _kill(pid)
             raise
-        if status != 0:
-            for job in self.jobs:  # again here, where a failure raises its own error
-                job()
+        finally:
+            self._queue.close()
+        if status != 0:  # again here, where a failure raises its own error
+            for i, job in enumerate(self.jobs):
+                if i not in ran_here:
+                    job()
         return True
 
     def abandon(self) -> None:
@@ -83,14 +107,46 @@ class Beside:
         pid, self.pid, self.jobs = self.pid, None, []
         if pid is not None:
             _kill(pid)
+        if self._queue is not None:
+            self._queue.close()
+
+
+class _Queue:
+    """The numbers 0..n-1 in a pipe whose writing end is closed: each read takes one, whole
+    (two bytes, all in the pipe before the first read), until the pipe is empty."""
+
+    SIZE = 2
+    #: the most numbers the pipe is sure to hold; more jobs than that run in one process
+    MOST = PIPE_BUF // SIZE
+
+    def __init__(self, n: int) -> None:
+        self.read_end, write_end = os.pipe()
+        try:
+            os.write(write_end, b"".join(i.to_bytes(self.SIZE, "big") for i in range(n)))
+        finally:
+            os.close(write_end)
+
+    def taken(self):
+        """The numbers this process takes, one at a time, until none is left."""
+        while self.read_end is not None:
+            chunk = os.read(self.read_end, self.SIZE)
+            if not chunk:
+                return
+            yield int.from_bytes(chunk, "big")
+
+    def close(self) -> None:
+        if self.read_end is not None:
+            os.close(self.read_end)
+            self.read_end = None
 
 
 def side_by_side(here: Sequence[Job], there: Sequence[Job]) -> bool:
-    """Run ``there`` in a forked child while this process runs ``here``; then wait for it.
+    """Run ``there`` in a forked child while this process runs ``here``; then run here what
+    the child has not taken of ``there``, and wait for it.
 
-    Returns whether a child ran them. Without a child (:func:`can_fork` says no, or
-    the fork fails) ``there`` runs here after ``here``. A child that does not end well
-    has its jobs run again here.
+    Returns whether a child ran any. Without a child (:func:`can_fork` says no, or the
+    fork fails) ``there`` runs here after ``here``. When a child does not end well, the
+    jobs of ``there`` that this process did not run are run again here.
     """
     child = Beside(there)
     try:
@@ -102,7 +158,7 @@ def side_by_side(here: Sequence[Job], there: Sequence[Job]) -> bool:
     return child.finish()
 
 
-def _fork(jobs: Sequence[Job]) -> int | None:
+def _fork(jobs: Sequence[Job], queue: _Queue) -> int | None:
     try:
         pid = os.fork()
     except OSError:
@@ -110,11 +166,11 @@ def _fork(jobs: Sequence[Job]) -> int | None:
     if pid:
         return pid
     code = 1
-    try:  # the child: its jobs, then out without running this process's exit handlers
+    try:  # the child: the jobs it takes, then out without running this process's exit handlers
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        for job in jobs:
-            job()
+        for i in queue.taken():
+            jobs[i]()
         code = 0
     finally:
         os._exit(code)

@@ -11,6 +11,7 @@ import functools
 import platform
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -108,11 +109,16 @@ def split_probs(predictor: Predictor, splits: dict[str, Split], probs: dict | No
 def write_predictions(path: Path, predictor: Predictor, splits: dict[str, Split],
                       probs: dict[str, np.ndarray] | None = None) -> None:
     """predictions.csv: ``split,index,y_true,y_pred,p_0,...,p_{K-1}`` (index = row in the source)."""
-    K = len(predictor.classes)
+    write_known_predictions(path, len(predictor.classes), splits,
+                            lambda key: split_probs(predictor, splits, probs, key))
 
+
+def write_known_predictions(path: Path, K: int, splits: dict[str, Split],
+                            probs_of: Callable[[str], np.ndarray]) -> None:
+    """predictions.csv from each split's probabilities, ``probs_of(key)``, over K classes."""
     def blocks():
         for key, sp in splits.items():
-            probs_k = split_probs(predictor, splits, probs, key)
+            probs_k = probs_of(key)
             yield key, (sp.index, sp.y, probs_k.argmax(axis=1)), probs_k.T
 
     write_columns(path, ["split", "index", "y_true", "y_pred", *(f"p_{k}" for k in range(K))],
@@ -132,8 +138,7 @@ def _figure_job(figures: Path, make, name: str, *args, **kwargs):
 
 def confusion_jobs(figures: Path, classes: list[str], confusions: dict[str, np.ndarray]) -> list:
     """Each split's two confusion figures (counts; rows normalised) as jobs, from its
-    confusion matrix: the half of a run's figures that :func:`write_scores` draws in a
-    child (see :class:`~neuralab.runs.parallel.Beside`)."""
+    confusion matrix."""
     from neuralab import plots
 
     jobs = []
@@ -144,6 +149,17 @@ def confusion_jobs(figures: Path, classes: list[str], confusions: dict[str, np.n
                                 cm, classes, normalized=True,
                                 title=f"confusion matrix ({key}), rows normalised"))
     return jobs
+
+
+def early_jobs(out: Path, classes: list[str], splits: dict[str, Split],
+               probs: dict[str, np.ndarray], confusions: dict[str, np.ndarray]) -> list:
+    """What a classifier's run can write once every split's probabilities are known, before
+    its metrics, as jobs, the longest first: predictions.csv, then the confusion figures
+    (:func:`confusion_jobs`). A run starts them in a forked child
+    (:class:`~neuralab.runs.parallel.Beside`) and hands them to :func:`write_scores`."""
+    predictions = functools.partial(write_known_predictions, out / "predictions.csv",
+                                    len(classes), splits, probs.__getitem__)
+    return [predictions, *confusion_jobs(out / "figures", classes, confusions)]
 
 
 def figure_jobs(figures: Path, run_name: str, history, metrics: dict, predictor: Predictor,
@@ -193,15 +209,16 @@ def write_figures(figures: Path, run_name: str, history, metrics: dict, predicto
 
 def write_scores(out: Path, title: str, history, metrics: dict, predictor: Predictor,
                  splits: dict[str, Split], probs: dict[str, np.ndarray] | None = None, *,
-                 confusions: Beside | None = None) -> None:
+                 early: Beside | None = None) -> None:
     """metrics.json, predictions.csv and the figures: what a run and an evaluation both write.
 
-    The confusion matrices are drawn in a forked child while this process writes the
-    rest (:func:`~neuralab.runs.parallel.side_by_side`), where that can be done;
-    ``confusions``: a child started earlier on :func:`confusion_jobs` (a run starts it
-    as soon as its probabilities are known, before its metrics), waited for here.
-    For a regression model, ``probs`` holds each split's predictions in the target's
-    units (:func:`~neuralab.runs.regression.write_regression_scores`).
+    predictions.csv and the confusion matrices are written in a forked child while this
+    process writes the rest, and this process then takes what the child has not yet
+    begun (:func:`~neuralab.runs.parallel.side_by_side`), where that can be done;
+    ``early``: those jobs (:func:`early_jobs`) started earlier (a run starts them as
+    soon as its probabilities are known, before its metrics), finished here. For a
+    regression model, ``probs`` holds each split's predictions in the target's units
+    (:func:`~neuralab.runs.regression.write_regression_scores`).
     """
     if predictor.task == "regression":
         from neuralab.runs.regression import write_regression_scores
@@ -210,14 +227,14 @@ def write_scores(out: Path, title: str, history, metrics: dict, predictor: Predi
     write_json(out / "metrics.json", metrics)
     first, drawn = figure_jobs(out / "figures", title, history, metrics, predictor,
                                splits, probs)
-    predictions = functools.partial(write_predictions, out / "predictions.csv", predictor,
-                                    splits, probs)
-    if confusions is None:
-        side_by_side([predictions, *first], drawn)
+    if early is None:
+        predictions = functools.partial(write_predictions, out / "predictions.csv", predictor,
+                                        splits, probs)
+        side_by_side(first, [predictions, *drawn])
         return
-    for job in (predictions, *first):
+    for job in first:
         job()
-    confusions.finish()
+    early.finish()
 
 
 def run_config(run: RunResult, data: Dataset, *, data_spec: dict | None,
@@ -258,7 +275,7 @@ def run_config(run: RunResult, data: Dataset, *, data_spec: dict | None,
 
 def write_run(run: RunResult, data: Dataset, *, data_spec: dict | None = None,
               test_spec: dict | None = None, folder: Path | None = None,
-              confusions: Beside | None = None) -> None:
+              early: Beside | None = None) -> None:
     """Every file of the run directory contract but the report, each written atomically.
 
     ``folder`` is where they go (default ``run.run_dir``): the new state's folder
@@ -273,4 +290,4 @@ def write_run(run: RunResult, data: Dataset, *, data_spec: dict | None = None,
     write_csv(run_dir / HISTORY, history.columns,
               ([row.get(c) for c in history.columns] for row in history.rows))
     write_scores(run_dir, run.name, history, run.metrics, run.predictor, run.splits, run.probs,
-                 confusions=confusions)
+                 early=early)
