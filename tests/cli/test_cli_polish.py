@@ -303,3 +303,26 @@ def test_the_program_gives_numpy_small_pages_unless_told(given, pages):
     assert value == pages
     if seen != "None":  # NumPy's own answer, where it offers one
         assert seen == str(pages == "1")
+
+
+def test_a_data_set_loads_beside_the_figures_import_with_quick_handovers():
+    """`train` reads its data in a thread while matplotlib is imported: the interpreter
+    hands over every LOADER_SWITCH_SECONDS meanwhile (the inflater gets it back at once
+    after each piece), and the interval is as it was afterwards, also after an error."""
+    from neuralab.cli import runs
+
+    before = sys.getswitchinterval()
+    seen = []
+
+    def load(x):
+        seen.append(sys.getswitchinterval())
+        if x == "bad":
+            raise ValueError("bad data")
+        return x * 2
+
+    assert runs.beside_figures_import(load, 21) == 42
+    with pytest.raises(ValueError, match="bad data"):
+        runs.beside_figures_import(load, "bad")
+    assert seen == pytest.approx([runs.LOADER_SWITCH_SECONDS] * 2)  # held in microseconds
+    assert runs.LOADER_SWITCH_SECONDS < before
+    assert sys.getswitchinterval() == before

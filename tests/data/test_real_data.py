@@ -133,6 +133,22 @@ def test_read_idx_trailing_garbage(tmp_path, gz):
     check_error(path, "trailing garbage", "3 bytes", "4 bytes")
 
 
+@pytest.fixture(params=["isal", "zlib"])
+def inflater(request, monkeypatch):
+    """The gzip cases with each inflater neuralab.data.idx can use: ISA-L's, and zlib's
+    (what it falls back to without the isal package)."""
+    import zlib
+
+    import neuralab.data.idx as idx
+
+    if request.param == "zlib":
+        monkeypatch.setattr(idx, "_INFLATER", zlib)
+    else:
+        assert idx._INFLATER is not zlib, "isal is a dependency: neuralab.data.idx should use it"
+    return request.param
+
+
+@pytest.mark.usefixtures("inflater")
 def test_read_idx_corrupt_gzip_streams(tmp_path):
     body = gzip.compress(idx_bytes(0x08, (50, 20), np.arange(1000, dtype=np.uint8).tobytes()))
     check_error(put(tmp_path / "cut.gz", body[: len(body) // 2]), "corrupt gzip")
@@ -143,6 +159,7 @@ def test_read_idx_corrupt_gzip_streams(tmp_path):
     check_error(raw_named_gz, "corrupt gzip", "1f 8b")
 
 
+@pytest.mark.usefixtures("inflater")
 def test_read_idx_reads_gzip_as_gzip_does_across_members_padding_and_piece_sizes(tmp_path, monkeypatch):
     """A file split into several gzip members, with zero padding between and after them,
     reads as its whole body, whatever the size of the compressed pieces read at a time."""
