@@ -32,6 +32,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
+from neuralab.cores import available_cores
+
 __all__ = ["PARALLEL_WORK", "THREAD_ENV", "available_cores", "limit_threads", "pick_threads",
            "scoring_threads", "step_work", "thread_counts", "training_threads", "user_threads"]
 
@@ -70,14 +72,6 @@ def _itemsize(dtype) -> int:
         return np.dtype(dtype).itemsize
     except TypeError:  # a torch dtype (torch.float32.itemsize == 4)
         return int(getattr(dtype, "itemsize", 8))
-
-
-def available_cores() -> int:
-    """The cores this process may run on (its affinity mask), at least one."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # no affinity masks on this platform
-        return max(1, os.cpu_count() or 1)
 
 
 def pick_threads(sizes: Sequence[int], rows: int, dtype=np.float64, *,

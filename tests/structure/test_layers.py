@@ -17,7 +17,7 @@ import neuralab
 
 SRC = Path(neuralab.__file__).parent
 #: DESIGN.md's layout, lowest first: a part may import the parts before it.
-LAYERS = ["config", "fileio", "nn", "optim", "gradcheck", "data", "memory", "metrics", "plots",
+LAYERS = ["cores", "config", "fileio", "nn", "optim", "gradcheck", "data", "memory", "metrics", "plots",
           "notebook",
           "threads", "prefetch", "train_log", "train", "torch_backend", "launch", "runs", "report", "lab",
           "analysis", "explain", "sweep", "playground", "cli", "__main__"]

@@ -34,6 +34,8 @@ import signal
 import threading
 from collections.abc import Callable, Sequence
 
+from neuralab.cores import available_cores
+
 #: set (to anything but empty) to write every file in this process
 SERIAL = "NEURALAB_SERIAL_WRITE"
 
@@ -52,8 +54,7 @@ def can_fork() -> bool:
     # process group's threads (not Python's) hold locks a copy would inherit
     if os.environ.get("LOCAL_RANK") is not None:
         return False
-    cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
-    return len(cpus) >= 2
+    return available_cores() >= 2
 
 
 class Beside:
