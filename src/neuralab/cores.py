@@ -3,12 +3,14 @@
 The lowest layer of the package: :mod:`neuralab.threads` picks BLAS threads by these
 cores, :mod:`neuralab.runs.parallel` forks only where there are two, and
 :mod:`neuralab.data.preprocess` reads a large array's column moments in
-:func:`in_row_ranges` (NumPy lets go of the interpreter inside its loops, so threads
-run them on separate cores).
+:func:`in_row_ranges`, and ``neuralab train`` loads its data while it imports matplotlib
+(:func:`at_once`: NumPy and the inflater let go of the interpreter inside their loops,
+so threads run them on separate cores).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -25,23 +27,22 @@ def available_cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def in_row_ranges(work: Callable[[int, int], T], n: int, parts: int) -> list[T]:
-    """``work(a, b)`` for ``parts`` ranges that cut rows 0..n evenly, in order: the first
-    here, each other one in a thread of its own. Every thread has ended when this
-    returns; the first error, if any, is raised here."""
-    parts = max(1, min(int(parts), n))
-    cuts = [n * i // parts for i in range(parts + 1)]
-    results: list = [None] * parts
-    errors: list[BaseException] = []
+def at_once(*calls: Callable[[], object]) -> list:
+    """Each of ``calls``, side by side: the first here, each other one in a thread of its own.
+    Returns their results in order. Every thread has ended when this returns (a later fork
+    must copy no other thread); the error of the first call that failed, if any, is
+    raised here."""
+    results: list = [None] * len(calls)
+    errors: list[BaseException | None] = [None] * len(calls)
 
     def run(i: int) -> None:
         try:
-            results[i] = work(cuts[i], cuts[i + 1])
+            results[i] = calls[i]()
         except BaseException as exc:  # noqa: BLE001 - handed over to the caller's thread
-            errors.append(exc)
+            errors[i] = exc
 
-    others = [threading.Thread(target=run, args=(i,), name=f"neuralab-rows-{i}", daemon=True)
-              for i in range(1, parts)]
+    others = [threading.Thread(target=run, args=(i,), name=f"neuralab-at-once-{i}", daemon=True)
+              for i in range(1, len(calls))]
     for thread in others:
         thread.start()
     try:
@@ -49,6 +50,15 @@ def in_row_ranges(work: Callable[[int, int], T], n: int, parts: int) -> list[T]:
     finally:
         for thread in others:
             thread.join()
-    if errors:
-        raise errors[0]
+    for exc in errors:
+        if exc is not None:
+            raise exc
     return results
+
+
+def in_row_ranges(work: Callable[[int, int], T], n: int, parts: int) -> list[T]:
+    """``work(a, b)`` for ``parts`` ranges that cut rows 0..n evenly, in order, side by side
+    (:func:`at_once`: the first here, each other one in a thread of its own)."""
+    parts = max(1, min(int(parts), n))
+    cuts = [n * i // parts for i in range(parts + 1)]
+    return at_once(*(functools.partial(work, a, b) for a, b in zip(cuts, cuts[1:])))

@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from neuralab.threads import available_cores
+from neuralab.cores import available_cores
 
 __all__ = ["DEPTH", "Prefetch", "prefetching"]
 

@@ -57,4 +57,4 @@ def test_an_error_in_a_range_s_thread_is_raised_once_every_thread_has_ended():
         in_row_ranges(work, 10, 2)
     assert ended == [0]
     assert threading.active_count() == 1 or all(
-        not t.name.startswith("neuralab-rows") for t in threading.enumerate())
+        not t.name.startswith("neuralab-at-once") for t in threading.enumerate())

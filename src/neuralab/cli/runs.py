@@ -135,37 +135,22 @@ LOADER_SWITCH_SECONDS = 0.0002
 
 def beside_figures_import(load, *args):
     """``load(*args)`` in a thread while this one imports matplotlib, which the run's figures
-    need at its end: reading a compressed data set (zlib lets go of the interpreter while it
-    inflates) and the import then take the time of the longer one, not of both. The
-    thread has ended when this returns (so a later fork copies no other thread); its
-    error, if any, is raised here."""
-    import threading
-
+    need at its end: reading a compressed data set (the inflater lets go of the interpreter
+    while it inflates) and the import then take the time of the longer one, not of both
+    (:func:`~neuralab.cores.at_once`: the thread has ended when this returns, and an
+    error is raised here)."""
     from neuralab import plots
+    from neuralab.cores import at_once
 
-    result: list = []
-
-    def run() -> None:
-        try:
-            result.append((True, load(*args)))
-        except BaseException as exc:  # noqa: BLE001 - handed over to the caller's thread
-            result.append((False, exc))
-
-    loader = threading.Thread(target=run, name="neuralab-load", daemon=True)
     # the loader takes the interpreter back after each piece it inflated: by default it
     # would wait up to 5 ms for the import to hand it over, every time (Fashion-MNIST's
     # load took 1.0 s beside the import instead of 0.6 s alone)
     interval = sys.getswitchinterval()
     sys.setswitchinterval(LOADER_SWITCH_SECONDS)
-    loader.start()
     try:
-        plots.preload()
+        _, value = at_once(plots.preload, lambda: load(*args))
     finally:
-        loader.join()
         sys.setswitchinterval(interval)
-    ok, value = result[0]
-    if not ok:
-        raise value
     return value
 
 
