@@ -14,7 +14,7 @@ import pytest
     (["train", "--dataset", "spiral", "--hidden", "0"], "--hidden must be a list of layer widths, each an integer from 1 to 100000; got [0]"),
     (["train", "--dataset", "spiral", "--hidden", "100", "--hidden", "0"], "--hidden must be a list of layer widths, each an integer from 1 to 100000; got [100, 0]"),
     (["train", "--dataset", "spiral", "--lr", "-0.5"], "--lr must be a finite number > 0; got -0.5"),
-    (["train", "--dataset", "spiral", "--lr", "abc"], "Invalid value for '--lr': Input should be a valid number, unable to parse string as a number; got 'abc'"),
+    (["train", "--dataset", "spiral", "--lr", "abc"], "Invalid value for '--lr': 'abc' is not a valid float"),
     (["train", "--dataset", "spiral", "--optimizer", "rmsprop"], "optimizer must be one of"),
     (["train", "--dataset", "spiral", "--model", "cnn"], "--model must be one of linear, mlp; got 'cnn'"),
     (["train", "--dataset", "spiral", "--dtype", "float16"], "--dtype must be one of float64, float32; got 'float16'"),
@@ -35,6 +35,16 @@ def test_user_errors_are_one_line_and_exit_2(cli, tmp_path, args, fragment):
     assert fragment in lines[0]
     assert "Traceback" not in out + err
     assert not (tmp_path / "run" / "model.safetensors").exists()
+
+
+@pytest.mark.parametrize("args, line", [
+    (["--lr", "abc"], "neuralab: error: Invalid value for '--lr': 'abc' is not a valid float"),
+    (["--epochs=x"], "neuralab: error: Invalid value for '--epochs': 'x' is not a valid int"),
+])
+def test_a_value_the_parser_refuses_is_quoted_once(cli, tmp_path, args, line):
+    code, out, err = cli("train", "--dataset", "spiral", *args, "--out", tmp_path / "run")
+    assert code == 2
+    assert err.strip() == line
 
 
 def test_divergent_run_stops_with_the_nan_message(cli, tmp_path):

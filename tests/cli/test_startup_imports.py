@@ -1,8 +1,9 @@
 """What the quick commands load: `--help`, `datasets` and `predict --point` start in a
 fraction of a second because they import neither the heavy libraries (torch,
 scikit-learn, scipy, matplotlib, the playground's server, the report's templates) nor,
-for `--help` and `datasets`, numpy. Each command runs in a fresh interpreter, which
-writes the names in ``sys.modules`` at exit; no timing is asserted.
+for `--help` and `datasets`, numpy; nor pydantic, nor what typer's help renderer would
+import and not use. Each command runs in a fresh interpreter, which writes the names in
+``sys.modules`` at exit; no timing is asserted.
 """
 
 from __future__ import annotations
@@ -33,22 +34,67 @@ runpy.run_module("neuralab", run_name="__main__", alter_sys=True)
 """
 
 
-def loaded_by(tmp_path, *args) -> tuple[set[str], str]:
-    """The top-level packages ``neuralab ARGS`` imported, and its output; it must succeed."""
+#: neither is a heavy library, but each costs start-up time that these commands do not need:
+#: pydantic (which typer 0.29 coerces every parameter with), and the modules typer's help
+#: renderer imports for help in Markdown and for pretty tracebacks
+NOT_AT_START = {"pydantic", "markdown_it", "rich.markdown", "rich.traceback"}
+
+
+def loaded_by(tmp_path, *args, before: str = "") -> tuple[set[str], str]:
+    """The packages ``neuralab ARGS`` imported (top level, and the names of
+    :data:`NOT_AT_START` in full), and its output; it must succeed. ``before`` is run first."""
     where = tmp_path / "modules.json"
-    done = subprocess.run([sys.executable, "-c", RUNNER, str(where), *map(str, args)],
+    done = subprocess.run([sys.executable, "-c", before + RUNNER, str(where), *map(str, args)],
                           capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert done.returncode == 0, done.stderr
-    return {name.split(".")[0] for name in json.loads(where.read_text())}, done.stdout
+    names = set(json.loads(where.read_text()))
+    return {name.split(".")[0] for name in names} | (names & NOT_AT_START), done.stdout
 
 
 @pytest.mark.parametrize("args, shows", [(["--help"], "Usage: neuralab"),
+                                         (["train", "--help"], "--dataset"),
                                          (["datasets"], "fashion_mnist")])
 def test_help_and_datasets_load_neither_numpy_nor_a_heavy_library(tmp_path, args, shows):
     loaded, out = loaded_by(tmp_path, *args)
     assert shows in out
     assert "neuralab" in loaded and "typer" in loaded  # the command really ran
-    assert not (HEAVY | {"numpy"}) & loaded, sorted((HEAVY | {"numpy"}) & loaded)
+    assert not (HEAVY | NOT_AT_START | {"numpy"}) & loaded, \
+        sorted((HEAVY | NOT_AT_START | {"numpy"}) & loaded)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["sweep", "--help"]])
+def test_help_reads_the_same_with_the_renderers_unused_modules_loaded(tmp_path, args):
+    # the help renderer gets stand-ins for rich.markdown and rich.traceback; with the real
+    # modules already imported it uses those, and the page must not differ by a byte
+    lean = loaded_by(tmp_path, *args)[1]
+    full = loaded_by(tmp_path, *args, before="import rich.markdown, rich.traceback\n")[1]
+    assert "Usage: neuralab" in lean and "--help" in lean
+    assert lean == full
+
+
+def test_the_help_renderers_stand_ins_give_the_real_classes():
+    # in a fresh interpreter: the stand-ins leave sys.modules once the renderer is imported,
+    # and each builds the real thing when used
+    script = """
+import sys
+from neuralab.cli.app import HELP_UNUSED, load_help_renderer
+load_help_renderer()
+import typer.rich_utils as renderer
+assert not set(HELP_UNUSED) & set(sys.modules), sorted(sys.modules)
+made = renderer.Markdown("# title")
+import rich.markdown, rich.traceback
+assert type(made) is rich.markdown.Markdown
+assert renderer.Traceback.from_exception.__self__ is rich.traceback.Traceback
+try:
+    raise ValueError("x")
+except ValueError as exc:
+    shown = renderer.Traceback.from_exception(type(exc), exc, exc.__traceback__)
+assert isinstance(shown, rich.traceback.Traceback)
+print("ok")
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
 
 
 def test_predict_a_point_loads_numpy_and_the_checkpoint_but_no_heavy_library(tmp_path, spiral_run):
@@ -56,4 +102,4 @@ def test_predict_a_point_loads_numpy_and_the_checkpoint_but_no_heavy_library(tmp
                             "--label", "1")
     assert "predicted class: " in out and "-log p(1)" in out
     assert {"numpy", "safetensors"} <= loaded
-    assert not HEAVY & loaded, sorted(HEAVY & loaded)
+    assert not (HEAVY | NOT_AT_START) & loaded, sorted((HEAVY | NOT_AT_START) & loaded)

@@ -47,9 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     except ClickException as exc:
         if debug:
             raise
-        message = " ".join(exc.format_message().split())
+        # the parser's own messages end in a full stop and may already quote the value
+        message = " ".join(exc.format_message().split()).rstrip(".")
         value = offending_value(exc, args)
-        if value is not None:
+        if value is not None and repr(value) not in message:
             message += f"; got {value!r}"
         typer.echo(f"neuralab: error: {message}", err=True)
         return 2
