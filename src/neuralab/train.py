@@ -460,10 +460,14 @@ class _Loop:
         update_every = max(1, total // 200)
         agree = getattr(self.trainer, "agree", None)  # data-parallel ranks stop together
         for local in range(total):
-            halted = not stopper.requested and stop is not None and stop()
-            if agree is not None and agree(stopper.requested or halted) and not halted:
+            # read once: data-parallel ranks act on what they agreed, so a signal that comes
+            # after this (even while they agree) stops them together at the next step
+            requested = stopper.requested
+            halted = not requested and stop is not None and stop()
+            if agree is not None and agree(requested or halted) and not halted:
+                requested = True
+            if requested:
                 stopper.requested = True
-            if stopper.requested:
                 return local, False
             if halted:
                 self.stopped = True

@@ -1,6 +1,7 @@
 """Minibatch training options: schedules, early stopping, clipping, class weights,
 oversampling and augmentation, in both backends where they apply."""
 
+import signal
 import warnings
 
 import numpy as np
@@ -157,3 +158,32 @@ def test_image_shift_augmentation_moves_pixels_not_labels():
     assert np.allclose(Z.sum(axis=1), 1.0)  # nothing lost: the pixel stays inside
     positions = set(np.argmax(Z, axis=1).tolist())
     assert positions == {0, 1, 2, 4, 5, 6, 8, 9, 10}  # every shift within one pixel occurs
+
+
+class _RankSignalledWhileAgreeing:
+    """A data-parallel rank's trainer whose Ctrl-C comes while the ranks agree on step 3:
+    their answer (no one asked to stop) is already given when the signal lands."""
+
+    def __init__(self, trainer):
+        self._trainer, self.asked = trainer, []
+
+    def __getattr__(self, name):
+        return getattr(self._trainer, name)
+
+    def agree(self, flag: bool) -> bool:
+        self.asked.append(flag)
+        if len(self.asked) == 3:
+            signal.raise_signal(signal.SIGINT)
+        return flag  # the other ranks' flags were False: the agreement is this rank's flag
+
+
+@pytest.mark.parametrize("batch_size", [None, 40])
+def test_a_signal_while_the_ranks_agree_stops_them_together_one_step_later(batch_size):
+    # every rank must act on what they agreed: a rank that stopped on its own flag, set just
+    # after the others were told "go on", would leave them waiting in the next step's
+    # all-reduce for a peer that has gone
+    X, y = spiral(n_per_class=40, seed=0)
+    trainer = _RankSignalledWhileAgreeing(make_engine_trainer([2, 8, 3], seed=0))
+    result = fit(trainer, X, y, iterations=50, batch_size=batch_size, progress=False)
+    assert trainer.asked == [False, False, False, True]  # told at step 3's agreement, asks at 4
+    assert result.interrupted and result.steps == 3  # steps 0, 1 and 2 (the one agreed) ran
