@@ -77,7 +77,7 @@ How to run
 From the repository root::
 
     .venv/bin/python benchmarks/fashion_epoch.py              # the full measurement, about a minute
-    .venv/bin/python benchmarks/fashion_epoch.py --quick      # 3 rounds on the first 12,000 images
+    .venv/bin/python benchmarks/fashion_epoch.py --quick      # 3 rounds on the first 6,000 images
     .venv/bin/python benchmarks/fashion_epoch.py --repeats 9 --json epoch.json
 
 Timings depend on the machine, on the BLAS and its thread count
@@ -118,7 +118,7 @@ BATCH = 128
 LR = 0.1
 REG = 1e-4
 DTYPE = "float32"
-QUICK_IMAGES = 12_000
+QUICK_IMAGES = 6_000
 MEMORY_TARGET_BYTES = 10**9
 IMPLEMENTATIONS = ("engine_fit", "cli_fit", "cli_fit_bar", "cli_fit_unlogged", "engine_step",
                    "torch", "sklearn", "bound")

@@ -113,7 +113,7 @@ def test_fashion_epoch_quick_prints_rows_that_parse(tmp_path):
     assert "peak memory" not in out, out
 
     payload = json.loads(out_json.read_text(encoding="utf-8"))
-    assert payload["quick"] is True and payload["images"] == 12_000
+    assert payload["quick"] is True and payload["images"] == 6_000
     assert payload["repeats"] == 3 and payload["torch_num_threads"] == 1
     for key in labels:
         samples = payload["results"][key]["samples"]
