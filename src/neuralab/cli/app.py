@@ -74,7 +74,9 @@ def load_help_renderer() -> None:
     later ``import rich.markdown`` gets the real module. What the renderer holds are
     classes of :class:`_Deferred`, which import the real ones if ever used.
     """
-    if "typer.rich_utils" in sys.modules:
+    from typer.core import HAS_RICH
+
+    if not HAS_RICH or "typer.rich_utils" in sys.modules:  # TYPER_USE_RICH=0: plain help
         return
     import types
 
