@@ -3,6 +3,7 @@ neither scikit-learn nor SciPy."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import warnings
@@ -172,3 +173,31 @@ def test_computing_metrics_imports_neither_sklearn_nor_scipy():
                          check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("K, absent", [(2, None), (3, None), (10, None), (4, 2)])
+def test_both_areas_from_one_sort_are_the_areas_computed_apart(K, absent):
+    # ovr_areas sorts each one-vs-rest problem once for ROC AUC and average precision; its
+    # numbers are exactly those of the two functions called one problem at a time
+    from neuralab.metrics.curves import ovr_areas
+    from neuralab.metrics.ranking import average_precision_score, label_binarize, roc_auc_score
+
+    rng = np.random.default_rng(K)
+    y = rng.integers(0, K, 500)
+    if absent is not None:
+        y[y == absent] = (absent + 1) % K
+    P = rng.random((500, K)).round(2)  # rounded: many tied scores
+    P /= P.sum(axis=1, keepdims=True)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        areas = ovr_areas(y, P)
+    assert len(seen) == (0 if absent is None else 2)  # one warning per area
+    for area, score in (("roc_auc", roc_auc_score), ("average_precision", average_precision_score)):
+        for k in ([1] if K == 2 else range(K)):
+            got = areas[area]["per_class"][k]
+            if k == absent:
+                assert math.isnan(got)
+            else:
+                assert got == score(y == k, P[:, k])
+        if K > 2:
+            assert areas[area]["micro"] == score(label_binarize(y, K).ravel(), P.ravel())

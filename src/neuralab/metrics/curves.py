@@ -16,9 +16,11 @@ import numpy as np
 from neuralab import NeuralabError
 from neuralab.metrics.counts import UndefinedMetricWarning, check_probs, class_keys
 from neuralab.metrics.ranking import (
-    average_precision_score,
+    average_precision_of_counts,
+    counts_at_thresholds,
     label_binarize,
     precision_recall_curve,
+    roc_auc_of_counts,
     roc_auc_score,
     roc_curve,
 )
@@ -166,30 +168,52 @@ def pr_curves(y_true: np.ndarray, probs: np.ndarray) -> dict[int, tuple[np.ndarr
 # --------------------------------------------------------------------------- areas
 
 
-def _ovr_scores(y_true, probs, class_names, score, what: str, need_negatives: bool) -> dict:
-    """Per-class one-vs-rest ``score``, its macro mean over the defined classes, and micro."""
+#: the areas :func:`ovr_areas` computes: name -> (area of counts, what it is, whether a class
+#: needs negatives too for it to be defined)
+AREAS = {"roc_auc": (roc_auc_of_counts, "ROC AUC", True),
+         "average_precision": (average_precision_of_counts, "average precision", False)}
+
+
+def ovr_areas(y_true: np.ndarray, probs: np.ndarray, *, class_names: list[str] | None = None,
+              areas: tuple[str, ...] = tuple(AREAS)) -> dict[str, dict]:
+    """Each of ``areas`` (:data:`AREAS`) as :func:`roc_auc_scores` and
+    :func:`average_precision` give it, from one sort of the scores per one-vs-rest problem.
+
+    ``{area: {"per_class": {name: value}, "macro": float, "micro": float}}``; each area
+    warns once for the classes where it is undefined.
+    """
     y, P, K = check_probs(y_true, probs)
     names = class_keys(class_names, K)
-    per, skipped = {}, []
+    per: dict[str, dict] = {a: {} for a in areas}
+    skipped: dict[str, list] = {a: [] for a in areas}
     for k in _positive_classes(K):
-        reason = _undefined_reason(y, k, need_negatives)
-        if reason:
-            skipped.append((names[k], reason))
-            per[names[k]] = float("nan")
-        else:
-            per[names[k]] = float(score(y == k, P[:, k]))
-    defined = [v for v in per.values() if not math.isnan(v)]
-    macro = float(np.mean(defined)) if defined else float("nan")
-    consequence = "reported as NaN"
-    if K > 2 and defined:
-        consequence += " and left out of the macro average"
-    _warn_undefined(what, skipped, consequence)
-    if K == 2:
-        return {"per_class": per, "binary": macro, "macro": macro, "micro": macro}
+        counts = None
+        for a in areas:
+            reason = _undefined_reason(y, k, AREAS[a][2])
+            if reason:
+                skipped[a].append((names[k], reason))
+                per[a][names[k]] = float("nan")
+                continue
+            counts = counts or counts_at_thresholds(y == k, P[:, k])
+            per[a][names[k]] = float(AREAS[a][0](counts))
     # micro: one binary problem over all n * K (one-hot, score) pairs; defined for any
     # n >= 1, since every row has one positive and K - 1 >= 2 negatives
-    micro = float(score(label_binarize(y, K).ravel(), P.ravel())) if y.size else float("nan")
-    return {"per_class": per, "macro": macro, "micro": micro}
+    micro = (counts_at_thresholds(label_binarize(y, K).ravel(), P.ravel())
+             if K > 2 and y.size else None)
+    out = {}
+    for a in areas:
+        defined = [v for v in per[a].values() if not math.isnan(v)]
+        macro = float(np.mean(defined)) if defined else float("nan")
+        consequence = "reported as NaN"
+        if K > 2 and defined:
+            consequence += " and left out of the macro average"
+        _warn_undefined(AREAS[a][1], skipped[a], consequence)
+        if K == 2:
+            out[a] = {"per_class": per[a], "binary": macro, "macro": macro, "micro": macro}
+        else:
+            out[a] = {"per_class": per[a], "macro": macro,
+                      "micro": float("nan") if micro is None else float(AREAS[a][0](micro))}
+    return out
 
 
 def roc_auc_scores(y_true: np.ndarray, probs: np.ndarray, *,
@@ -230,7 +254,7 @@ def roc_auc_scores(y_true: np.ndarray, probs: np.ndarray, *,
     >>> roc_auc_scores(np.array([0, 1]), np.array([[.7, .3], [.4, .6]]))
     {'per_class': {1: 1.0}, 'binary': 1.0, 'macro': 1.0, 'micro': 1.0}
     """
-    return _ovr_scores(y_true, probs, class_names, roc_auc_score, "ROC AUC", need_negatives=True)
+    return ovr_areas(y_true, probs, class_names=class_names, areas=("roc_auc",))["roc_auc"]
 
 
 def average_precision(y_true: np.ndarray, probs: np.ndarray, *,
@@ -265,5 +289,5 @@ def average_precision(y_true: np.ndarray, probs: np.ndarray, *,
     >>> round(average_precision(y, probs)["binary"], 4)
     0.8333
     """
-    return _ovr_scores(y_true, probs, class_names, average_precision_score, "average precision",
-                       need_negatives=False)
+    return ovr_areas(y_true, probs, class_names=class_names,
+                     areas=("average_precision",))["average_precision"]

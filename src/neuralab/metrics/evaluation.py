@@ -12,7 +12,7 @@ from neuralab.metrics.counts import (
     normalized_confusion,
     per_class,
 )
-from neuralab.metrics.curves import average_precision, roc_auc_scores
+from neuralab.metrics.curves import ovr_areas
 
 
 def evaluate_predictions(y_true: np.ndarray, probs: np.ndarray, *, loss: float | None = None,
@@ -57,8 +57,8 @@ def evaluate_predictions(y_true: np.ndarray, probs: np.ndarray, *, loss: float |
     names = list(class_names) if class_names else [str(k) for k in range(K)]
     y_pred = np.argmax(probs, axis=1)
     cm = confusion_matrix(y_true, y_pred, K)
-    auc = roc_auc_scores(y_true, probs, class_names=names)
-    ap = average_precision(y_true, probs, class_names=names)
+    areas = ovr_areas(y_true, probs, class_names=names)  # one sort per class for both
+    auc, ap = areas["roc_auc"], areas["average_precision"]
     return {
         "n_samples": int(len(y_true)),
         "accuracy": accuracy(y_true, y_pred),

@@ -38,7 +38,7 @@ def _check_binary_scores(y_true, y_score, pos_label) -> tuple[np.ndarray, np.nda
     return y == pos_label, s
 
 
-def _counts_at_thresholds(y_true, y_score, pos_label) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def counts_at_thresholds(y_true, y_score, pos_label=1) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(fps, tps, thresholds): false and true positives when predicting positive for
     ``score >= t``, for each distinct score t in decreasing order."""
     pos, s = _check_binary_scores(y_true, y_score, pos_label)
@@ -85,7 +85,12 @@ def roc_curve(y_true, y_score, *, pos_label=1, drop_intermediate: bool = True):
     >>> fpr.tolist(), tpr.tolist(), t.tolist()
     ([0.0, 0.0, 0.5, 0.5, 1.0], [0.0, 0.5, 0.5, 1.0, 1.0], [inf, 0.8, 0.4, 0.35, 0.1])
     """
-    fps, tps, thresholds = _counts_at_thresholds(y_true, y_score, pos_label)
+    return _roc_points(*counts_at_thresholds(y_true, y_score, pos_label),
+                       drop_intermediate=drop_intermediate)
+
+
+def _roc_points(fps, tps, thresholds, *, drop_intermediate: bool = True):
+    """:func:`roc_curve` from the counts of :func:`counts_at_thresholds`."""
     if drop_intermediate and fps.size > 2:
         # keep a point where the curve turns: a non-zero second difference in fps or tps
         keep = np.r_[True, np.logical_or(np.diff(fps, 2), np.diff(tps, 2)), True]
@@ -100,7 +105,7 @@ def _rate(counts: np.ndarray, which: str, rate: str) -> np.ndarray:
     """Cumulative counts over their total; NaN with a warning when the total is 0."""
     if counts[-1] <= 0:
         warnings.warn(f"ROC curve: no {which} in y_true, the {rate} rate is undefined; "
-                      "reported as NaN", UndefinedMetricWarning, stacklevel=3)
+                      "reported as NaN", UndefinedMetricWarning, stacklevel=4)
         return np.full(counts.shape, np.nan)
     return counts / counts[-1]
 
@@ -141,7 +146,13 @@ def roc_auc_score(y_true, y_score, *, pos_label=1) -> float:
         warnings.warn("ROC AUC is undefined with only one class in y_true; reported as NaN",
                       UndefinedMetricWarning, stacklevel=2)
         return float("nan")
-    fpr, tpr, _ = roc_curve(pos, s)
+    return roc_auc_of_counts(counts_at_thresholds(pos, s, True))
+
+
+def roc_auc_of_counts(counts: tuple[np.ndarray, np.ndarray, np.ndarray]) -> float:
+    """:func:`roc_auc_score` from the counts of :func:`counts_at_thresholds` (which
+    :func:`average_precision_of_counts` can share: one sort for both areas)."""
+    fpr, tpr, _ = _roc_points(*counts)
     return auc(fpr, tpr)
 
 
@@ -165,12 +176,16 @@ def precision_recall_curve(y_true, y_score, *, pos_label=1):
     >>> p.round(3).tolist(), r.tolist(), t.tolist()
     ([0.5, 0.667, 0.5, 1.0, 1.0], [1.0, 1.0, 0.5, 0.5, 0.0], [0.1, 0.35, 0.4, 0.8])
     """
-    fps, tps, thresholds = _counts_at_thresholds(y_true, y_score, pos_label)
+    return _pr_points(*counts_at_thresholds(y_true, y_score, pos_label))
+
+
+def _pr_points(fps, tps, thresholds):
+    """:func:`precision_recall_curve` from the counts of :func:`counts_at_thresholds`."""
     # tps + fps = number of examples at or above the threshold: at least 1
     precision = tps / (tps + fps)
     if tps[-1] == 0:
         warnings.warn("precision-recall curve: no positives in y_true; recall is set to 1 "
-                      "for all thresholds", UndefinedMetricWarning, stacklevel=2)
+                      "for all thresholds", UndefinedMetricWarning, stacklevel=3)
         recall = np.ones_like(tps)
     else:
         recall = tps / tps[-1]
@@ -185,7 +200,12 @@ def average_precision_score(y_true, y_score, *, pos_label=1) -> float:
     >>> round(average_precision_score(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])), 4)
     0.8333
     """
-    precision, recall, _ = precision_recall_curve(y_true, y_score, pos_label=pos_label)
+    return average_precision_of_counts(counts_at_thresholds(y_true, y_score, pos_label))
+
+
+def average_precision_of_counts(counts: tuple[np.ndarray, np.ndarray, np.ndarray]) -> float:
+    """:func:`average_precision_score` from the counts of :func:`counts_at_thresholds`."""
+    precision, recall, _ = _pr_points(*counts)
     # recall decreases along the curve, so -diff(recall) are the steps; clip a -0.0 to 0.0
     return float(max(0.0, -np.sum(np.diff(recall) * precision[:-1])))
 
