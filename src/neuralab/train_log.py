@@ -161,9 +161,11 @@ class _RichBar:
         return self
 
     def update(self, completed: int, loss: float) -> None:
-        self.progress.update(self.task, completed=completed, loss=loss)
+        # rich's own update (its lock, its speed samples) only when the bar is redrawn: the
+        # loop calls this up to 200 times a run, and most calls would be seen by no one
         now = time.monotonic()
         if now - self.drawn >= self.REFRESH_SECONDS:
+            self.progress.update(self.task, completed=completed, loss=loss)
             self.progress.refresh()
             self.drawn = now
 

@@ -105,6 +105,14 @@ def test_fashion_epoch_quick_prints_rows_that_parse(tmp_path):
     logged = 100 * (1 - rows["cli_fit_unlogged_epoch"][0] / rows["cli_fit_epoch"][0])
     assert float(shares.group(1)) == pytest.approx(bar, abs=0.3)
     assert float(shares.group(2)) == pytest.approx(logged, abs=0.3)
+    inside = re.search(rf"^measured inside their calls \(median of 3 epochs with the bar\): the "
+                       rf"bar's updates ({NUMBER}) ms and the history row ({NUMBER}) ms of a "
+                       rf"({NUMBER}) s epoch: ({NUMBER}) % \(target < 1 %\) (met|MISSED)", out,
+                       re.MULTILINE)
+    assert inside, out
+    bar_ms, row_ms, epoch_s, share = map(float, inside.groups()[:4])
+    assert 0 <= bar_ms and 0 <= row_ms and 0 < epoch_s
+    assert share == pytest.approx(100 * (bar_ms + row_ms) / 1e3 / epoch_s, rel=0.05, abs=0.05)
     assert re.search(r"^scikit-learn's weights are float(32|64)", out, re.MULTILINE), out
     # the engine's step taken apart, and the matmuls one by one
     assert re.search(rf"^  sum of the parts\s+({NUMBER})", out, re.MULTILINE), out
@@ -120,3 +128,6 @@ def test_fashion_epoch_quick_prints_rows_that_parse(tmp_path):
         assert len(samples) == 3 and all(s > 0 for s in samples)
         assert payload["results"][key]["seconds"] == sorted(samples)[1]
     assert payload["memory"] is None
+    costs = payload["targets"]["logging_costs"]
+    assert costs["met"] == (costs["bar_share"] + costs["rows_share"] < 0.01)
+    assert costs["bar_share"] == pytest.approx(costs["bar_seconds"] / costs["epoch_seconds"])

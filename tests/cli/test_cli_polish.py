@@ -265,7 +265,8 @@ def test_the_train_bar_is_redrawn_by_the_loop_at_most_four_times_a_second(monkey
     gaps = [b - a for a, b in zip(drawn, drawn[1:])]
     assert gaps and min(gaps) >= train_log._RichBar.REFRESH_SECONDS
     assert len(drawn) == 1 + 20 // 3  # 0.3 s apart with updates every 0.1 s
-    assert bar.progress.tasks[0].completed == 100
+    # rich's task is told the count only when the bar is redrawn: what the last redraw showed
+    assert bar.progress.tasks[0].completed == 90  # at 1.8 s
 
 
 @pytest.mark.parametrize("args, status", [(["datasets"], 0), (["train", "--dataset", "nope"], 2)])
