@@ -39,14 +39,19 @@ def new_figure(*args, **kwargs):
     return Figure(*args, **kwargs)
 
 
+#: zlib's level for the PNGs: the demo's 17 figures encode in 0.25 s at 3 against 0.45 s at
+#: Pillow's default 6, for files 15 % larger (0.96 MB against 0.84 MB in all)
+PNG_COMPRESS_LEVEL = 3
+
+
 def save_figure(fig, path: str | Path, *, dpi: int = 110) -> Path:
-    """The figure as a PNG, written atomically.
+    """The figure as a PNG (:data:`PNG_COMPRESS_LEVEL`), written atomically.
 
     Every figure lays itself out (``tight_layout`` or a constrained layout), so it is
     drawn once: ``bbox_inches="tight"`` would draw it twice, for the same margins.
     """
     buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=dpi)
+    fig.savefig(buf, format="png", dpi=dpi, pil_kwargs={"compress_level": PNG_COMPRESS_LEVEL})
     return atomic_write(path, buf.getvalue())
 
 

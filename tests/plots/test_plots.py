@@ -171,3 +171,30 @@ def test_normalized_confusion_figure_with_a_class_absent_warns(tmp_path):
     for row in range(3):
         assert sum(float(t) for t in texts[4 * row:4 * row + 4]) == pytest.approx(1.0, abs=0.02)
     saved_png(fig, tmp_path, "cm_absent.png")
+
+
+def _zlib_level_class(png: bytes) -> int:
+    """The compression level class (0 fastest .. 3 best) a PNG's zlib stream declares."""
+    import struct
+
+    at = 8  # the signature; then chunks: length, type, data, CRC
+    while at < len(png):
+        (length,), kind = struct.unpack(">I", png[at:at + 4]), png[at + 4:at + 8]
+        if kind == b"IDAT":
+            return png[at + 9] >> 6  # FLEVEL: the top two bits of the zlib header's 2nd byte
+        at += 12 + length
+    raise AssertionError("no IDAT chunk")
+
+
+def test_figures_are_saved_with_the_faster_compression_and_read_back_whole(tmp_path):
+    from PIL import Image
+
+    fig = plots.new_figure(figsize=(3, 2))
+    fig.add_subplot().plot([0, 1, 2], [1, 0, 1])
+    path = plots.save_figure(fig, tmp_path / "f.png")
+    data = path.read_bytes()
+    assert plots.PNG_COMPRESS_LEVEL == 3
+    assert _zlib_level_class(data) == 1  # zlib's "fast" class (levels 2-5), not 6's "default"
+    with Image.open(path) as image:
+        assert image.size == (330, 220)  # 3 x 2 inches at 110 dpi, decoded whole
+        image.load()
