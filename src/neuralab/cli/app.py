@@ -94,7 +94,10 @@ def load_help_renderer() -> None:
                 del sys.modules[module]
 
 
-class _Command(TyperCommand):
+class _Help:
+    """What the app's command and group share: the tidied options (:func:`_tidy_help`), and
+    help rendered without the modules the renderer would not use (:func:`load_help_renderer`)."""
+
     def get_params(self, ctx) -> list:
         return _tidy_help(self, ctx, super().get_params(ctx))
 
@@ -103,13 +106,12 @@ class _Command(TyperCommand):
         return super().format_help(ctx, formatter)
 
 
-class _Group(TyperGroup):
-    def get_params(self, ctx) -> list:
-        return _tidy_help(self, ctx, super().get_params(ctx))
+class _Command(_Help, TyperCommand):
+    pass
 
-    def format_help(self, ctx, formatter) -> None:
-        load_help_renderer()
-        return super().format_help(ctx, formatter)
+
+class _Group(_Help, TyperGroup):
+    pass
 
 
 class _App(typer.Typer):
