@@ -12,7 +12,7 @@ command line only parses and prints; everything here works from Python too.
 from __future__ import annotations
 
 import contextlib
-import warnings
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,14 +24,16 @@ from neuralab.config import LECTURE_ITERATIONS, TrainSettings
 from neuralab.data import Dataset, load
 from neuralab.data.augment import jitter, oversample_indices, shift_images
 from neuralab.data.preprocess import Standardizer, check_feature_data, check_inputs, scaled_inputs
-from neuralab.data.splits import Split, make_splits, remap_labels
+# ImbalanceWarning: what prepare may warn, importable from here as before
+from neuralab.data.splits import (ImbalanceWarning, Split, make_splits, remap_labels,  # noqa: F401
+                                  warn_if_unbalanced)
 from neuralab.fileio import write_json
 from neuralab.launch import launched_world, writes_here
 from neuralab.metrics import evaluate_predictions
 from neuralab.memory import LAZY_INPUTS, check_memory
 from neuralab.runs import (NewState, Predictor, RunResult, check_features, load_run_data, model_meta,
                            new_run_dir, read_model, write_run, write_scores)
-from neuralab.runs.parallel import Beside
+from neuralab.runs.parallel import Beside, Later, serially
 from neuralab.runs.reader import Resume, read_resume
 from neuralab.runs.regression import (check_task, evaluate_targets, fit_targets, regression_meta,
                                       score_splits)
@@ -87,21 +89,6 @@ def load_model(run_dir: str | Path, *, backend: str = "numpy", device: str = "cp
     state, meta, scaler = read_model(run_dir)
     return Predictor(torch_proba(state, meta, device=device), scaler, meta["classes"],
                      meta["feature_names"], meta)
-
-
-class ImbalanceWarning(UserWarning):
-    """The rarest class has under 10 % of the most common class's examples."""
-
-
-def warn_if_unbalanced(y: np.ndarray, classes: list[str], *, ratio: float = 0.1) -> None:
-    """Warn when the rarest class has fewer than ``ratio`` times the most common's examples."""
-    counts = np.bincount(y, minlength=len(classes))
-    rare, common = int(np.argmin(counts)), int(np.argmax(counts))
-    if counts[rare] < ratio * counts[common]:
-        warnings.warn(
-            f"class {classes[rare]!r} has {counts[rare]} training examples, under "
-            f"{ratio:.0%} of the {counts[common]} of class {classes[common]!r}; consider "
-            "class_weight balanced or oversample", ImbalanceWarning, stacklevel=3)
 
 
 def steps_planned(settings: TrainSettings, n: int) -> int:
@@ -296,12 +283,15 @@ def run_training(
     test_spec: dict | None = None,
     resume: Resume | None = None,
     callbacks: Sequence[Callable] = (),
+    later: Later | None = None,
 ) -> RunResult:
     """Train on ``data`` with ``settings``; evaluate every split; write a run directory to ``out``.
 
     Standardisation (``settings.standardize``) is fitted on the training split only.
     ``print_every`` prints ``iteration N: loss X`` lines (None: no lines); ``callbacks``
     are fit's (``neuralab.notebook.LivePlot()`` draws the loss curve in a notebook).
+    ``later``: the run's files are written in a forked child from the end of fit on,
+    while the caller goes on; ``later.finish()`` waits for them and swaps the run in.
 
     Everything that can be checked is checked before anything is written, and
     ``out`` moves to its new state as a whole (:class:`~neuralab.runs.NewState`):
@@ -324,6 +314,8 @@ def run_training(
         prep = _prepared(data, settings, test, resume)
         if out is None:
             return _fit_and_write(prep, data, None, **opts)
+        if later is not None:
+            return _fit_and_write(prep, data, later.hold(NewState(out, mode=mode)), **opts, later=later)
         with NewState(out, mode=mode) as state:
             return _fit_and_write(prep, data, state, **opts)
 
@@ -332,7 +324,7 @@ def _fit_and_write(prep: Prepared, data: Dataset, state: NewState | None, *,
                    resume: Resume | None, name: str, data_spec: dict | None,
                    test_spec: dict | None, print_every: int | None,
                    echo: Callable[[str], None] | None, progress: bool | None,
-                   callbacks: list) -> RunResult:
+                   callbacks: list, later: Later | None = None) -> RunResult:
     """Train, score every split and, with a ``state``, write and swap in the run."""
     if print_every and echo is not None:
         callbacks.append(lambda step, loss, m: None if m.get("final") or step % print_every
@@ -343,13 +335,18 @@ def _fit_and_write(prep: Prepared, data: Dataset, state: NewState | None, *,
                           description=name, start_step=0 if resume is None else resume.start_step)
         stopper.requested = stopper.requested or result.interrupted
         scores = prep.scores(_known_scores(prep, result))
-        early = None if state is None else _writing_early(prep, scores, state)
+        early = None if state is None or later else _writing_early(prep, scores, state)
         try:
             run = _scored(prep, data, result, resume, name, scores)
             if state is not None:
                 run.run_dir = state.shown
-                _write_state(run, data, state, data_spec=data_spec, test_spec=test_spec,
-                             stopper=stopper, events=events, early=early)
+                if later is None:
+                    _write_state(run, data, state, data_spec=data_spec, test_spec=test_spec,
+                                 stopper=stopper, events=events, early=early)
+                else:  # the events are this process's file; the rest, a child's
+                    finish_events(events, run, state.folder)
+                    later.add(functools.partial(_write_files, run, data, state.folder,
+                                                data_spec, test_spec), state)
         except BaseException:
             if early is not None:
                 early.abandon()
@@ -414,6 +411,16 @@ def _write_state(run: RunResult, data: Dataset, state: NewState, *, data_spec: d
     if stopper is not None:
         stopper.abort_on_second = False  # from here on the write is finished, whatever comes
     state.commit()
+
+
+def _write_files(run: RunResult, data: Dataset, folder: Path, data_spec: dict | None,
+                 test_spec: dict | None) -> None:
+    """A run's files but its events, the report last, one by one (a job run beside: Later)."""
+    from neuralab.report import build_report
+
+    with serially():
+        write_run(run, data, data_spec=data_spec, test_spec=test_spec, folder=folder)
+        build_report(folder)
 
 
 def save_run(run: RunResult, data: Dataset, *, data_spec: dict | None = None,
@@ -549,7 +556,7 @@ def run_demo(*, out: str | Path | None = None, seed: int = 0, backend: str = "nu
     out = Path(out) if out is not None else None
     # the demo folder, both runs and the comparison, moves to its new state as a whole
     with (NewState(out, mode="overwrite" if overwrite else "new") if out is not None
-          else contextlib.nullcontext()) as state:
+          else contextlib.nullcontext()) as state, Later() as later:
         runs = []
         for model, title, every in DEMO_MODELS:
             if echo is not None:
@@ -557,13 +564,16 @@ def run_demo(*, out: str | Path | None = None, seed: int = 0, backend: str = "nu
                      f"{LECTURE_ITERATIONS[model]:,} iterations, full batch ==")
             settings = base.replace(model=model, hidden=[100] if model == "mlp" else [],
                                     iterations=None)
+            # the linear run is written beside the net's training (later), the net's after it
             run = run_training(train, settings, test=test,
                                out=None if state is None else state.folder / model,
                                print_every=every, echo=echo, progress=progress, name=model,
-                               data_spec=spec, test_spec=test_spec)
+                               data_spec=spec, test_spec=test_spec,
+                               later=later if model != DEMO_MODELS[-1][0] else None)
             runs.append(run)
             if run.interrupted:
                 break
+        later.finish()
         if state is not None:
             _write_comparison(state, runs, train)
     return DemoResult(runs, out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -177,3 +178,18 @@ def make_splits(data, test=None, *, test_fraction: float | None = None,
         raise NeuralabError(f"the training split has no examples of class {missing}; "
                             "use a smaller test_fraction or val_fraction")
     return splits
+
+
+class ImbalanceWarning(UserWarning):
+    """The rarest class has under 10 % of the most common class's examples."""
+
+
+def warn_if_unbalanced(y: np.ndarray, classes: list[str], *, ratio: float = 0.1) -> None:
+    """Warn when the rarest class has fewer than ``ratio`` times the most common's examples."""
+    counts = np.bincount(y, minlength=len(classes))
+    rare, common = int(np.argmin(counts)), int(np.argmax(counts))
+    if counts[rare] < ratio * counts[common]:
+        warnings.warn(
+            f"class {classes[rare]!r} has {counts[rare]} training examples, under "
+            f"{ratio:.0%} of the {counts[common]} of class {classes[common]!r}; consider "
+            "class_weight balanced or oversample", ImbalanceWarning, stacklevel=3)

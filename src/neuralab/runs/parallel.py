@@ -28,6 +28,7 @@ all jobs run here, one after another.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import select
 import signal
@@ -157,6 +158,59 @@ def side_by_side(here: Sequence[Job], there: Sequence[Job]) -> bool:
         child.abandon()
         raise
     return child.finish()
+
+
+@contextlib.contextmanager
+def serially():
+    """Within the block, :class:`Beside` and :func:`side_by_side` fork no child: their jobs
+    run in this process (for a job that itself runs in a child beside other work)."""
+    old = os.environ.get(SERIAL)
+    os.environ[SERIAL] = "1"
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ[SERIAL]
+        else:
+            os.environ[SERIAL] = old
+
+
+class Later:
+    """Runs whose files are written in forked children while this process goes on.
+
+    :meth:`hold` keeps a run's new state (:class:`~neuralab.runs.NewState`) open past the
+    call that trained the run; :meth:`add` gives the job that writes its files, started at
+    once beside this process (:class:`Beside`). :meth:`finish` waits for each, then swaps
+    each run in. Used as a context manager: leaving the block any other way (an error, a
+    second Ctrl-C) kills the children and discards the held states.
+    """
+
+    def __init__(self) -> None:
+        self._held = contextlib.ExitStack()
+        self._pending: list[tuple[Beside, object]] = []
+
+    def hold(self, new_state):
+        return self._held.enter_context(new_state)
+
+    def add(self, job: Job, state) -> None:
+        self._pending.append((Beside([job]), state))
+
+    def finish(self) -> None:
+        while self._pending:  # one at a time: a failure leaves the rest for __exit__
+            beside, state = self._pending[0]
+            beside.finish()
+            del self._pending[0]
+            state.commit()
+        self._held.close()
+
+    def __enter__(self) -> Later:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for beside, _ in self._pending:
+            beside.abandon()
+        self._pending = []
+        self._held.__exit__(*exc)
 
 
 def _fork(jobs: Sequence[Job], queue: _Queue) -> int | None:
