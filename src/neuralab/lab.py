@@ -33,7 +33,7 @@ from neuralab.metrics import evaluate_predictions
 from neuralab.memory import LAZY_INPUTS, check_memory
 from neuralab.runs import (NewState, Predictor, RunResult, check_features, load_run_data, model_meta,
                            new_run_dir, read_model, write_run, write_scores)
-from neuralab.runs.parallel import Beside, Later, serially
+from neuralab.runs.parallel import Beside, Later
 from neuralab.runs.reader import Resume, read_resume
 from neuralab.runs.regression import (check_task, evaluate_targets, fit_targets, regression_meta,
                                       score_splits)
@@ -330,7 +330,10 @@ def _fit_and_write(prep: Prepared, data: Dataset, state: NewState | None, *,
         callbacks.append(lambda step, loss, m: None if m.get("final") or step % print_every
                          else echo(f"iteration {step}: loss {loss:f}"))
     # fit stops on the first signal; after it, a signal lets the write finish, a second abandons it
-    with run_events(state, prep, resume) as events, StopOnSignal(state is not None) as stopper:
+    events_block = run_events(state, prep, resume)
+    if later is not None:  # the events stay open until the run's figures are written
+        events_block = contextlib.nullcontext(later.hold(events_block))
+    with events_block as events, StopOnSignal(state is not None) as stopper:
         result = prep.fit(callbacks=callbacks + ([events] if events else []), progress=progress,
                           description=name, start_step=0 if resume is None else resume.start_step)
         stopper.requested = stopper.requested or result.interrupted
@@ -343,10 +346,10 @@ def _fit_and_write(prep: Prepared, data: Dataset, state: NewState | None, *,
                 if later is None:
                     _write_state(run, data, state, data_spec=data_spec, test_spec=test_spec,
                                  stopper=stopper, events=events, early=early)
-                else:  # the events are this process's file; the rest, a child's
-                    finish_events(events, run, state.folder)
+                else:  # the files in a child; the events (this process's file) after them
                     later.add(functools.partial(_write_files, run, data, state.folder,
-                                                data_spec, test_spec), state)
+                                                data_spec, test_spec), state,
+                              then=functools.partial(finish_events, events, run, state.folder))
         except BaseException:
             if early is not None:
                 early.abandon()
@@ -401,26 +404,21 @@ def _scored(prep: Prepared, data: Dataset, result: FitResult, resume: Resume | N
 def _write_state(run: RunResult, data: Dataset, state: NewState, *, data_spec: dict | None,
                  test_spec: dict | None, stopper: StopOnSignal | None = None, events=None,
                  early: Beside | None = None) -> None:
-    """Every file of the run into the new state's folder, the report last; then swap it in."""
-    from neuralab.report import build_report
-
-    write_run(run, data, data_spec=data_spec, test_spec=test_spec, folder=state.folder,
-              early=early)
-    finish_events(events, run, state.folder)  # TensorBoard's, from the history when no events
-    build_report(state.folder)
+    """Every file of the run into the new state's folder, the events last; then swap it in."""
+    _write_files(run, data, state.folder, data_spec, test_spec, early)
+    finish_events(events, run, state.folder)  # TensorBoard's (its image is a written figure)
     if stopper is not None:
         stopper.abort_on_second = False  # from here on the write is finished, whatever comes
     state.commit()
 
 
 def _write_files(run: RunResult, data: Dataset, folder: Path, data_spec: dict | None,
-                 test_spec: dict | None) -> None:
-    """A run's files but its events, the report last, one by one (a job run beside: Later)."""
+                 test_spec: dict | None, early: Beside | None = None) -> None:
+    """Every file of the run but its events into ``folder``, the report last."""
     from neuralab.report import build_report
 
-    with serially():
-        write_run(run, data, data_spec=data_spec, test_spec=test_spec, folder=folder)
-        build_report(folder)
+    write_run(run, data, data_spec=data_spec, test_spec=test_spec, folder=folder, early=early)
+    build_report(folder)
 
 
 def save_run(run: RunResult, data: Dataset, *, data_spec: dict | None = None,

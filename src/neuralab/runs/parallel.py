@@ -180,26 +180,33 @@ class Later:
 
     :meth:`hold` keeps a run's new state (:class:`~neuralab.runs.NewState`) open past the
     call that trained the run; :meth:`add` gives the job that writes its files, started at
-    once beside this process (:class:`Beside`). :meth:`finish` waits for each, then swaps
+    once beside this process (:class:`Beside`), forking no child of its own
+    (:func:`serially`). :meth:`finish` waits for each, then swaps
     each run in. Used as a context manager: leaving the block any other way (an error, a
     second Ctrl-C) kills the children and discards the held states.
     """
 
     def __init__(self) -> None:
         self._held = contextlib.ExitStack()
-        self._pending: list[tuple[Beside, object]] = []
+        self._pending: list[tuple[Beside, object, Job | None]] = []
 
     def hold(self, new_state):
         return self._held.enter_context(new_state)
 
-    def add(self, job: Job, state) -> None:
-        self._pending.append((Beside([job]), state))
+    def add(self, job: Job, state, then: Job | None = None) -> None:
+        """``job`` started beside; ``then`` run here once it is done, before the commit."""
+        def alone():  # beside other work already: its own writes one after another
+            with serially():
+                job()
+        self._pending.append((Beside([alone]), state, then))
 
     def finish(self) -> None:
         while self._pending:  # one at a time: a failure leaves the rest for __exit__
-            beside, state = self._pending[0]
+            beside, state, then = self._pending[0]
             beside.finish()
             del self._pending[0]
+            if then is not None:
+                then()
             state.commit()
         self._held.close()
 
@@ -207,7 +214,7 @@ class Later:
         return self
 
     def __exit__(self, *exc) -> None:
-        for beside, _ in self._pending:
+        for beside, *_ in self._pending:
             beside.abandon()
         self._pending = []
         self._held.__exit__(*exc)
