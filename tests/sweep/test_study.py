@@ -613,3 +613,36 @@ def test_a_study_name_of_its_own_keeps_two_sweeps_apart(tmp_path, cli):
     with pytest.raises(ArgumentError, match="it holds the studies 'one', 'two'"):
         from neuralab.sweep import show_sweep
         show_sweep(str(journal), "three")
+
+
+_PRELOAD_PROBE = """
+import sys, threading
+from neuralab.config import TrainSettings
+from neuralab.data import load
+import neuralab.sweep.run as sweep_run
+from neuralab.sweep import parse_space
+
+seen = {}
+real = sweep_run.run_training
+def probe(*args, **kwargs):
+    seen['matplotlib'] = 'matplotlib.figure' in sys.modules
+    seen['threads'] = threading.active_count()
+    return real(*args, **kwargs)
+sweep_run.run_training = probe
+result = sweep_run.run_sweep(load('moons', seed=0, n_per_class=40), TrainSettings(iterations=100, seed=0),
+                             parse_space(['lr=0.1,0.2']), workers=int(sys.argv[1]), out=sys.argv[2])
+assert result.best_run is not None and (result.out / 'best' / 'figures' / 'loss.png').is_file()
+print(seen['matplotlib'], seen['threads'])
+"""
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_with_worker_processes_matplotlib_is_imported_while_they_run(tmp_path, workers):
+    """While worker processes run the trials, this process imports what the best run's figures
+    need, and the thread that did it has ended before the best is retrained (its write forks);
+    with one worker, which is this process, nothing is imported ahead."""
+    env = {**os.environ, "PYTHONPATH": SRC}
+    proc = subprocess.run([sys.executable, "-c", _PRELOAD_PROBE, str(workers), str(tmp_path / "s")],
+                          env=env, text=True, capture_output=True, timeout=DEADLINE)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == [str(workers > 1), "1"]

@@ -304,13 +304,18 @@ def _prepare_out(out: Path | None, storage: str | None, *, resume: bool, overwri
         prepare_run_dir(out, overwrite=overwrite, figures=False)
 
 
-def _run(job: Job, study, workers: int, poll: Callable[[], None]) -> bool:
-    """Run the workers until no slot waits; whether a signal (or KeyboardInterrupt) stopped them."""
+def _run(job: Job, study, workers: int, poll: Callable[[], None], *, figures: bool) -> bool:
+    """Run the workers until no slot waits; whether a signal (or KeyboardInterrupt) stopped them.
+
+    ``figures``: the best run's figures will be drawn here, so with worker processes this
+    process imports matplotlib while it waits on them (half a second that the best run's
+    write would wait for otherwise, and its forked writer with it)."""
     with _signals_heard() as heard:
         stopped = heard.__len__
         try:
             if workers > 1:
-                run_processes(job, workers, on_poll=poll, stopped=stopped)
+                run_processes(job, workers, on_poll=poll, stopped=stopped,
+                              meanwhile=_preload_figures if figures else None)
             # a worker that died mid-trial left its slot running (recover() queues it again),
             # and workers that could not start left theirs waiting: run them here
             work(job, study=study, after=poll, stopped=stopped)
@@ -319,6 +324,16 @@ def _run(job: Job, study, workers: int, poll: Callable[[], None]) -> bool:
         if heard:
             recover(study)  # the stopped workers' slots wait for the next run
     return bool(heard)
+
+
+def _preload_figures() -> None:
+    """matplotlib imported ahead of the best run's figures; a failure is left for them to raise."""
+    from neuralab import plots
+
+    try:
+        plots.preload()
+    except Exception:  # noqa: BLE001 - the figures' own import raises it where it matters
+        pass
 
 
 def _collector(result: SweepResult, study, space,
@@ -451,7 +466,7 @@ def run_sweep(data: Dataset, base: TrainSettings, space: Mapping[str, object], *
               # the workers need neither the data set's own test part nor a copy of it
               data=dataclasses.replace(data, test=None), folds=pairs)
     collect = _collector(result, st, space, on_trial)
-    result.interrupted = _run(job, st, workers, collect)
+    result.interrupted = _run(job, st, workers, collect, figures=retrain and out is not None)
     collect()
     result.pending = sum(slots_left(st))
     if out is not None:

@@ -192,17 +192,21 @@ def _process_main(job: Job, threads: int, stop, parent: int) -> None:
 
 
 def run_processes(job: Job, workers: int, *, on_poll: Callable[[], None],
-                  stopped: Callable[[], bool] = lambda: False) -> list[int]:
+                  stopped: Callable[[], bool] = lambda: False,
+                  meanwhile: Callable[[], object] | None = None) -> list[int]:
     """Run ``workers`` worker processes until the queue is empty or ``stopped()``; their exit
     statuses.
 
     ``on_poll()`` runs here every :data:`POLL_SECONDS` (it reports the trials that
     finished). ``stopped()`` or an exception (a KeyboardInterrupt too) stops every
-    worker (see :func:`_watch`); the exception goes on up.
+    worker (see :func:`_watch`); the exception goes on up. ``meanwhile()`` runs in a
+    thread once every worker has started (forked workers copy no such thread), while
+    this process only waits on them; the thread has ended when this returns.
     """
     import multiprocessing
     from multiprocessing.connection import wait
 
+    from neuralab.cores import at_once
     from neuralab.runs.parallel import can_fork
 
     # a forked worker starts with this process's modules (numpy, optuna, the engine) loaded,
@@ -213,14 +217,20 @@ def run_processes(job: Job, workers: int, *, on_poll: Callable[[], None],
     threads = max(1, (os.cpu_count() or 1) // workers)
     procs = [context.Process(target=_process_main, args=(job, threads, stop, os.getpid()),
                              name=f"neuralab-sweep-worker-{i}") for i in range(workers)]
-    try:
-        for p in procs:
-            p.start()
+    def watch() -> None:
         while (alive := [p for p in procs if p.is_alive()]) and not stopped():
             # woken at once when a worker ends (the last trial's result is read and the
             # best retrained without waiting out the interval), else every POLL_SECONDS
             wait([p.sentinel for p in alive], timeout=POLL_SECONDS)
             on_poll()
+
+    try:
+        for p in procs:
+            p.start()
+        if meanwhile is None:
+            watch()
+        else:
+            at_once(watch, meanwhile)
     finally:
         stop.value = 1  # on an interrupt or any error: the workers end now
         for p in procs:
