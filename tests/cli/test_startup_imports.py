@@ -103,3 +103,38 @@ def test_predict_a_point_loads_numpy_and_the_checkpoint_but_no_heavy_library(tmp
     assert "predicted class: " in out and "-log p(1)" in out
     assert {"numpy", "safetensors"} <= loaded
     assert not (HEAVY | NOT_AT_START) & loaded, sorted((HEAVY | NOT_AT_START) & loaded)
+
+
+def _command_names(typer_app) -> list[str]:
+    import typer.main
+
+    return [c.name or typer.main.get_command_name(c.callback.__name__)
+            for c in typer_app.registered_commands]
+
+
+def test_a_command_builds_the_parser_of_that_command_alone():
+    from neuralab.cli.app import app
+
+    every = _command_names(app)
+    assert {"train", "datasets", "export", "sweep"} <= set(every)
+    for args, holds in [(["datasets"], ["datasets"]),
+                        (["--debug", "train", "--lr", "abc"], ["train"]),
+                        (["export", "RUN", "--help"], ["export"]),  # a command named in full
+                        ([], every), (["--help"], every), (["--version"], every),
+                        (["nosuch"], every), (["--debug"], every)]:
+        assert _command_names(app.only(args)) == holds, args
+    assert _command_names(app) == every  # the app itself is left whole
+
+
+@pytest.mark.parametrize("args", [["train", "--help"], ["sweep", "--help"], ["datasets"]])
+def test_a_command_reads_the_same_from_its_own_parser_as_from_the_whole_app(args):
+    # what the narrowed app prints (help included) is the whole app's, byte for byte
+    from typer.testing import CliRunner
+
+    from neuralab.cli.app import app
+
+    runner = CliRunner()
+    whole = runner.invoke(app, args, prog_name="neuralab", env={"COLUMNS": "120"})
+    narrow = runner.invoke(app.only(args), args, prog_name="neuralab", env={"COLUMNS": "120"})
+    assert whole.exit_code == narrow.exit_code == 0, (whole.output, narrow.output)
+    assert narrow.output == whole.output

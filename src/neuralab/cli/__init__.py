@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args:
         args = ["--help"]
     try:
-        rv = app(args=args, prog_name="neuralab", standalone_mode=False)
+        rv = app.only(args)(args=args, prog_name="neuralab", standalone_mode=False)
     except typer.Abort:
         typer.echo("neuralab: aborted", err=True)
         return 130

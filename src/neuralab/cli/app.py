@@ -7,9 +7,11 @@ names what was wrong and exits with status 2, with no traceback unless --debug.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 from inspect import Parameter, signature
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -119,6 +121,24 @@ class _App(typer.Typer):
 
     def command(self, *args, cls=None, **kwargs):
         return super().command(*args, cls=cls or _Command, **kwargs)
+
+    def only(self, args: Sequence[str]) -> typer.Typer:
+        """The app holding only the command that ``args`` names, else the whole app.
+
+        Typer builds the parser of every command an app holds, reading each one's
+        signature and type hints (0.03-0.05 s for all of them) where one command
+        runs. The app's own options are flags, so the first word that is not an
+        option names the command; with none, or one that names no command (typer
+        then suggests one), the whole app is used.
+        """
+        word = next((a for a in args if not a.startswith("-")), None)
+        chosen = [c for c in self.registered_commands
+                  if (c.name or typer.main.get_command_name(c.callback.__name__)) == word]
+        if len(chosen) != 1:
+            return self
+        narrow = copy.copy(self)
+        narrow.registered_commands = chosen
+        return narrow
 
 
 app = _App(
