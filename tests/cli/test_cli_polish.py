@@ -306,6 +306,34 @@ def test_the_program_gives_numpy_small_pages_unless_told(given, pages):
         assert seen == str(pages == "1")
 
 
+@pytest.mark.parametrize("given, lean", [(None, "1"), ("", "")])
+def test_the_program_imports_matplotlib_lean_unless_told(given, lean):
+    """`neuralab` sets NEURALAB_LEAN_MATPLOTLIB (neuralab.cli.LEAN_MATPLOTLIB): it shows no
+    help of matplotlib's artists; a value in the environment, even empty, is kept."""
+    env = {k: v for k, v in os.environ.items() if k != "NEURALAB_LEAN_MATPLOTLIB"}
+    if given is not None:
+        env["NEURALAB_LEAN_MATPLOTLIB"] = given
+    probe = ("import os, neuralab.cli as c\n"
+             "def main():\n"
+             "    from neuralab import plots\n"
+             "    plots.preload()\n"
+             "    from matplotlib.lines import Line2D\n"
+             "    print(repr(os.environ[plots.LEAN]), Line2D.set.__doc__ is None)\n"
+             "    return 0\n"
+             "c.main = main\n"
+             "c.run()\n")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    import matplotlib
+
+    from neuralab import plots
+
+    version = tuple(int(p) for p in matplotlib.__version__.split(".")[:2])
+    checked = plots.LEAN_VERSIONS[0] <= version < plots.LEAN_VERSIONS[1]
+    assert done.stdout.split() == [repr(lean), str(bool(lean) and checked)]
+
+
 def test_a_data_set_loads_beside_the_figures_import_with_quick_handovers():
     """`train` reads its data in a thread while matplotlib is imported: the interpreter
     hands over every LOADER_SWITCH_SECONDS meanwhile (the inflater gets it back at once

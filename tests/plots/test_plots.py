@@ -198,3 +198,46 @@ def test_figures_are_saved_with_the_faster_compression_and_read_back_whole(tmp_p
     with Image.open(path) as image:
         assert image.size == (330, 220)  # 3 x 2 inches at 110 dpi, decoded whole
         image.load()
+
+
+_LEAN_PROBE = """
+import hashlib, sys
+import numpy as np
+from neuralab import plots
+plots.preload()
+from matplotlib.lines import Line2D
+fig = plots.confusion_figure(np.array([[5, 1], [2, 7]]), ["healthy", "cancer"], title="t")
+line = fig.axes[0].plot([0, 1], [1, 0])[0]
+line.set(color="red", linewidth=3)  # set() works whichever way the artists were defined
+assert (line.get_color(), line.get_linewidth()) == ("red", 3)
+plots.save_figure(fig, sys.argv[1])
+print(bool(Line2D.set.__doc__ and "linewidth" in Line2D.set.__doc__))
+"""
+
+
+def test_matplotlib_imported_lean_draws_the_same_figures(tmp_path):
+    """With NEURALAB_LEAN_MATPLOTLIB (the neuralab program's), matplotlib's artists come
+    without the help text of their set() methods, and every figure is the same, byte for
+    byte, as with matplotlib imported whole."""
+    import os
+    import subprocess
+    import sys
+
+    import matplotlib
+
+    def draw(flag: str, name: str) -> tuple[str, bytes]:
+        env = {k: v for k, v in os.environ.items() if k != plots.LEAN}
+        if flag:
+            env[plots.LEAN] = flag
+        done = subprocess.run([sys.executable, "-c", _LEAN_PROBE, str(tmp_path / name)],
+                              capture_output=True, text=True, env=env, timeout=120)
+        assert done.returncode == 0, done.stderr
+        return done.stdout.strip(), (tmp_path / name).read_bytes()
+
+    version = tuple(int(p) for p in matplotlib.__version__.split(".")[:2])
+    checked = plots.LEAN_VERSIONS[0] <= version < plots.LEAN_VERSIONS[1]
+    whole_help, whole = draw("", "whole.png")
+    lean_help, lean = draw("1", "lean.png")
+    assert whole_help == "True"
+    assert lean_help == str(not checked)  # outside the checked releases it is left whole
+    assert lean == whole
