@@ -281,26 +281,32 @@ def test_the_program_leaves_with_main_s_status_and_every_line_written(cli, args,
 
 
 
-@pytest.mark.parametrize("given, pages", [(None, "0"), ("1", "1")])
-def test_the_program_gives_numpy_small_pages_unless_told(given, pages):
-    """`neuralab` sets NUMPY_MADVISE_HUGEPAGE=0 before NumPy loads (neuralab.cli.SMALL_PAGES),
-    so NumPy asks for no transparent huge pages; a value in the environment is kept."""
-    env = {k: v for k, v in os.environ.items() if k != "NUMPY_MADVISE_HUGEPAGE"}
+def _program_sets(name: str, given: str | None, main_body: str) -> list[str]:
+    """What ``main_body`` (the lines of a ``main`` run by :func:`neuralab.cli.run`) prints
+    when ``name`` is ``given`` in the environment (None: absent), split into words."""
+    env = {k: v for k, v in os.environ.items() if k != name}
     if given is not None:
-        env["NUMPY_MADVISE_HUGEPAGE"] = given
+        env[name] = given
     probe = ("import os, sys, neuralab.cli as c\n"
-             "assert 'numpy' not in sys.modules\n"
-             "def main():\n"
-             "    import numpy._core.multiarray as m\n"
-             "    seen = getattr(m, '_get_madvise_hugepage', lambda: None)()\n"
-             "    print(os.environ['NUMPY_MADVISE_HUGEPAGE'], seen)\n"
-             "    return 0\n"
+             "def main():\n" + "".join(f"    {line}\n" for line in main_body.splitlines())
+             + "    return 0\n"
              "c.main = main\n"
              "c.run()\n")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                           env=env, timeout=120)
     assert done.returncode == 0, done.stderr
-    value, seen = done.stdout.split()
+    return done.stdout.split()
+
+
+@pytest.mark.parametrize("given, pages", [(None, "0"), ("1", "1")])
+def test_the_program_gives_numpy_small_pages_unless_told(given, pages):
+    """`neuralab` sets NUMPY_MADVISE_HUGEPAGE=0 before NumPy loads (neuralab.cli.SMALL_PAGES),
+    so NumPy asks for no transparent huge pages; a value in the environment is kept."""
+    value, seen = _program_sets("NUMPY_MADVISE_HUGEPAGE", given, (
+        "assert 'numpy' not in sys.modules\n"
+        "import numpy._core.multiarray as m\n"
+        "seen = getattr(m, '_get_madvise_hugepage', lambda: None)()\n"
+        "print(os.environ['NUMPY_MADVISE_HUGEPAGE'], seen)"))
     assert value == pages
     if seen != "None":  # NumPy's own answer, where it offers one
         assert seen == str(pages == "1")
@@ -310,28 +316,18 @@ def test_the_program_gives_numpy_small_pages_unless_told(given, pages):
 def test_the_program_imports_matplotlib_lean_unless_told(given, lean):
     """`neuralab` sets NEURALAB_LEAN_MATPLOTLIB (neuralab.cli.LEAN_MATPLOTLIB): it shows no
     help of matplotlib's artists; a value in the environment, even empty, is kept."""
-    env = {k: v for k, v in os.environ.items() if k != "NEURALAB_LEAN_MATPLOTLIB"}
-    if given is not None:
-        env["NEURALAB_LEAN_MATPLOTLIB"] = given
-    probe = ("import os, neuralab.cli as c\n"
-             "def main():\n"
-             "    from neuralab import plots\n"
-             "    plots.preload()\n"
-             "    from matplotlib.lines import Line2D\n"
-             "    print(repr(os.environ[plots.LEAN]), Line2D.set.__doc__ is None)\n"
-             "    return 0\n"
-             "c.main = main\n"
-             "c.run()\n")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          env=env, timeout=120)
-    assert done.returncode == 0, done.stderr
     import matplotlib
 
     from neuralab import plots
 
+    printed = _program_sets(plots.LEAN, given, (
+        "from neuralab import plots\n"
+        "plots.preload()\n"
+        "from matplotlib.lines import Line2D\n"
+        "print(repr(os.environ[plots.LEAN]), Line2D.set.__doc__ is None)"))
     version = tuple(int(p) for p in matplotlib.__version__.split(".")[:2])
     checked = plots.LEAN_VERSIONS[0] <= version < plots.LEAN_VERSIONS[1]
-    assert done.stdout.split() == [repr(lean), str(bool(lean) and checked)]
+    assert printed == [repr(lean), str(bool(lean) and checked)]
 
 
 def test_a_data_set_loads_beside_the_figures_import_with_quick_handovers():
