@@ -9,6 +9,7 @@ of them died.
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import signal
@@ -619,16 +620,17 @@ _PRELOAD_PROBE = """
 import sys, threading
 from neuralab.config import TrainSettings
 from neuralab.data import load
+import neuralab.sweep.ahead as sweep_ahead
 import neuralab.sweep.run as sweep_run
 from neuralab.sweep import parse_space
 
 seen = {}
-real = sweep_run.run_training
+real = sweep_ahead.run_training
 def probe(*args, **kwargs):
     seen['matplotlib'] = 'matplotlib.figure' in sys.modules
     seen['threads'] = threading.active_count()
     return real(*args, **kwargs)
-sweep_run.run_training = probe
+sweep_ahead.run_training = probe
 result = sweep_run.run_sweep(load('moons', seed=0, n_per_class=40), TrainSettings(iterations=100, seed=0),
                              parse_space(['lr=0.1,0.2']), workers=int(sys.argv[1]), out=sys.argv[2])
 assert result.best_run is not None and (result.out / 'best' / 'figures' / 'loss.png').is_file()
@@ -646,3 +648,85 @@ def test_with_worker_processes_matplotlib_is_imported_while_they_run(tmp_path, w
                           env=env, text=True, capture_output=True, timeout=DEADLINE)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == [str(workers > 1), "1"]
+
+
+_AHEAD_PROBE = """
+import json, multiprocessing, sys, time
+from pathlib import Path
+from neuralab.config import TrainSettings
+from neuralab.data import load
+import neuralab.sweep.ahead as sweep_ahead
+import neuralab.sweep.worker as sweep_worker
+from neuralab.sweep import parse_space, run_sweep
+
+slow, out = float(sys.argv[1]), Path(sys.argv[2])
+evaluate = sweep_worker.evaluate_trial
+def evaluate_slowly(number, params, *args, **kwargs):  # the forked workers inherit this
+    if params["lr"] == slow:
+        time.sleep(1.5)
+    return evaluate(number, params, *args, **kwargs)
+sweep_worker.evaluate_trial = evaluate_slowly
+calls = []
+real = sweep_ahead.run_training
+def probe(*args, **kwargs):  # how many worker processes are alive at each retraining
+    calls.append(len(multiprocessing.active_children()))
+    if sys.argv[3:] == ["signal"]:  # Ctrl-C reaches the retraining at its first logged step
+        import os, signal
+        kwargs.update(print_every=1, echo=lambda line: len(calls) == 1 and calls.append(
+            os.kill(os.getpid(), signal.SIGINT)))
+    return real(*args, **kwargs)
+sweep_ahead.run_training = probe
+data = load("moons", seed=0, n_per_class=40)
+base = TrainSettings(iterations=100, seed=0)
+result = run_sweep(data, base, parse_space(["lr=0.1,1.0"]), workers=2, out=out)
+if result.interrupted:
+    print(json.dumps({"calls": calls, "pending": result.pending, "best_run": result.best_run,
+                      "listing": sorted(p.name for p in out.iterdir())}))
+    sys.exit(0)
+sweep_calls = list(calls)
+# the same trial retrained the usual way, in this process, for the files to compare
+again = sweep_ahead.retrain_best(data, sweep_ahead.best_run_settings(base, result.best, None),
+                            result.best, out.parent / "again")
+print(json.dumps({"calls": sweep_calls, "best": result.best.params["lr"],
+                  "name": json.loads((out / "best" / "config.json").read_text())["name"],
+                  "listing": sorted(p.name for p in out.iterdir()),
+                  "same": [(out / "best" / f).read_bytes() == (out.parent / "again" / "best" / f
+                                                               ).read_bytes()
+                           for f in ("model.safetensors", "metrics.json", "history.csv")]}))
+"""
+
+
+@pytest.mark.parametrize("slow", [0.1, 1.0])
+def test_the_best_so_far_is_retrained_while_the_last_trial_runs(tmp_path, slow):
+    """With worker processes, the best trial so far is retrained as soon as a worker has no
+    slot left, while the last trial runs. It is kept when that trial does not come out best
+    (lr 0.1 is the slow one: one retraining, while a worker was alive); else it is
+    discarded whole and the best retrained after (lr 1.0, the best, is the slow one). The
+    run is the one retrained the usual way, byte for byte where no time is written."""
+    env = {**os.environ, "PYTHONPATH": SRC}
+    proc = subprocess.run([sys.executable, "-c", _AHEAD_PROBE, str(slow), str(tmp_path / "s")],
+                          env=env, text=True, capture_output=True, timeout=DEADLINE)
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout)
+    assert seen["best"] == 1.0 and seen["name"] == "sweep best: lr=1"
+    if slow == 0.1:
+        assert len(seen["calls"]) == 1 and seen["calls"][0] >= 1  # kept
+    else:
+        assert len(seen["calls"]) == 2 and seen["calls"][0] >= 1 and seen["calls"][1] == 0
+    # nothing left of a discarded run: no new state, no second folder
+    assert seen["listing"] == ["best", "study.journal", "sweep.csv", "sweep.json", "tensorboard"]
+    assert seen["same"] == [True, True, True]
+
+
+def test_a_signal_while_the_best_so_far_retrains_stops_the_sweep_and_keeps_nothing(tmp_path):
+    """Ctrl-C during the retraining started while the last trial runs stops the sweep as
+    it would during a trial: the retrained run is discarded whole, the last slot waits for
+    the next run, and there is no best/ folder."""
+    env = {**os.environ, "PYTHONPATH": SRC}
+    proc = subprocess.run([sys.executable, "-c", _AHEAD_PROBE, "0.1", str(tmp_path / "s"),
+                           "signal"], env=env, text=True, capture_output=True, timeout=DEADLINE)
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout)
+    assert seen["calls"][0] >= 1 and len(seen["calls"]) == 2  # one retraining, one signal
+    assert seen["pending"] == 1 and seen["best_run"] is None
+    assert seen["listing"] == ["study.journal", "sweep.csv", "sweep.json", "tensorboard"]

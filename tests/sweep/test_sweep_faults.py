@@ -422,9 +422,9 @@ def test_the_cli_names_resume_and_refuses_a_different_out(tmp_path, capsys):
 
 
 def test_a_signal_while_the_best_retrains_says_so_and_exits_130(tmp_path, capsys, monkeypatch):
-    import neuralab.sweep.run as sweep_run
+    import neuralab.sweep.ahead as sweep_ahead
 
-    real = sweep_run.run_training
+    real = sweep_ahead.run_training
     sent = []
 
     def signalled(*args, **kwargs):
@@ -433,7 +433,7 @@ def test_a_signal_while_the_best_retrains_says_so_and_exits_130(tmp_path, capsys
                 sent.append(os.kill(os.getpid(), signal.SIGTERM))
         return real(*args, **{**kwargs, "print_every": 1, "echo": echo})
 
-    monkeypatch.setattr(sweep_run, "run_training", signalled)
+    monkeypatch.setattr(sweep_ahead, "run_training", signalled)
     out = tmp_path / "sweep"
     status = main(["sweep", "--dataset", "moons", "-p", "lr=0.1,0.5", "--iterations", "200",
                    "--out", str(out)])

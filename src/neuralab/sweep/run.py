@@ -27,13 +27,11 @@ from neuralab.config import TrainSettings, check
 from neuralab.data import Dataset
 from neuralab.data.splits import make_splits
 from neuralab.fileio import csv_text, write_csv, write_json
-from neuralab.lab import run_training
 from neuralab.runs import RunResult, prepare_run_dir
 from neuralab.runs.tensorboard import TENSORBOARD, write_trial_events
 from neuralab.sweep.space import (
     SAMPLERS,
     default_sampler,
-    format_params,
     format_value,
     grid,
     normalize_space,
@@ -57,6 +55,7 @@ from neuralab.sweep.trials import (
     all_trial_settings,
     selection_splits,
 )
+from neuralab.sweep.ahead import Ahead, best_run_settings, retrain_best
 from neuralab.sweep.worker import Job, run_processes, work
 from neuralab.train import TrainingDiverged
 
@@ -304,17 +303,26 @@ def _prepare_out(out: Path | None, storage: str | None, *, resume: bool, overwri
         prepare_run_dir(out, overwrite=overwrite, figures=False)
 
 
-def _run(job: Job, study, workers: int, poll: Callable[[], None], *, figures: bool) -> bool:
+def _run(job: Job, study, workers: int, poll: Callable[[], None], *, figures: bool,
+         idle: Callable[[], bool] | None = None) -> bool:
     """Run the workers until no slot waits; whether a signal (or KeyboardInterrupt) stopped them.
 
     ``figures``: the best run's figures will be drawn here, so with worker processes this
     process imports matplotlib while it waits on them (half a second that the best run's
-    write would wait for otherwise, and its forked writer with it)."""
+    write would wait for otherwise, and its forked writer with it). ``idle()``: asked
+    after each poll while worker processes run (:meth:`Ahead.when_idle`); False stops the
+    sweep as a signal would."""
     with _signals_heard() as heard:
         stopped = heard.__len__
+
+        def polled() -> None:
+            poll()
+            if idle is not None and not heard and not idle():
+                heard.append(signal.SIGINT)
+
         try:
             if workers > 1:
-                run_processes(job, workers, on_poll=poll, stopped=stopped,
+                run_processes(job, workers, on_poll=polled, stopped=stopped,
                               meanwhile=_preload_figures if figures else None)
             # a worker that died mid-trial left its slot running (recover() queues it again),
             # and workers that could not start left theirs waiting: run them here
@@ -377,20 +385,11 @@ def _ready(data: Dataset, base: TrainSettings, space, *, sampler, n_trials, prun
     return space, sampler, pruner, total, pairs, scoring
 
 
-def _retrain_best(result: SweepResult, data: Dataset, settings: TrainSettings, *,
-                  val_fraction: float | None, **run_kwargs) -> None:
-    """Train the best trial's ``settings`` on all non-test rows; a failure is kept as best_error."""
-    base, params = result.base, result.best.params
-    # all non-test rows train the final model; only early stopping keeps a validation split
-    # to watch, so that it never watches the test rows
-    keep_val = settings.early_stopping is not None
-    final = settings.replace(test_fraction=base.test_fraction, val_fraction=(
-        val_fraction or DEFAULT_VAL_FRACTION) if keep_val else None)
-    out = None if result.out is None else result.out / "best"
+def _retrain_best(result: SweepResult, data: Dataset, **run_kwargs) -> None:
+    """Train the best trial on all non-test rows; a failure is kept as best_error."""
+    settings = best_run_settings(result.base, result.best, result.scoring.get("val_fraction"))
     try:
-        result.best_run = run_training(
-            data, final, out=out, overwrite=True, print_every=None, echo=None,
-            name=f"sweep best: {format_params(params)}" if params else "sweep best", **run_kwargs)
+        result.best_run = retrain_best(data, settings, result.best, result.out, **run_kwargs)
     except (TrainingDiverged, NeuralabError) as exc:
         result.best_error = f"retraining the best trial failed: {exc}"
 
@@ -429,7 +428,10 @@ def run_sweep(data: Dataset, base: TrainSettings, space: Mapping[str, object], *
         study: the study's name in ``storage`` (default ``sweep``).
         retrain: retrain the best trial on all non-test rows with
             :func:`~neuralab.lab.run_training` (to ``out/best``) once no slot is left;
-            with early stopping it keeps the validation split to watch.
+            with early stopping it keeps the validation split to watch. With worker
+            processes and ``out``, the best trial so far is retrained while the last
+            trials run, and kept only if it is still the best at the end
+            (:mod:`neuralab.sweep.ahead`).
         on_trial: ``on_trial(done, total, trial)`` after each trial, as they finish
             (any worker's, on any machine).
         data_spec, test_spec: where the data came from, for the best run's config.json.
@@ -465,26 +467,38 @@ def run_sweep(data: Dataset, base: TrainSettings, space: Mapping[str, object], *
     job = Job(url=url, study=name, space=space, sampler=sampler, pruner=pruner, base=base,
               # the workers need neither the data set's own test part nor a copy of it
               data=dataclasses.replace(data, test=None), folds=pairs)
-    collect = _collector(result, st, space, on_trial)
-    result.interrupted = _run(job, st, workers, collect, figures=retrain and out is not None)
-    collect()
-    result.pending = sum(slots_left(st))
-    if out is not None:
-        result.write()
-    if not (result.interrupted or result.pending or not retrain):
-        _finish(result, data, test=test, progress=progress, data_spec=data_spec,
-                test_spec=test_spec)
+    _trials_then_best(result, job, st, _collector(result, st, space, on_trial), data, workers,
+                      retrain=retrain, progress=progress,
+                      run_kwargs=dict(test=test, data_spec=data_spec, test_spec=test_spec))
     return result
 
 
-def _finish(result: SweepResult, data: Dataset, **run_kwargs) -> None:
-    """Every slot is done: retrain the best trial (or say why there is none); write the files."""
+def _trials_then_best(result: SweepResult, job: Job, study, collect: Callable[[], None],
+                      data: Dataset, workers: int, *, retrain: bool, progress: bool | None,
+                      run_kwargs: dict) -> None:
+    """Run the slots left, rank and write the trials; then, unless stopped, the best run
+    (retrained ahead while the last trials run, where that can be done)."""
+    figures = retrain and result.out is not None
+    with Ahead(data, result.scoring.get("val_fraction"), **run_kwargs) as ahead:
+        result.interrupted = _run(job, study, workers, collect, figures=figures, idle=(
+            lambda: ahead.when_idle(result, study, workers)) if figures else None)
+        collect()
+        result.pending = sum(slots_left(study))
+        if result.out is not None:
+            result.write()
+        if not (result.interrupted or result.pending or not retrain):
+            _finish(result, data, ahead, progress=progress, **run_kwargs)
+
+
+def _finish(result: SweepResult, data: Dataset, ahead: Ahead, **run_kwargs) -> None:
+    """Every slot is done: keep the best trial retrained ahead (:mod:`neuralab.sweep.ahead`)
+    if it is still the best, else retrain it (or say why there is none); write the files."""
     if result.best is None:
         result.best_error = "every trial failed or was pruned; see the message column"
     else:
-        settings = all_trial_settings(result.base, [result.best.params])[0]
-        _retrain_best(result, data, settings, val_fraction=result.scoring.get("val_fraction"),
-                      **run_kwargs)
+        result.best_run = ahead.keep(result.best)
+        if result.best_run is None:
+            _retrain_best(result, data, **run_kwargs)
     if result.out is not None:
         result.write()
 
