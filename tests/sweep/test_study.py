@@ -676,6 +676,14 @@ def probe(*args, **kwargs):  # how many worker processes are alive at each retra
             os.kill(os.getpid(), signal.SIGINT)))
     return real(*args, **kwargs)
 sweep_ahead.run_training = probe
+if sys.argv[3:] == ["signal-write"]:  # Ctrl-C while the run retrained ahead is swapped in
+    import os, signal
+    from neuralab.runs.parallel import Later
+    finish = Later.finish
+    def signalled(self):
+        os.kill(os.getpid(), signal.SIGINT)
+        return finish(self)
+    Later.finish = signalled
 data = load("moons", seed=0, n_per_class=40)
 base = TrainSettings(iterations=100, seed=0)
 result = run_sweep(data, base, parse_space(["lr=0.1,1.0"]), workers=2, out=out)
@@ -690,6 +698,7 @@ again = sweep_ahead.retrain_best(data, sweep_ahead.best_run_settings(base, resul
 print(json.dumps({"calls": sweep_calls, "best": result.best.params["lr"],
                   "name": json.loads((out / "best" / "config.json").read_text())["name"],
                   "listing": sorted(p.name for p in out.iterdir()),
+                  "stopped_while_writing": result.best_run.stopped_while_writing,
                   "same": [(out / "best" / f).read_bytes() == (out.parent / "again" / "best" / f
                                                                ).read_bytes()
                            for f in ("model.safetensors", "metrics.json", "history.csv")]}))
@@ -716,6 +725,19 @@ def test_the_best_so_far_is_retrained_while_the_last_trial_runs(tmp_path, slow):
     # nothing left of a discarded run: no new state, no second folder
     assert seen["listing"] == ["best", "study.journal", "sweep.csv", "sweep.json", "tensorboard"]
     assert seen["same"] == [True, True, True]
+    assert seen["stopped_while_writing"] is False
+
+
+def test_a_signal_while_the_best_retrained_ahead_is_written_lets_the_write_finish(tmp_path):
+    # as a run's own write: the run is written whole and says a signal came while it was
+    env = {**os.environ, "PYTHONPATH": SRC}
+    proc = subprocess.run([sys.executable, "-c", _AHEAD_PROBE, "0.1", str(tmp_path / "s"),
+                           "signal-write"], env=env, text=True, capture_output=True,
+                          timeout=DEADLINE)
+    assert proc.returncode == 0, proc.stderr
+    seen = json.loads(proc.stdout)
+    assert len(seen["calls"]) == 1 and seen["calls"][0] >= 1  # retrained ahead, and kept
+    assert seen["stopped_while_writing"] is True and seen["same"] == [True, True, True]
 
 
 def test_a_signal_while_the_best_so_far_retrains_stops_the_sweep_and_keeps_nothing(tmp_path):

@@ -27,7 +27,7 @@ from neuralab.runs.parallel import Later, can_fork
 from neuralab.sweep.space import format_params
 from neuralab.sweep.study import slots_left
 from neuralab.sweep.trials import DEFAULT_VAL_FRACTION, Trial, all_trial_settings
-from neuralab.train import TrainingDiverged
+from neuralab.train import StopOnSignal, TrainingDiverged
 
 __all__ = ["Ahead", "best_run_settings", "retrain_best"]
 
@@ -105,10 +105,11 @@ class Ahead:
             return None
         run, later = self._run, self._later
         self._run = self._later = None
-        try:
+        # as a run's own write: a signal lets it finish (the run then says it was stopped
+        # while written), a second abandons it (WriteInterrupted, nothing in best/)
+        with later, StopOnSignal(True) as stopper:
             later.finish()
-        finally:
-            later.__exit__(None, None, None)
+        run.stopped_while_writing = run.stopped_while_writing or stopper.requested
         return run
 
     def discard(self) -> None:
