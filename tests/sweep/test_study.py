@@ -666,29 +666,40 @@ def evaluate_slowly(number, params, *args, **kwargs):  # the forked workers inhe
         time.sleep(1.5)
     return evaluate(number, params, *args, **kwargs)
 sweep_worker.evaluate_trial = evaluate_slowly
+import os, signal
+from neuralab.runs.parallel import Later
+mode = sys.argv[3] if len(sys.argv) > 3 else ""
 calls = []
 real = sweep_ahead.run_training
 def probe(*args, **kwargs):  # how many worker processes are alive at each retraining
     calls.append(len(multiprocessing.active_children()))
-    if sys.argv[3:] == ["signal"]:  # Ctrl-C reaches the retraining at its first logged step
-        import os, signal
+    if mode == "signal":  # Ctrl-C reaches the retraining at its first logged step
         kwargs.update(print_every=1, echo=lambda line: len(calls) == 1 and calls.append(
             os.kill(os.getpid(), signal.SIGINT)))
+    if mode == "fails" and len(calls) == 1:
+        raise RuntimeError("out of memory")
     return real(*args, **kwargs)
 sweep_ahead.run_training = probe
-if sys.argv[3:] == ["signal-write"]:  # Ctrl-C while the run retrained ahead is swapped in
-    import os, signal
-    from neuralab.runs.parallel import Later
-    finish = Later.finish
-    def signalled(self):
+if mode == "signal-early":  # Ctrl-C before the retraining's own handlers take over
+    settings = sweep_ahead.best_run_settings
+    def signalled_settings(*args):
         os.kill(os.getpid(), signal.SIGINT)
-        return finish(self)
-    Later.finish = signalled
+        return settings(*args)
+    sweep_ahead.best_run_settings = signalled_settings
+finish = Later.finish
+def finish_as_told(self, **kwargs):
+    if mode == "signal-write":  # Ctrl-C while the run retrained ahead is swapped in
+        os.kill(os.getpid(), signal.SIGINT)
+    if mode == "write-fails":
+        raise OSError(28, "No space left on device")
+    return finish(self, **kwargs)
+Later.finish = finish_as_told
 data = load("moons", seed=0, n_per_class=40)
 base = TrainSettings(iterations=100, seed=0)
 result = run_sweep(data, base, parse_space(["lr=0.1,1.0"]), workers=2, out=out)
-if result.interrupted:
+if result.interrupted or result.best_run is None:
     print(json.dumps({"calls": calls, "pending": result.pending, "best_run": result.best_run,
+                      "interrupted": result.interrupted, "best_error": result.best_error,
                       "listing": sorted(p.name for p in out.iterdir())}))
     sys.exit(0)
 sweep_calls = list(calls)
@@ -751,4 +762,33 @@ def test_a_signal_while_the_best_so_far_retrains_stops_the_sweep_and_keeps_nothi
     seen = json.loads(proc.stdout)
     assert seen["calls"][0] >= 1 and len(seen["calls"]) == 2  # one retraining, one signal
     assert seen["pending"] == 1 and seen["best_run"] is None
+    assert seen["listing"] == ["study.journal", "sweep.csv", "sweep.json", "tensorboard"]
+
+
+def _ahead(tmp_path, mode: str) -> dict:
+    env = {**os.environ, "PYTHONPATH": SRC}
+    proc = subprocess.run([sys.executable, "-c", _AHEAD_PROBE, "0.1", str(tmp_path / "s"), mode],
+                          env=env, text=True, capture_output=True, timeout=DEADLINE)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_a_signal_just_before_the_best_so_far_retrains_stops_it_at_its_first_step(tmp_path):
+    # the sweep heard it, not the training's own handlers: the training asks the sweep
+    seen = _ahead(tmp_path, "signal-early")
+    assert seen["interrupted"] is True and seen["pending"] == 1 and len(seen["calls"]) == 1
+    assert seen["listing"] == ["study.journal", "sweep.csv", "sweep.json", "tensorboard"]
+
+
+def test_a_retraining_ahead_that_fails_is_dropped_and_the_best_retrained_at_the_end(tmp_path):
+    seen = _ahead(tmp_path, "fails")
+    assert seen["calls"][0] >= 1 and seen["calls"][1:] == [0]  # again, once the workers ended
+    assert seen["best"] == 1.0 and seen["same"] == [True, True, True]
+
+
+def test_a_run_retrained_ahead_that_cannot_be_written_is_the_sweeps_best_error(tmp_path):
+    seen = _ahead(tmp_path, "write-fails")
+    assert seen["interrupted"] is False and seen["best_run"] is None and len(seen["calls"]) == 1
+    assert seen["best_error"].startswith("retraining the best trial failed: cannot write")
+    assert "No space left on device" in seen["best_error"]
     assert seen["listing"] == ["study.journal", "sweep.csv", "sweep.json", "tensorboard"]

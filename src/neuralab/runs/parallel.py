@@ -200,13 +200,17 @@ class Later:
                 job()
         self._pending.append((Beside([alone]), state, then))
 
-    def finish(self) -> None:
+    def finish(self, before_commit: Job | None = None) -> None:
+        """Wait for each run's files, then swap it in (``before_commit()`` first: from there on
+        the write is finished, whatever comes)."""
         while self._pending:  # one at a time: a failure leaves the rest for __exit__
             beside, state, then = self._pending[0]
             beside.finish()
             del self._pending[0]
             if then is not None:
                 then()
+            if before_commit is not None:
+                before_commit()
             state.commit()
         self._held.close()
 

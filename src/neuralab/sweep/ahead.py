@@ -16,9 +16,9 @@ retrains as before: the sweep's files are the same either way, only sooner.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-from neuralab import NeuralabError
 from neuralab.config import TrainSettings
 from neuralab.data import Dataset
 from neuralab.lab import run_training
@@ -27,9 +27,13 @@ from neuralab.runs.parallel import Later, can_fork
 from neuralab.sweep.space import format_params
 from neuralab.sweep.study import slots_left
 from neuralab.sweep.trials import DEFAULT_VAL_FRACTION, Trial, all_trial_settings
-from neuralab.train import StopOnSignal, TrainingDiverged
+from neuralab.train import StopOnSignal
 
 __all__ = ["Ahead", "best_run_settings", "retrain_best"]
+
+
+class _Stopped(Exception):
+    """The sweep heard a signal while its best trial was retrained ahead."""
 
 
 def best_run_settings(base: TrainSettings, best: Trial, val_fraction: float | None
@@ -67,24 +71,40 @@ class Ahead:
         self._trial: Trial | None = None
         self._run: RunResult | None = None
 
-    def when_idle(self, result, study, workers: int) -> bool:
+    def when_idle(self, result, study, workers: int, stopped: Callable[[], bool]) -> bool:
         """Start once a worker process has no slot left and a trial has finished; whether the
-        sweep may go on (False: a signal stopped the retraining, and so the sweep)."""
-        if self.started or result.best is None or result.out is None:
+        sweep may go on (False: a signal stopped the retraining, and so the sweep).
+
+        ``stopped()`` is the sweep's: a signal it heard before the training took over the
+        signals stops the retraining at its next logged step. A retraining that fails in
+        any other way is discarded: the sweep retrains the best at its end, and says why
+        that failed, as before. While it trains, the trials' results are read afterwards.
+        """
+        # only where its files can be written beside (no other thread: the import of
+        # matplotlib beside the trials has ended), else the next poll asks again
+        if self.started or result.best is None or result.out is None or not can_fork():
             return True
         waiting, running = slots_left(study)
-        # and only where its files can be written beside (no other thread: the import of
-        # matplotlib beside the trials has ended), else the next poll asks again
-        if waiting or not 0 < running < workers or not can_fork():
+        if waiting or not 0 < running < workers:
             return True
+        if stopped():
+            return False
         self.started = True
         best = result.best
         settings = best_run_settings(result.base, best, self.val_fraction)
         self._later = Later()
+
+        def heard(step, loss, metrics) -> None:
+            if stopped():
+                raise _Stopped
+
         try:
             run = retrain_best(self.data, settings, best, result.out, later=self._later,
-                          **self.run_kwargs)
-        except (TrainingDiverged, NeuralabError):  # the sweep's own retraining says why
+                               callbacks=[heard], **self.run_kwargs)
+        except _Stopped:
+            self.discard()
+            return False
+        except Exception:  # noqa: BLE001 - the sweep's own retraining at its end says why
             self.discard()
             return True
         except BaseException:
@@ -106,9 +126,10 @@ class Ahead:
         run, later = self._run, self._later
         self._run = self._later = None
         # as a run's own write: a signal lets it finish (the run then says it was stopped
-        # while written), a second abandons it (WriteInterrupted, nothing in best/)
+        # while written), a second abandons it (WriteInterrupted, nothing in best/), until
+        # the swap begins
         with later, StopOnSignal(True) as stopper:
-            later.finish()
+            later.finish(before_commit=lambda: setattr(stopper, "abort_on_second", False))
         run.stopped_while_writing = run.stopped_while_writing or stopper.requested
         return run
 

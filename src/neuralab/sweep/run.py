@@ -304,20 +304,20 @@ def _prepare_out(out: Path | None, storage: str | None, *, resume: bool, overwri
 
 
 def _run(job: Job, study, workers: int, poll: Callable[[], None], *, figures: bool,
-         idle: Callable[[], bool] | None = None) -> bool:
+         idle: Callable[[Callable[[], bool]], bool] | None = None) -> bool:
     """Run the workers until no slot waits; whether a signal (or KeyboardInterrupt) stopped them.
 
     ``figures``: the best run's figures will be drawn here, so with worker processes this
     process imports matplotlib while it waits on them (half a second that the best run's
-    write would wait for otherwise, and its forked writer with it). ``idle()``: asked
-    after each poll while worker processes run (:meth:`Ahead.when_idle`); False stops the
-    sweep as a signal would."""
+    write would wait for otherwise, and its forked writer with it). ``idle(stopped)``:
+    asked after each poll while worker processes run (:meth:`Ahead.when_idle`), with what
+    says whether a signal came; False stops the sweep as a signal would."""
     with _signals_heard() as heard:
         stopped = heard.__len__
 
         def polled() -> None:
             poll()
-            if idle is not None and not heard and not idle():
+            if idle is not None and not heard and not idle(stopped):
                 heard.append(signal.SIGINT)
 
         try:
@@ -481,7 +481,7 @@ def _trials_then_best(result: SweepResult, job: Job, study, collect: Callable[[]
     figures = retrain and result.out is not None
     with Ahead(data, result.scoring.get("val_fraction"), **run_kwargs) as ahead:
         result.interrupted = _run(job, study, workers, collect, figures=figures, idle=(
-            lambda: ahead.when_idle(result, study, workers)) if figures else None)
+            lambda stopped: ahead.when_idle(result, study, workers, stopped)) if figures else None)
         collect()
         result.pending = sum(slots_left(study))
         if result.out is not None:
@@ -496,9 +496,13 @@ def _finish(result: SweepResult, data: Dataset, ahead: Ahead, **run_kwargs) -> N
     if result.best is None:
         result.best_error = "every trial failed or was pruned; see the message column"
     else:
-        result.best_run = ahead.keep(result.best)
-        if result.best_run is None:
-            _retrain_best(result, data, **run_kwargs)
+        try:
+            result.best_run = ahead.keep(result.best)
+        except NeuralabError as exc:  # its write failed: as the retraining's own would say
+            result.best_error = f"retraining the best trial failed: {exc}"
+        else:
+            if result.best_run is None:
+                _retrain_best(result, data, **run_kwargs)
     if result.out is not None:
         result.write()
 
