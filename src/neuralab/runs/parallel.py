@@ -181,31 +181,49 @@ class Later:
     :meth:`hold` keeps a run's new state (:class:`~neuralab.runs.NewState`) open past the
     call that trained the run; :meth:`add` gives the job that writes its files, started at
     once beside this process (:class:`Beside`), forking no child of its own
-    (:func:`serially`). :meth:`finish` waits for each, then swaps
-    each run in. Used as a context manager: leaving the block any other way (an error, a
+    (:func:`serially`), or with ``write_here`` run in this process when :meth:`write` is
+    called. :meth:`finish` waits for each, then swaps each run in. Used as a context manager: leaving the block any other way (an error, a
     second Ctrl-C) kills the children and discards the held states.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, write_here: bool = False) -> None:
         self._held = contextlib.ExitStack()
-        self._pending: list[tuple[Beside, object, Job | None]] = []
+        self._pending: list[tuple[Beside | None, object, Job | None, Job | None]] = []
+        #: each run's files written by :meth:`write` (or :meth:`finish`) in this process, as
+        #: a run writes its own (with its forked writer), not beside: for a caller that has
+        #: nothing else to do by then, and may discard a run before anything is written
+        self.write_here = write_here
 
     def hold(self, new_state):
         return self._held.enter_context(new_state)
 
     def add(self, job: Job, state, then: Job | None = None) -> None:
-        """``job`` started beside; ``then`` run here once it is done, before the commit."""
+        """``job`` started beside (with ``write_here``: kept for :meth:`write`); ``then`` run
+        here once it is done, before the commit."""
+        if self.write_here:
+            self._pending.append((None, state, then, job))
+            return
+
         def alone():  # beside other work already: its own writes one after another
             with serially():
                 job()
-        self._pending.append((Beside([alone]), state, then))
+        self._pending.append((Beside([alone]), state, then, None))
+
+    def write(self) -> None:
+        """With ``write_here``: the files of the runs added so far, written now, here."""
+        for i, (beside, state, then, job) in enumerate(self._pending):
+            if job is not None:
+                job()
+                self._pending[i] = (beside, state, then, None)
 
     def finish(self, before_commit: Job | None = None) -> None:
-        """Wait for each run's files, then swap it in (``before_commit()`` first: from there on
-        the write is finished, whatever comes)."""
+        """Wait for each run's files (or write them, :meth:`write`), then swap it in
+        (``before_commit()`` first: from there on the write is finished, whatever comes)."""
+        self.write()
         while self._pending:  # one at a time: a failure leaves the rest for __exit__
-            beside, state, then = self._pending[0]
-            beside.finish()
+            beside, state, then, _ = self._pending[0]
+            if beside is not None:
+                beside.finish()
             del self._pending[0]
             if then is not None:
                 then()
@@ -219,7 +237,8 @@ class Later:
 
     def __exit__(self, *exc) -> None:
         for beside, *_ in self._pending:
-            beside.abandon()
+            if beside is not None:
+                beside.abandon()
         self._pending = []
         self._held.__exit__(*exc)
 

@@ -7,9 +7,9 @@ training run on top. :class:`Ahead` starts that retraining as soon as a worker p
 has no slot left to take (every slot has started, fewer are running than there are
 workers: a core is free), here, in the sweep's own process, with the best trial so far.
 
-Its files are written in a forked child (:class:`~neuralab.runs.parallel.Later`), and
-nothing appears in ``best/`` until :meth:`Ahead.keep` finds the same trial still the
-best once every slot is done. Otherwise (another trial came out best, a signal stopped
+Its files are written at once, as a run's own are, into a new state that is held open
+(:class:`~neuralab.runs.parallel.Later`), and nothing appears in ``best/`` until
+:meth:`Ahead.keep` finds the same trial still the best once every slot is done. Otherwise (another trial came out best, a signal stopped
 the sweep, the retraining failed) the retrained run is discarded whole and the sweep
 retrains as before: the sweep's files are the same either way, only sooner.
 """
@@ -92,7 +92,9 @@ class Ahead:
         self.started = True
         best = result.best
         settings = best_run_settings(result.base, best, self.val_fraction)
-        self._later = Later()
+        # its files written here and in a forked writer, once it trained, beside the last
+        # trials: this process only waits on them, and a discarded run leaves no writer behind
+        self._later = Later(write_here=True)
 
         def heard(step, loss, metrics) -> None:
             if stopped():
@@ -111,6 +113,17 @@ class Ahead:
             self.discard()
             raise
         if run.interrupted:  # a signal reached the retraining: the sweep stops, nothing kept
+            self.discard()
+            return False
+        try:
+            self._later.write()  # beside the last trials, with the run's own forked writer
+        except Exception:  # noqa: BLE001 - as a failed retraining: done again at the end
+            self.discard()
+            return True
+        except BaseException:
+            self.discard()
+            raise
+        if stopped():  # a signal while the files were written
             self.discard()
             return False
         self._trial, self._run = best, run
