@@ -182,8 +182,9 @@ class Later:
     call that trained the run; :meth:`add` gives the job that writes its files, started at
     once beside this process (:class:`Beside`), forking no child of its own
     (:func:`serially`), or with ``write_here`` run in this process when :meth:`write` is
-    called. :meth:`finish` waits for each, then swaps each run in. Used as a context manager: leaving the block any other way (an error, a
-    second Ctrl-C) kills the children and discards the held states.
+    called. :meth:`finish` waits for each, then swaps each run in. Used as a context
+    manager: leaving the block any other way (an error, a second Ctrl-C) kills the
+    children and discards the held states.
     """
 
     def __init__(self, *, write_here: bool = False) -> None:

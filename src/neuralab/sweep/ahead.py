@@ -9,9 +9,10 @@ workers: a core is free), here, in the sweep's own process, with the best trial 
 
 Its files are written at once, as a run's own are, into a new state that is held open
 (:class:`~neuralab.runs.parallel.Later`), and nothing appears in ``best/`` until
-:meth:`Ahead.keep` finds the same trial still the best once every slot is done. Otherwise (another trial came out best, a signal stopped
-the sweep, the retraining failed) the retrained run is discarded whole and the sweep
-retrains as before: the sweep's files are the same either way, only sooner.
+:meth:`Ahead.keep` finds the same trial still the best once every slot is done.
+Otherwise (another trial came out best, a signal stopped the sweep, the retraining
+failed) the retrained run is discarded whole and the sweep retrains as before: the
+sweep's files are the same either way, only sooner.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def best_run_settings(base: TrainSettings, best: Trial, val_fraction: float | No
 
 
 def retrain_best(data: Dataset, settings: TrainSettings, best: Trial, out: Path | None,
-            **run_kwargs) -> RunResult:
+                 **run_kwargs) -> RunResult:
     """``best`` retrained with ``settings`` (:func:`best_run_settings`) into ``out/best``."""
     params = best.params
     return run_training(data, settings, out=None if out is None else out / "best",
@@ -58,7 +59,7 @@ def retrain_best(data: Dataset, settings: TrainSettings, best: Trial, out: Path 
 
 class Ahead:
     """The best trial so far retrained while the last trials run; a context manager that
-    discards the run it did not keep (and kills its writer) on the way out.
+    discards the run it did not keep on the way out.
 
     ``run_kwargs`` are the final run's (:func:`retrain_best`), ``val_fraction`` the sweep's.
     """
@@ -103,6 +104,8 @@ class Ahead:
         try:
             run = retrain_best(self.data, settings, best, result.out, later=self._later,
                                callbacks=[heard], **self.run_kwargs)
+            if not run.interrupted:
+                self._later.write()  # beside the last trials, with the run's own forked writer
         except _Stopped:
             self.discard()
             return False
@@ -112,18 +115,7 @@ class Ahead:
         except BaseException:
             self.discard()
             raise
-        if run.interrupted:  # a signal reached the retraining: the sweep stops, nothing kept
-            self.discard()
-            return False
-        try:
-            self._later.write()  # beside the last trials, with the run's own forked writer
-        except Exception:  # noqa: BLE001 - as a failed retraining: done again at the end
-            self.discard()
-            return True
-        except BaseException:
-            self.discard()
-            raise
-        if stopped():  # a signal while the files were written
+        if run.interrupted or stopped():  # a signal reached the retraining, or its write
             self.discard()
             return False
         self._trial, self._run = best, run
