@@ -189,7 +189,8 @@ class Later:
 
     def __init__(self, *, write_here: bool = False) -> None:
         self._held = contextlib.ExitStack()
-        self._pending: list[tuple[Beside | None, object, Job | None, Job | None]] = []
+        self._pending: list[tuple[Beside | None, object, Job | None]] = []
+        self._unwritten: list[Job] = []  # write_here: the jobs :meth:`write` has yet to run
         #: each run's files written by :meth:`write` (or :meth:`finish`) in this process, as
         #: a run writes its own (with its forked writer), not beside: for a caller that has
         #: nothing else to do by then, and may discard a run before anything is written
@@ -202,27 +203,26 @@ class Later:
         """``job`` started beside (with ``write_here``: kept for :meth:`write`); ``then`` run
         here once it is done, before the commit."""
         if self.write_here:
-            self._pending.append((None, state, then, job))
+            self._unwritten.append(job)
+            self._pending.append((None, state, then))
             return
 
         def alone():  # beside other work already: its own writes one after another
             with serially():
                 job()
-        self._pending.append((Beside([alone]), state, then, None))
+        self._pending.append((Beside([alone]), state, then))
 
     def write(self) -> None:
         """With ``write_here``: the files of the runs added so far, written now, here."""
-        for i, (beside, state, then, job) in enumerate(self._pending):
-            if job is not None:
-                job()
-                self._pending[i] = (beside, state, then, None)
+        while self._unwritten:
+            self._unwritten.pop(0)()
 
     def finish(self, before_commit: Job | None = None) -> None:
         """Wait for each run's files (or write them, :meth:`write`), then swap it in
         (``before_commit()`` first: from there on the write is finished, whatever comes)."""
         self.write()
         while self._pending:  # one at a time: a failure leaves the rest for __exit__
-            beside, state, then, _ = self._pending[0]
+            beside, state, then = self._pending[0]
             if beside is not None:
                 beside.finish()
             del self._pending[0]
@@ -240,7 +240,7 @@ class Later:
         for beside, *_ in self._pending:
             if beside is not None:
                 beside.abandon()
-        self._pending = []
+        self._pending, self._unwritten = [], []
         self._held.__exit__(*exc)
 
 
