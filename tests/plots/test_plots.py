@@ -144,7 +144,51 @@ def test_pr_figure_of_a_class_alone_in_y_true_is_a_flat_line_at_precision_1():
 
 
 def cell_texts(fig):
-    return [t.get_text() for t in fig.axes[0].texts]
+    (labels,) = fig.axes[0].artists
+    return labels.texts
+
+
+def _png_pixels(fig) -> np.ndarray:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    buf.seek(0)
+    with Image.open(buf) as image:
+        return np.asarray(image.convert("RGB"))
+
+
+@pytest.mark.parametrize("normalized", [False, True])
+def test_confusion_cell_values_are_drawn_where_text_artists_would_draw_them(normalized):
+    """The cell values, written straight through the renderer, give the very pixels of
+    one centred Text artist per cell: same place, same colour, "n/a" rows included."""
+    cm = np.array([[5103, 12, 0], [7, 980, 1234], [0, 0, 0]])  # class 2 absent: n/a
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UndefinedMetricWarning)
+        fig = plots.confusion_figure(cm, ["T-shirt/top", "Trouser", "Bag"], normalized=normalized)
+    ax = fig.axes[0]
+    (labels,) = ax.artists
+    assert len(labels.texts) == 9 and len(ax.texts) == 0
+    assert ("n/a" in labels.texts) == normalized
+    drawn = _png_pixels(fig)
+    labels.remove()
+    for (x, y), text, colour in zip(labels.xy, labels.texts, labels.colours):
+        ax.text(x, y, text, ha="center", va="center", color=colour, fontsize=8)
+    as_text = _png_pixels(fig)
+    assert np.array_equal(drawn, as_text)
+    labels.set_visible(False)
+    ax.add_artist(labels)
+    for text in list(ax.texts):
+        text.remove()
+    without = _png_pixels(fig)
+    assert not np.array_equal(without, as_text)  # the comparison saw the labels
+
+
+def test_cell_labels_need_a_text_and_a_colour_per_point():
+    with pytest.raises(ValueError, match="as many texts and colours as points"):
+        plots.cell_labels([0, 1], [0, 1], ["a"], ["black", "black"], fontsize=8)
 
 
 def test_confusion_figure_counts_are_unchanged_and_normalized_shows_fractions(tmp_path):
