@@ -112,23 +112,51 @@ def _command_names(typer_app) -> list[str]:
             for c in typer_app.registered_commands]
 
 
-def test_a_command_builds_the_parser_of_that_command_alone():
+def _outlined(typer_app) -> bool:
+    """Whether every command of the app is a stand-in (name and help only)."""
+    return all(c.callback.__name__ == "outlined" for c in typer_app.registered_commands)
+
+
+def test_a_command_builds_the_parser_of_that_command_alone(monkeypatch):
     from neuralab.cli.app import app
 
+    monkeypatch.delenv("_NEURALAB_COMPLETE", raising=False)
     every = _command_names(app)
     assert {"train", "datasets", "export", "sweep"} <= set(every)
     for args, holds in [(["datasets"], ["datasets"]),
                         (["--debug", "train", "--lr", "abc"], ["train"]),
                         (["export", "RUN", "--help"], ["export"]),  # a command named in full
-                        ([], every), (["--help"], every), (["--version"], every),
-                        (["nosuch"], every), (["--debug"], every)]:
-        assert _command_names(app.only(args)) == holds, args
-    assert _command_names(app) == every  # the app itself is left whole
+                        (["train", "--version"], ["train"])]:  # train's args: it says no
+        narrow = app.only(args)
+        assert _command_names(narrow) == holds and not _outlined(narrow), args
+    # no command runs: every command in outline, for the app's own --help or error
+    for args in [[], ["--help"], ["--version"], ["nosuch"], ["--debug"],
+                 ["--help", "train"], ["--version", "datasets"], ["--show-completion", "train"]]:
+        outline = app.only(args)
+        assert _command_names(outline) == every and _outlined(outline), args
+    assert _command_names(app) == every and not _outlined(app)  # the app itself is left whole
 
 
-@pytest.mark.parametrize("args", [["train", "--help"], ["sweep", "--help"], ["datasets"]])
+def test_the_shell_asking_for_completions_gets_every_command_whole(monkeypatch):
+    from neuralab.cli.app import app
+
+    monkeypatch.setenv("_NEURALAB_COMPLETE", "complete_bash")
+    assert app.only([]) is app
+
+
+def test_a_command_in_outline_fails_if_ever_called():
+    from neuralab.cli.app import app
+
+    info = app.outline().registered_commands[0]
+    with pytest.raises(RuntimeError, match="outline only"):
+        info.callback()
+
+
+@pytest.mark.parametrize("args", [["train", "--help"], ["sweep", "--help"], ["datasets"],
+                                  ["--help"], ["--version"], ["nosuch"]])
 def test_a_command_reads_the_same_from_its_own_parser_as_from_the_whole_app(args):
-    # what the narrowed app prints (help included) is the whole app's, byte for byte
+    # what the narrowed app or the outline prints (help included) is the whole app's,
+    # byte for byte, an error's message and status too
     from typer.testing import CliRunner
 
     from neuralab.cli.app import app
@@ -136,5 +164,22 @@ def test_a_command_reads_the_same_from_its_own_parser_as_from_the_whole_app(args
     runner = CliRunner()
     whole = runner.invoke(app, args, prog_name="neuralab", env={"COLUMNS": "120"})
     narrow = runner.invoke(app.only(args), args, prog_name="neuralab", env={"COLUMNS": "120"})
-    assert whole.exit_code == narrow.exit_code == 0, (whole.output, narrow.output)
+    assert whole.exit_code == narrow.exit_code == (2 if args == ["nosuch"] else 0), (
+        whole.output, narrow.output)
     assert narrow.output == whole.output
+
+
+def test_the_apps_help_lists_every_command_with_a_command_named_after_it():
+    """``neuralab --help train`` is the app's help (typer acts on --help first): every
+    command listed, not train alone."""
+    from typer.testing import CliRunner
+
+    from neuralab.cli.app import app
+
+    runner = CliRunner()
+    plain = runner.invoke(app, ["--help"], prog_name="neuralab", env={"COLUMNS": "120"})
+    named = runner.invoke(app.only(["--help", "train"]), ["--help", "train"], prog_name="neuralab",
+                          env={"COLUMNS": "120"})
+    assert named.exit_code == plain.exit_code == 0
+    assert named.output == plain.output
+    assert all(f" {name} " in named.output for name in _command_names(app))
