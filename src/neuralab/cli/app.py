@@ -172,11 +172,13 @@ def _outlined(info):
     """A copy of a command's registration with its name and help, and a stand-in callback."""
     import inspect
 
+    name = _command_name(info)
+
     def outlined() -> None:
-        raise RuntimeError(f"{info.name!r} was registered in outline only, for the app's --help")
+        raise RuntimeError(f"{name!r} was registered in outline only, for the app's --help")
 
     copied = copy.copy(info)
-    copied.name = _command_name(info)
+    copied.name = name
     copied.help = info.help if info.help is not None else inspect.getdoc(info.callback)
     copied.callback = outlined
     return copied
