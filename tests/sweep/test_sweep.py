@@ -363,6 +363,89 @@ def test_sweep_writes_a_ranked_csv_and_the_best_run(tmp_path):
         run_sweep(data, base, {"lr": [0.5]}, out=out)
 
 
+_HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from neuralab.runs import RunLock
+lock = RunLock(Path(sys.argv[1])).acquire()
+print("held", flush=True)
+go = Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.02)
+lock.release()
+"""
+
+
+def test_a_sweep_finding_best_being_written_by_another_process_waits_then_retrains(
+        tmp_path, monkeypatch):
+    """Processes that share a study and its folder may reach the best's retraining together:
+    the one that finds best/ locked by the other says so, waits until it is free, and then
+    retrains into it, instead of failing with a "locked" error."""
+    import subprocess
+    import sys
+
+    from neuralab.runs import RunLock
+    from neuralab.sweep import run as sweep_run
+
+    out, go = tmp_path / "sweep", tmp_path / "go"
+    holder = {}
+    retrain = sweep_run.retrain_best
+
+    def retrain_while_another_holds_best(*args, **kwargs):
+        if not holder:  # the other process takes best/'s lock just before this one
+            holder["proc"] = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(out / "best"),
+                                               str(go)], stdout=subprocess.PIPE, text=True)
+            assert holder["proc"].stdout.readline().strip() == "held"
+        return retrain(*args, **kwargs)
+
+    free = RunLock.free
+    looked = []
+
+    def free_once_looked_at(self):
+        looked.append(free(self))
+        go.touch()  # the other process finishes once this one waits for it
+        return looked[-1]
+
+    monkeypatch.setattr(sweep_run, "retrain_best", retrain_while_another_holds_best)
+    monkeypatch.setattr(RunLock, "free", free_once_looked_at)
+    monkeypatch.setattr(sweep_run, "BEST_WAIT_POLL_SECONDS", 0.01)
+    try:
+        with pytest.warns(UserWarning, match=r"best is being written by process \d+, which "
+                                             r"shares this sweep's folder; waiting"):
+            result = run_sweep(_moons(30), FAST, {"lr": [0.1, 0.5]}, out=out)
+    finally:
+        go.touch()
+        holder["proc"].wait(timeout=60)
+        holder["proc"].stdout.close()
+    assert holder["proc"].returncode == 0
+    assert looked and looked[-1] is True  # it waited until the lock was free
+    assert result.best_error is None and result.best_run is not None
+    assert json.loads((out / "best" / "config.json").read_text())["settings"]["lr"] == \
+        result.best.params["lr"]
+    assert json.loads((out / "sweep.json").read_text())["best_error"] is None
+
+
+def test_a_sweep_never_waits_for_a_lock_it_holds_itself(tmp_path, monkeypatch):
+    from neuralab.runs import RunLock
+    from neuralab.sweep import run as sweep_run
+
+    out = tmp_path / "sweep"
+    retrain = sweep_run.retrain_best
+    held = []
+
+    def retrain_with_best_held_here(*args, **kwargs):
+        held.append(RunLock(out / "best").acquire())
+        try:
+            return retrain(*args, **kwargs)
+        finally:
+            held[-1].release()
+
+    monkeypatch.setattr(sweep_run, "retrain_best", retrain_with_best_held_here)
+    result = run_sweep(_moons(30), FAST, {"lr": [0.1, 0.5]}, out=out)
+    assert result.best_run is None and len(held) == 1
+    assert "is being written by process" in result.best_error
+
+
 def test_random_search_runs_the_seeded_draws():
     space = parse_space(["lr=loguniform:0.05:2", "hidden=4;16"])
     runs = [run_sweep(_moons(30), FAST, space, sampler="random", n_trials=3, retrain=False)

@@ -52,7 +52,12 @@ MODES = ("new", "overwrite", "update", "amend")
 
 
 class RunLockedError(NeuralabError):
-    """Another live process holds the lock on a run directory."""
+    """Another live process holds the lock on a run directory: ``owner`` (its process id,
+    None where the lock file does not say), while it writes ``shown``."""
+
+    def __init__(self, message: str, *, owner: int | None = None, shown: str = "") -> None:
+        super().__init__(message)
+        self.owner, self.shown = owner, shown
 
 
 class WriteInterrupted(KeyboardInterrupt):
@@ -110,7 +115,7 @@ class RunLock:
         who = f"process {owner}" if owner is not None else "another process"
         return RunLockedError(
             f"run directory {self.shown} is being written by {who} (lock {self.path}); "
-            "wait until it finishes")
+            "wait until it finishes", owner=owner, shown=self.shown)
 
     def acquire(self) -> RunLock:
         try:
@@ -166,6 +171,16 @@ class RunLock:
             self.path.unlink()
         os.close(self.fd)
         self.fd = None
+
+    def free(self) -> bool:
+        """Whether no live process holds the lock now: taken (a stale one taken over) and let
+        go at once, or refused."""
+        try:
+            self.acquire()
+        except RunLockedError:
+            return False
+        self.release()
+        return True
 
     def __enter__(self) -> RunLock:
         return self.acquire()

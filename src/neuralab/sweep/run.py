@@ -13,8 +13,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import math
+import os
 import signal
 import threading
+import time
+import warnings
 from collections.abc import Callable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +30,7 @@ from neuralab.config import TrainSettings, check
 from neuralab.data import Dataset
 from neuralab.data.splits import make_splits
 from neuralab.fileio import csv_text, write_csv, write_json
-from neuralab.runs import RunResult, prepare_run_dir
+from neuralab.runs import RunLock, RunLockedError, RunResult, prepare_run_dir
 from neuralab.runs.tensorboard import TENSORBOARD, write_trial_events
 from neuralab.sweep.space import (
     SAMPLERS,
@@ -385,13 +388,39 @@ def _ready(data: Dataset, base: TrainSettings, space, *, sampler, n_trials, prun
     return space, sampler, pruner, total, pairs, scoring
 
 
+#: how often a sweep that waits for another process to finish writing ``best/`` looks again
+BEST_WAIT_POLL_SECONDS = 0.25
+
+
 def _retrain_best(result: SweepResult, data: Dataset, **run_kwargs) -> None:
-    """Train the best trial on all non-test rows; a failure is kept as best_error."""
+    """Train the best trial on all non-test rows; a failure is kept as best_error.
+
+    Where another process is writing ``best/`` (processes that share the study and
+    ``out``, and found every slot done together; or one keeping the best trial it
+    retrained ahead), this one says so (a warning), waits until that process lets go of
+    it, and then retrains into it as usual, rather than fail with a "locked" error."""
     settings = best_run_settings(result.base, result.best, result.scoring.get("val_fraction"))
-    try:
-        result.best_run = retrain_best(data, settings, result.best, result.out, **run_kwargs)
-    except (TrainingDiverged, NeuralabError) as exc:
-        result.best_error = f"retraining the best trial failed: {exc}"
+    warned = False
+    while True:
+        try:
+            result.best_run = retrain_best(data, settings, result.best, result.out, **run_kwargs)
+        except RunLockedError as exc:
+            if exc.owner == os.getpid():  # never this process's own lock: no wait ends that
+                result.best_error = f"retraining the best trial failed: {exc}"
+                return
+            if not warned:
+                who = "another process" if exc.owner is None else f"process {exc.owner}"
+                warnings.warn(f"{exc.shown} is being written by {who}, which shares this "
+                              "sweep's folder; waiting until it finishes, then retraining the "
+                              "best trial into it", stacklevel=2)
+                warned = True
+            lock = RunLock(result.out / "best")
+            while not lock.free():
+                time.sleep(BEST_WAIT_POLL_SECONDS)
+            continue
+        except (TrainingDiverged, NeuralabError) as exc:
+            result.best_error = f"retraining the best trial failed: {exc}"
+        return
 
 
 def run_sweep(data: Dataset, base: TrainSettings, space: Mapping[str, object], *,
