@@ -126,7 +126,11 @@ def set_title(ax, title: str) -> None:
 
 def cell_labels(xs, ys, texts: Sequence[str], colours: Sequence[str], *, fontsize: float):
     """An artist that writes ``texts[i]`` centred on the data point ``(xs[i], ys[i])`` of the
-    axes it is added to, in ``colours[i]``: a confusion matrix's cell values."""
+    axes it is added to, in ``colours[i]``, unclipped: a confusion matrix's cell values.
+
+    For one-line numbers and short words ("n/a"): plain text, no mathtext, no line breaks,
+    nothing taller than the font's letters (matplotlib before 3.11 places an accented
+    capital a pixel off where a Text would put it)."""
     _matplotlib()
     return _cell_labels_class()(xs, ys, texts, colours, fontsize)
 
@@ -152,6 +156,7 @@ def _cell_labels_class():
             if not len(self.texts) == len(self.colours) == len(self.xy):
                 raise ValueError("cell_labels needs as many texts and colours as points")
             self.prop = FontProperties(size=fontsize)
+            self.set_clip_on(False)  # as ax.text's: a long value may reach past its cell
 
         def _line_box(self, renderer) -> tuple[float, float]:
             """(ascent, descent) of a one-line Text's box in this font: its least, which

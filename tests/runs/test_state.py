@@ -303,6 +303,32 @@ def test_the_pid_lock_used_without_flock_refuses_a_live_owner_and_takes_a_dead_o
     assert not (tmp_path / ".run.lock").exists()
 
 
+def test_a_lock_looks_free_without_being_taken(tmp_path):
+    """RunLock.free() reads the lock file and never takes the lock: a process that wants the
+    lock meanwhile is never refused on its account."""
+    target, path = tmp_path / "run", tmp_path / ".run.lock"
+    lock = RunLock(target)
+    assert lock.free()  # no lock file: its holder removes it as it lets go
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(target)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        held = path.read_text()
+        assert not lock.free()
+        assert path.read_text() == held  # read, not taken
+    finally:
+        proc.communicate("\n", timeout=60)
+    assert lock.free()
+    path.write_text("")  # a holder that has yet to write its id
+    assert not lock.free()
+    path.write_text(f"{os.getpid()}\n")  # this very process
+    assert not lock.free()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    path.write_text(dead.stdout)  # left by a process that ended: acquire() takes it over
+    assert lock.free()
+
+
 # --------------------------------------------------------------------------- signals
 
 

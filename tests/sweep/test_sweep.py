@@ -9,6 +9,7 @@ import csv
 import io
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -376,28 +377,45 @@ lock.release()
 """
 
 
-def test_a_sweep_finding_best_being_written_by_another_process_waits_then_retrains(
-        tmp_path, monkeypatch):
-    """Processes that share a study and its folder may reach the best's retraining together:
-    the one that finds best/ locked by the other says so, waits until it is free, and then
-    retrains into it, instead of failing with a "locked" error."""
+def _best_taken_by_another_process(monkeypatch, out: Path, go: Path) -> dict:
+    """Have another process take ``out/best``'s lock just before the sweep retrains its best,
+    and hold it until ``go`` exists; returns where its Popen will be (``holder["proc"]``)."""
     import subprocess
     import sys
 
-    from neuralab.runs import RunLock
     from neuralab.sweep import run as sweep_run
 
-    out, go = tmp_path / "sweep", tmp_path / "go"
     holder = {}
     retrain = sweep_run.retrain_best
 
     def retrain_while_another_holds_best(*args, **kwargs):
-        if not holder:  # the other process takes best/'s lock just before this one
+        if not holder:
             holder["proc"] = subprocess.Popen([sys.executable, "-c", _HOLD_LOCK, str(out / "best"),
                                                str(go)], stdout=subprocess.PIPE, text=True)
             assert holder["proc"].stdout.readline().strip() == "held"
         return retrain(*args, **kwargs)
 
+    monkeypatch.setattr(sweep_run, "retrain_best", retrain_while_another_holds_best)
+    return holder
+
+
+def _let_go(holder: dict, go: Path) -> int:
+    go.touch()
+    holder["proc"].wait(timeout=60)
+    holder["proc"].stdout.close()
+    return holder["proc"].returncode
+
+
+def test_a_sweep_finding_best_being_written_by_another_process_waits_then_retrains(
+        tmp_path, monkeypatch):
+    """Processes that share a study and its folder may reach the best's retraining together:
+    the one that finds best/ locked by the other says so, waits until it is free, and then
+    retrains into it, instead of failing with a "locked" error."""
+    from neuralab.runs import RunLock
+    from neuralab.sweep import run as sweep_run
+
+    out, go = tmp_path / "sweep", tmp_path / "go"
+    holder = _best_taken_by_another_process(monkeypatch, out, go)
     free = RunLock.free
     looked = []
 
@@ -406,23 +424,40 @@ def test_a_sweep_finding_best_being_written_by_another_process_waits_then_retrai
         go.touch()  # the other process finishes once this one waits for it
         return looked[-1]
 
-    monkeypatch.setattr(sweep_run, "retrain_best", retrain_while_another_holds_best)
     monkeypatch.setattr(RunLock, "free", free_once_looked_at)
     monkeypatch.setattr(sweep_run, "BEST_WAIT_POLL_SECONDS", 0.01)
     try:
-        with pytest.warns(UserWarning, match=r"best is being written by process \d+, which "
-                                             r"shares this sweep's folder; waiting"):
+        with pytest.warns(UserWarning, match=r"best is being written by process \d+; "
+                                             r"waiting until it finishes"):
             result = run_sweep(_moons(30), FAST, {"lr": [0.1, 0.5]}, out=out)
     finally:
-        go.touch()
-        holder["proc"].wait(timeout=60)
-        holder["proc"].stdout.close()
-    assert holder["proc"].returncode == 0
+        assert _let_go(holder, go) == 0
     assert looked and looked[-1] is True  # it waited until the lock was free
     assert result.best_error is None and result.best_run is not None
     assert json.loads((out / "best" / "config.json").read_text())["settings"]["lr"] == \
         result.best.params["lr"]
     assert json.loads((out / "sweep.json").read_text())["best_error"] is None
+
+
+def test_ctrl_c_while_a_sweep_waits_for_best_stops_it_as_during_a_trial(tmp_path, monkeypatch):
+    from neuralab.runs import RunLock
+
+    out, go = tmp_path / "sweep", tmp_path / "go"
+    holder = _best_taken_by_another_process(monkeypatch, out, go)
+
+    def ctrl_c(self):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunLock, "free", ctrl_c)
+    try:
+        with pytest.warns(UserWarning, match="waiting until it finishes"):
+            result = run_sweep(_moons(30), FAST, {"lr": [0.1, 0.5]}, out=out)
+    finally:
+        _let_go(holder, go)
+    assert result.interrupted and result.pending == 0
+    assert result.best_run is None and result.best_error is None
+    assert json.loads((out / "sweep.json").read_text())["interrupted"] is True
+    assert not (out / "best").exists()
 
 
 def test_a_sweep_never_waits_for_a_lock_it_holds_itself(tmp_path, monkeypatch):

@@ -173,14 +173,14 @@ class RunLock:
         self.fd = None
 
     def free(self) -> bool:
-        """Whether no live process holds the lock now: taken (a stale one taken over) and let
-        go at once, or refused."""
-        try:
-            self.acquire()
-        except RunLockedError:
-            return False
-        self.release()
-        return True
+        """Whether the lock looks free now, read without taking it (taking it, even for an
+        instant, could refuse a process that wants it meanwhile): no lock file, since its
+        holder removes it as it lets go, or one left by a process that has ended. Only
+        :meth:`acquire` tells for sure."""
+        if not self.path.exists():
+            return True
+        owner = _read_owner(self.path)  # None: a holder that has yet to write its id
+        return owner is not None and owner != os.getpid() and not _pid_alive(owner)
 
     def __enter__(self) -> RunLock:
         return self.acquire()

@@ -398,7 +398,9 @@ def _retrain_best(result: SweepResult, data: Dataset, **run_kwargs) -> None:
     Where another process is writing ``best/`` (processes that share the study and
     ``out``, and found every slot done together; or one keeping the best trial it
     retrained ahead), this one says so (a warning), waits until that process lets go of
-    it, and then retrains into it as usual, rather than fail with a "locked" error."""
+    it, and then retrains into it as usual, rather than fail with a "locked" error. Ctrl-C
+    while it waits stops the sweep as during a trial: nothing retrained, ``interrupted``
+    set, and ``--resume`` retrains the best."""
     settings = best_run_settings(result.base, result.best, result.scoring.get("val_fraction"))
     warned = False
     while True:
@@ -410,13 +412,16 @@ def _retrain_best(result: SweepResult, data: Dataset, **run_kwargs) -> None:
                 return
             if not warned:
                 who = "another process" if exc.owner is None else f"process {exc.owner}"
-                warnings.warn(f"{exc.shown} is being written by {who}, which shares this "
-                              "sweep's folder; waiting until it finishes, then retraining the "
-                              "best trial into it", stacklevel=2)
+                warnings.warn(f"{exc.shown} is being written by {who}; waiting until it "
+                              "finishes, then retraining the best trial into it", stacklevel=2)
                 warned = True
             lock = RunLock(result.out / "best")
-            while not lock.free():
-                time.sleep(BEST_WAIT_POLL_SECONDS)
+            try:
+                while not lock.free():
+                    time.sleep(BEST_WAIT_POLL_SECONDS)
+            except KeyboardInterrupt:
+                result.interrupted = True
+                return
             continue
         except (TrainingDiverged, NeuralabError) as exc:
             result.best_error = f"retraining the best trial failed: {exc}"
