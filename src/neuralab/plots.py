@@ -184,8 +184,9 @@ def _cell_labels_class():
                 w, drop = placed[text]
                 gc.set_foreground(colour)
                 baseline = y - drop
-                renderer.draw_text(gc, x - w / 2, height - baseline if renderer.flipy() else baseline,
-                                   text, self.prop, 0.0, ismath=False)
+                if renderer.flipy():
+                    baseline = height - baseline
+                renderer.draw_text(gc, x - w / 2, baseline, text, self.prop, 0.0, ismath=False)
             gc.restore()
             self.stale = False
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-from inspect import Parameter, signature
+from inspect import Parameter, getdoc, signature
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -170,8 +170,6 @@ def _completing() -> bool:
 
 def _outlined(info):
     """A copy of a command's registration with its name and help, and a stand-in callback."""
-    import inspect
-
     name = _command_name(info)
 
     def outlined() -> None:
@@ -179,7 +177,7 @@ def _outlined(info):
 
     copied = copy.copy(info)
     copied.name = name
-    copied.help = info.help if info.help is not None else inspect.getdoc(info.callback)
+    copied.help = info.help if info.help is not None else getdoc(info.callback)
     copied.callback = outlined
     return copied
 

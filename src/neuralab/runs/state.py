@@ -59,6 +59,15 @@ class RunLockedError(NeuralabError):
         super().__init__(message)
         self.owner, self.shown = owner, shown
 
+    @property
+    def who(self) -> str:
+        """The holder as a message names it: "process 1234", or "another process"."""
+        return _holder(self.owner)
+
+
+def _holder(owner: int | None) -> str:
+    return f"process {owner}" if owner is not None else "another process"
+
 
 class WriteInterrupted(KeyboardInterrupt):
     """A signal stopped a run before its new state was swapped in; the previous state stays."""
@@ -89,6 +98,12 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _stale(owner: int | None) -> bool:
+    """Whether a lock file naming ``owner`` was left by a process that has ended (not one
+    that has yet to write its id, and never this very process)."""
+    return owner is not None and owner != os.getpid() and not _pid_alive(owner)
+
+
 def _read_owner(path: Path) -> int | None:
     try:
         text = path.read_text(encoding="utf-8").split()
@@ -112,9 +127,8 @@ class RunLock:
         self.took_over: int | None = None
 
     def _refuse(self, owner: int | None) -> RunLockedError:
-        who = f"process {owner}" if owner is not None else "another process"
         return RunLockedError(
-            f"run directory {self.shown} is being written by {who} (lock {self.path}); "
+            f"run directory {self.shown} is being written by {_holder(owner)} (lock {self.path}); "
             "wait until it finishes", owner=owner, shown=self.shown)
 
     def acquire(self) -> RunLock:
@@ -154,7 +168,7 @@ class RunLock:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
             except FileExistsError:
                 owner = _read_owner(self.path)
-                if owner is not None and owner != os.getpid() and not _pid_alive(owner):
+                if _stale(owner):
                     self.took_over = owner
                     self.path.unlink(missing_ok=True)
                     continue
@@ -177,10 +191,7 @@ class RunLock:
         instant, could refuse a process that wants it meanwhile): no lock file, since its
         holder removes it as it lets go, or one left by a process that has ended. Only
         :meth:`acquire` tells for sure."""
-        if not self.path.exists():
-            return True
-        owner = _read_owner(self.path)  # None: a holder that has yet to write its id
-        return owner is not None and owner != os.getpid() and not _pid_alive(owner)
+        return not self.path.exists() or _stale(_read_owner(self.path))
 
     def __enter__(self) -> RunLock:
         return self.acquire()

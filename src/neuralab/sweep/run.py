@@ -406,26 +406,36 @@ def _retrain_best(result: SweepResult, data: Dataset, **run_kwargs) -> None:
     while True:
         try:
             result.best_run = retrain_best(data, settings, result.best, result.out, **run_kwargs)
+            return
         except RunLockedError as exc:
             if exc.owner == os.getpid():  # never this process's own lock: no wait ends that
-                result.best_error = f"retraining the best trial failed: {exc}"
+                result.best_error = _best_failed(exc)
                 return
             if not warned:
-                who = "another process" if exc.owner is None else f"process {exc.owner}"
-                warnings.warn(f"{exc.shown} is being written by {who}; waiting until it "
+                warnings.warn(f"{exc.shown} is being written by {exc.who}; waiting until it "
                               "finishes, then retraining the best trial into it", stacklevel=2)
                 warned = True
-            lock = RunLock(result.out / "best")
-            try:
-                while not lock.free():
-                    time.sleep(BEST_WAIT_POLL_SECONDS)
-            except KeyboardInterrupt:
+            if not _waited_for(RunLock(result.out / "best")):
                 result.interrupted = True
                 return
-            continue
         except (TrainingDiverged, NeuralabError) as exc:
-            result.best_error = f"retraining the best trial failed: {exc}"
-        return
+            result.best_error = _best_failed(exc)
+            return
+
+
+def _waited_for(lock: RunLock) -> bool:
+    """Wait until ``lock`` looks free; False where Ctrl-C ended the wait."""
+    try:
+        while not lock.free():
+            time.sleep(BEST_WAIT_POLL_SECONDS)
+    except KeyboardInterrupt:
+        return False
+    return True
+
+
+def _best_failed(exc: Exception) -> str:
+    """best_error for a retraining of the best trial that failed with ``exc``."""
+    return f"retraining the best trial failed: {exc}"
 
 
 def run_sweep(data: Dataset, base: TrainSettings, space: Mapping[str, object], *,
@@ -533,7 +543,7 @@ def _finish(result: SweepResult, data: Dataset, ahead: Ahead, **run_kwargs) -> N
         try:
             result.best_run = ahead.keep(result.best)
         except NeuralabError as exc:  # its write failed: as the retraining's own would say
-            result.best_error = f"retraining the best trial failed: {exc}"
+            result.best_error = _best_failed(exc)
         else:
             if result.best_run is None:
                 _retrain_best(result, data, **run_kwargs)
