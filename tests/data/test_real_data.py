@@ -6,6 +6,8 @@ from __future__ import annotations
 import dataclasses
 import gzip
 import struct
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -208,6 +210,64 @@ def test_sklearn_sets_are_sklearns_values_with_its_names(name):
     assert "scikit-learn" in ds.source
     row = REGISTRY[name].describe()
     assert (row["n_samples"], row["n_features"], row["n_classes"]) == (n, d, len(classes))
+
+
+def test_sklearn_sets_load_without_importing_scikit_learn_or_scipy():
+    """The bundled files are read by neuralab: importing scikit-learn (and SciPy with it)
+    would take about a second of every command on these sets."""
+    code = ("import sys; from neuralab.data import load; "
+            "[load(n) for n in ('digits', 'iris', 'wine', 'breast_cancer')]; "
+            "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize("name", sorted(SKLEARN))
+def test_sklearn_set_whose_file_is_elsewhere_comes_from_scikit_learns_loader(name, monkeypatch):
+    from sklearn import datasets
+
+    monkeypatch.setattr(real, "_bundled_file", lambda name: None)
+    ds = load(name)
+    bunch = getattr(datasets, SKLEARN[name][0])()
+    np.testing.assert_array_equal(ds.X, bunch.data)
+    np.testing.assert_array_equal(ds.y, bunch.target)
+    assert ds.classes == SKLEARN[name][3]
+    assert ds.feature_names == [str(f) for f in bunch.feature_names]
+
+
+BUNDLED_LAYOUTS = {  # a file that scikit-learn's loader would not parse as neuralab does
+    "too few rows": "3,2,a,b\n1,2,0\n3,4,1\n",
+    "a row too short": "2,2,a,b\n1,2,0\n3,1\n",
+    "a class past the names": "2,2,a,b\n1,2,0\n3,4,2\n",
+    "a negative class": "2,2,a,b\n1,2,0\n3,4,-1\n",
+    "text for a number": "2,2,a,b\n1,x,0\n3,4,1\n",
+    "no class names": "2,2\n1,2,0\n3,4,0\n",
+    "no header": "",
+}
+
+
+@pytest.mark.parametrize("layout", sorted(BUNDLED_LAYOUTS))
+def test_a_bundled_file_laid_out_otherwise_is_left_to_scikit_learn(layout, tmp_path, monkeypatch):
+    path = tmp_path / "iris.csv"
+    path.write_text(BUNDLED_LAYOUTS[layout], encoding="utf-8")
+    assert real._read_bundled("iris", path) is None
+    monkeypatch.setattr(real, "_bundled_file", lambda name: path)
+    from sklearn.datasets import load_iris
+
+    np.testing.assert_array_equal(load("iris").X, load_iris().data)
+
+
+def test_a_bundled_file_as_scikit_learn_lays_it_out_is_read_as_it_reads_it(tmp_path):
+    path = tmp_path / "iris.csv"
+    path.write_text("2,2,a,b\n1.5,2e-3,1\n3,0.1,0\n", encoding="utf-8")
+    X, y, classes = real._read_bundled("iris", path)
+    assert X.tolist() == [[1.5, 0.002], [3.0, 0.1]] and X.dtype == np.float64
+    assert y.tolist() == [1, 0] and y.dtype == np.int64 and classes == ["a", "b"]
+    digits = tmp_path / "digits.csv.gz"
+    digits.write_bytes(gzip.compress(b"1,2\n"))  # 2 columns, not the 64 pixels and the digit
+    assert real._read_bundled("digits", digits) is None
 
 
 def test_digits_are_8_by_8_images_named_by_row_and_column():

@@ -64,11 +64,83 @@ def sklearn_status() -> str | None:
     return None
 
 
+#: The bundled sets' files inside scikit-learn's package, which neuralab reads itself: name
+#: -> (file, feature names as ``sklearn.datasets.load_*`` gives them; None: the digits'
+#: ``pixel_r_c``). Importing scikit-learn to read one (it imports SciPy) takes about a
+#: second, which was half of a short ``neuralab train --dataset breast_cancer``; the
+#: files are the same CSV files its loaders read, parsed as they parse them.
+_TUMOUR_MEASURES = ("radius", "texture", "perimeter", "area", "smoothness", "compactness",
+                    "concavity", "concave points", "symmetry", "fractal dimension")
+BUNDLED = {
+    "digits": ("digits.csv.gz", None),
+    "iris": ("iris.csv", ["sepal length (cm)", "sepal width (cm)", "petal length (cm)",
+                          "petal width (cm)"]),
+    "wine": ("wine_data.csv", ["alcohol", "malic_acid", "ash", "alcalinity_of_ash", "magnesium",
+                               "total_phenols", "flavanoids", "nonflavanoid_phenols",
+                               "proanthocyanins", "color_intensity", "hue",
+                               "od280/od315_of_diluted_wines", "proline"]),
+    "breast_cancer": ("breast_cancer.csv", [f"mean {m}" for m in _TUMOUR_MEASURES]
+                      + [f"{m} error" for m in _TUMOUR_MEASURES]
+                      + [f"worst {m}" for m in _TUMOUR_MEASURES]),
+}
+
+
+def _bundled_file(name: str) -> Path | None:
+    """scikit-learn's file of the bundled set ``name``, found without importing scikit-learn;
+    None where this scikit-learn keeps it elsewhere."""
+    spec = importlib.util.find_spec("sklearn")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / "datasets" / "data" / BUNDLED[name][0]
+        if path.is_file():
+            return path
+    return None
+
+
+def _read_bundled(name: str, path: Path):
+    """(X, y, class names) from a bundled file as scikit-learn's loader parses it, or None
+    when the file is not laid out as that loader expects (then the loader itself reads it).
+
+    The digits are ``np.loadtxt`` of the gzipped CSV, the target its last column; the
+    others start with a row ``n_samples,n_features,class names...``, then one row per
+    example, its features then its class index, each row's numbers cast from text by
+    NumPy as ``load_csv_data`` casts them."""
+    import csv
+    import gzip
+
+    import numpy as np
+
+    try:
+        if name == "digits":
+            with gzip.open(path, "rt", encoding="utf-8") as fh:
+                data = np.loadtxt(fh, delimiter=",")
+            if data.ndim != 2 or data.shape[1] != 65:
+                return None
+            return data[:, :-1], data[:, -1].astype(np.int64), [str(k) for k in range(10)]
+        with path.open("r", encoding="utf-8", newline="") as fh:
+            rows = list(csv.reader(fh))
+        n, d, classes = int(rows[0][0]), int(rows[0][1]), rows[0][2:]
+        body = rows[1:]
+        if len(body) != n or any(len(r) != d + 1 for r in body):
+            return None
+        X = np.array([r[:-1] for r in body], dtype=np.float64)
+        y = np.array([r[-1] for r in body], dtype=np.int64)
+    except (OSError, UnicodeDecodeError, EOFError, ValueError, IndexError, csv.Error):
+        return None
+    if not classes or (y.size and (y.min() < 0 or y.max() >= len(classes))):
+        return None
+    return X, y, classes
+
+
 def load_sklearn(name: str) -> Dataset:
     """One of scikit-learn's bundled sets, named as in :data:`SKLEARN_SETS`.
 
     Class names are scikit-learn's ``target_names`` as strings; feature names are its
     ``feature_names`` (the digits' are ``pixel_r_c``, row and column in the 8 x 8 image).
+    The values are those of its ``sklearn.datasets.load_*`` function, read from the
+    same file without importing scikit-learn (:data:`BUNDLED`); a scikit-learn whose
+    file is elsewhere or laid out otherwise is asked through that function.
 
     >>> d = load_sklearn("iris")
     >>> d.X.shape, d.classes
@@ -79,21 +151,44 @@ def load_sklearn(name: str) -> Dataset:
         raise NeuralabError(f"scikit-learn set must be one of {', '.join(SKLEARN_SETS)}; got {name!r}")
     if (reason := sklearn_status()) is not None:
         raise NeuralabError(f"data set {name}: scikit-learn is {reason}")
+    from neuralab.data.dataset import Dataset
+
+    path = _bundled_file(name)
+    read = None if path is None else _read_bundled(name, path)
+    if read is not None:
+        X, y, classes = read
+        feature_names = BUNDLED[name][1] or [f"pixel_{r}_{c}" for r in range(8) for c in range(8)]
+        version = _sklearn_version()
+    else:
+        X, y, classes, feature_names, version = _sklearn_loader(name)
+    return Dataset(
+        X=X, y=y, classes=[str(c) for c in classes], name=name,
+        source=f"scikit-learn {version}, sklearn.datasets.{SKLEARN_SETS[name]}() (bundled)",
+        feature_names=[str(f) for f in feature_names],
+        image_shape=(8, 8) if name == "digits" else None,
+    )
+
+
+def _sklearn_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("scikit-learn")
+    except PackageNotFoundError:  # importable, but installed without its metadata
+        import sklearn
+
+        return sklearn.__version__
+
+
+def _sklearn_loader(name: str):
+    """(X, y, class names, feature names, version) from ``sklearn.datasets.load_*`` itself."""
     import numpy as np
     import sklearn
     from sklearn import datasets
 
-    from neuralab.data.dataset import Dataset
-
     bunch = getattr(datasets, SKLEARN_SETS[name])()
-    X = np.asarray(bunch.data, dtype=np.float64)
-    y = np.asarray(bunch.target, dtype=np.int64)
-    return Dataset(
-        X=X, y=y, classes=[str(c) for c in bunch.target_names], name=name,
-        source=f"scikit-learn {sklearn.__version__}, sklearn.datasets.{SKLEARN_SETS[name]}() (bundled)",
-        feature_names=[str(f) for f in bunch.feature_names],
-        image_shape=(8, 8) if name == "digits" else None,
-    )
+    return (np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target, dtype=np.int64),
+            list(bunch.target_names), list(bunch.feature_names), sklearn.__version__)
 
 
 def digits() -> Dataset:
