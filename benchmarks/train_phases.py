@@ -7,10 +7,10 @@ where it goes and how low it could go:
 
 - **phases**: each sample is the whole command in a fresh process, with a few of
   neuralab's functions wrapped to note the time (``time.time()``) as they start and
-  end: reading the data (``beside_figures_import``: the data set read while matplotlib
-  is imported), preparing (``lab._prepared``), ``fit`` (its loop's own timer,
-  ``train_seconds`` in ``config.json``, and its closing evaluation of the training
-  set), scoring the splits (up to the metrics, the run's writer forked there), the
+  end: reading the data (``beside_writing_imports``: the data set read while
+  matplotlib and the rest of what the writing needs load), preparing
+  (``lab._prepared``), ``fit`` (its loop's own timer, ``train_seconds`` in
+  ``config.json``, and its closing evaluation of the training set), scoring the splits (up to the metrics, the run's writer forked there), the
   metrics (``lab._scored``), the files and figures (``write_run``, which waits for the
   forked writer), the report (``build_report``), the rest of the command, and the exit.
   The start-up phase runs from the moment this script starts the process. Each phase
@@ -57,7 +57,7 @@ TARGET = 0.25
 #: the phases in their order: (key, label); each runs from the mark named by the previous
 #: one's key to its own (see ``phases``)
 PHASES = (("startup", "start-up and imports"),
-          ("data", "reading the data (figures' import beside it)"),
+          ("data", "reading the data (the writing's imports beside it)"),
           ("prepare", "preparing (splits, scaling, checks, trainer)"),
           ("fit_loop", "fit: its loop (train_seconds)"),
           ("fit_close", "fit: closing evaluation of the training set"),
@@ -127,8 +127,8 @@ def _child(out: str, argv: list[str]) -> None:
 
     writer._figure_job = timed_figure_job
     for old, new in (
-            (neuralab.cli.runs.beside_figures_import,
-             noted("data", neuralab.cli.runs.beside_figures_import)),
+            (neuralab.cli.runs.beside_writing_imports,
+             noted("data", neuralab.cli.runs.beside_writing_imports)),
             (lab._prepared, noted("prepare", lab._prepared)),
             (lab.fit, noted("fit", lab.fit, seconds_of=lambda r: fit_seconds.append(r.seconds))),
             (lab._scored, timed_job("metrics", noted("metrics", lab._scored))),

@@ -330,11 +330,12 @@ def test_the_program_imports_matplotlib_lean_unless_told(given, lean):
     assert printed == [repr(lean), str(bool(lean) and checked)]
 
 
-def test_a_data_set_loads_beside_the_figures_import_with_quick_handovers():
+def test_a_data_set_loads_beside_the_writings_imports_with_quick_handovers():
     """`train` reads its data in a thread while matplotlib is imported: the interpreter
     hands over every LOADER_SWITCH_SECONDS meanwhile (the inflater gets it back at once
     after each piece), and the interval is as it was afterwards, also after an error."""
     from neuralab.cli import runs
+    from neuralab.config import TrainSettings
 
     before = sys.getswitchinterval()
     seen = []
@@ -345,9 +346,10 @@ def test_a_data_set_loads_beside_the_figures_import_with_quick_handovers():
             raise ValueError("bad data")
         return x * 2
 
-    assert runs.beside_figures_import(load, 21) == 42
+    settings = TrainSettings()
+    assert runs.beside_writing_imports(settings, load, 21) == 42
     with pytest.raises(ValueError, match="bad data"):
-        runs.beside_figures_import(load, "bad")
+        runs.beside_writing_imports(settings, load, "bad")
     assert seen == pytest.approx([runs.LOADER_SWITCH_SECONDS] * 2)  # held in microseconds
     assert runs.LOADER_SWITCH_SECONDS < before
     assert sys.getswitchinterval() == before

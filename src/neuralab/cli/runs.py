@@ -114,8 +114,8 @@ def train(
     note = (SPIRAL_NOTE if dataset == "spiral" and "standardize" not in settings
             and "features" not in settings else None)
     settings = TrainSettings(**settings)
-    train_set, spec = beside_figures_import(
-        training_data, dataset, data, target, data_dir, settings.seed, settings.task,
+    train_set, spec = beside_writing_imports(
+        settings, training_data, dataset, data, target, data_dir, settings.seed, settings.task,
         {"n_per_class": n_per_class, "noise": noise, "classes": classes})
     test_set = load_file(test_data, target=target, task=settings.task) if test_data else None
     test_spec = ({"kind": "file", "path": str(Path(test_data).resolve()), "target": target}
@@ -129,26 +129,31 @@ def train(
         _report_run(run, out, note=note)
 
 
-#: the interpreter's switch interval while a data set loads beside the figures' import
+#: the interpreter's switch interval while a data set loads beside the writing's imports
 LOADER_SWITCH_SECONDS = 0.0002
 
 
-def beside_figures_import(load, *args):
-    """``load(*args)`` in a thread while this one imports matplotlib, which the run's figures
-    need at its end: reading a compressed data set (the inflater lets go of the interpreter
-    while it inflates) and the import then take the time of the longer one, not of both
-    (:func:`~neuralab.cores.at_once`: the thread has ended when this returns, and an
-    error is raised here)."""
-    from neuralab import plots
+def beside_writing_imports(settings, load, *args):
+    """``load(*args)`` in a thread while this one loads what writing a run of ``settings``
+    needs at its end (:func:`~neuralab.runs.writer.preload`: matplotlib, the report's
+    templates, ...): reading a compressed data set (the inflater lets go of the
+    interpreter while it inflates) and the imports then take the time of the longer one,
+    not of both (:func:`~neuralab.cores.at_once`: the thread has ended when this
+    returns, and an error is raised here)."""
     from neuralab.cores import at_once
 
+    def preload() -> None:
+        from neuralab.runs.writer import preload
+
+        preload(settings)
+
     # the loader takes the interpreter back after each piece it inflated: by default it
-    # would wait up to 5 ms for the import to hand it over, every time (Fashion-MNIST's
-    # load took 1.0 s beside the import instead of 0.6 s alone)
+    # would wait up to 5 ms for the imports to hand it over, every time (Fashion-MNIST's
+    # load took 1.0 s beside matplotlib's import instead of 0.6 s alone)
     interval = sys.getswitchinterval()
     sys.setswitchinterval(LOADER_SWITCH_SECONDS)
     try:
-        _, value = at_once(plots.preload, lambda: load(*args))
+        _, value = at_once(preload, lambda: load(*args))
     finally:
         sys.setswitchinterval(interval)
     return value

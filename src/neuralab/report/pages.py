@@ -40,6 +40,11 @@ def environment() -> jinja2.Environment:
     return env
 
 
+def preload() -> None:
+    """Compile the run page's templates now (:func:`render` finds them compiled)."""
+    environment().get_template("run.html")
+
+
 def render(template: str, **context) -> str:
     return environment().get_template(template).render(**context)
 

@@ -8,6 +8,7 @@ load) plus JSON. Nothing here imports torch.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 from itertools import pairwise
 from pathlib import Path
 
@@ -22,6 +23,12 @@ MODEL_JSON = "model.json"
 
 
 def versions() -> dict[str, str]:
+    """The versions config.json records: neuralab's, NumPy's and the installed torch's (None)."""
+    return dict(_versions())
+
+
+@functools.cache
+def _versions() -> dict[str, str]:  # looked up once a process: torch's searches every path
     import importlib.metadata as md
 
     out = {"neuralab": __version__, "numpy": np.__version__}
