@@ -28,6 +28,54 @@ def test_registered_regression_sets():
     assert described["task"] == "regression" and "class_counts" not in described
 
 
+def test_diabetes_is_scikit_learns_to_the_bit_without_importing_it(monkeypatch):
+    from sklearn.datasets import load_diabetes
+
+    from neuralab.data import real
+
+    bunch = load_diabetes()
+    d = load("diabetes")
+    assert d.X.tobytes() == bunch.data.tobytes() and d.y.tobytes() == bunch.target.tobytes()
+    assert d.feature_names == list(bunch.feature_names)
+    # files elsewhere, or laid out otherwise: scikit-learn's loader gives the same
+    monkeypatch.setattr(real, "_sklearn_data_file", lambda file: None)
+    np.testing.assert_array_equal(load("diabetes").X, bunch.data)
+
+
+@pytest.mark.parametrize("layout", ["1 2 3\n4 5 6\n", "not numbers\n", ""])
+def test_diabetes_files_laid_out_otherwise_are_left_to_scikit_learn(layout, tmp_path):
+    import gzip
+
+    from neuralab.data import real
+
+    data, target = tmp_path / "d.csv.gz", tmp_path / "t.csv.gz"
+    data.write_bytes(gzip.compress(layout.encode()))
+    target.write_bytes(gzip.compress(b"1\n2\n"))
+    assert real._read_diabetes(data, target) is None
+
+
+@pytest.mark.parametrize("n_samples, noise, seed",
+                         [(1000, 1.0, 0), (50, 0.0, 7), (333, 2.5, 12345)])
+def test_friedman1_draws_scikit_learns_numbers(n_samples, noise, seed):
+    from sklearn.datasets import make_friedman1
+
+    f = load("friedman1", n_samples=n_samples, noise=noise, seed=seed)
+    X, y = make_friedman1(n_samples=n_samples, n_features=10, noise=noise, random_state=seed)
+    assert f.X.tobytes() == X.tobytes() and f.y.tobytes() == y.tobytes()
+
+
+def test_regression_sets_load_without_importing_scikit_learn_or_scipy():
+    import subprocess
+    import sys
+
+    code = ("import sys; from neuralab.data import load; load('diabetes'); load('friedman1'); "
+            "print(sorted(m for m in ('sklearn', 'scipy') if m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=False, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
 def test_csv_numeric_target_and_random_splits(tmp_path):
     path = tmp_path / "t.csv"
     rows = "\n".join(f"{i},{i % 3},{0.5 * i}" for i in range(40))

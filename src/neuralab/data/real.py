@@ -2,9 +2,11 @@
 
 - ``digits``, ``iris``, ``wine``, ``breast_cancer`` ship inside scikit-learn
   (``sklearn.datasets.load_*``): nothing is downloaded. Their features are
-  scikit-learn's values in float64 (the digits' pixels are counts 0..16, unscaled).
-- ``diabetes`` (bundled, ``load_diabetes``) and ``friedman1`` (``make_friedman1``,
-  seeded) are regression sets: one numeric target per example.
+  scikit-learn's values in float64 (the digits' pixels are counts 0..16, unscaled),
+  read from its files without importing it (about a second of every command).
+- ``diabetes`` (bundled, ``load_diabetes``, read and scaled as it does) and
+  ``friedman1`` (``make_friedman1``'s numbers, seeded, drawn here) are regression
+  sets: one numeric target per example.
 - ``fashion_mnist`` and ``mnist`` read the four IDX files of a folder
   (:data:`IDX_FILES`, each raw or gzip). Fashion-MNIST's default folder is where
   Debian's package ``dataset-fashion-mnist`` puts it (:data:`FASHION_MNIST_DIR`);
@@ -86,13 +88,18 @@ BUNDLED = {
 
 
 def _bundled_file(name: str) -> Path | None:
-    """scikit-learn's file of the bundled set ``name``, found without importing scikit-learn;
-    None where this scikit-learn keeps it elsewhere."""
+    """scikit-learn's file of the bundled set ``name`` (:data:`BUNDLED`), or None."""
+    return _sklearn_data_file(BUNDLED[name][0])
+
+
+def _sklearn_data_file(file: str) -> Path | None:
+    """``file`` of scikit-learn's bundled data, found without importing scikit-learn; None
+    where this scikit-learn keeps it elsewhere."""
     spec = importlib.util.find_spec("sklearn")
     if spec is None or not spec.submodule_search_locations:
         return None
     for folder in spec.submodule_search_locations:
-        path = Path(folder) / "datasets" / "data" / BUNDLED[name][0]
+        path = Path(folder) / "datasets" / "data" / file
         if path.is_file():
             return path
     return None
@@ -211,46 +218,101 @@ def breast_cancer() -> Dataset:
     return load_sklearn("breast_cancer")
 
 
+#: diabetes' two files in scikit-learn's bundled data, and its feature names
+DIABETES_FILES = ("diabetes_data_raw.csv.gz", "diabetes_target.csv.gz")
+DIABETES_FEATURES = ["age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6"]
+
+
 def diabetes() -> Dataset:
     """scikit-learn's diabetes set (regression): 442 patients, 10 baseline variables
     (already centred and scaled by scikit-learn), the target a measure of disease
-    progression one year later (25..346)."""
+    progression one year later (25..346).
+
+    The values are ``sklearn.datasets.load_diabetes()``'s, read from its two files and
+    scaled as it scales them (:func:`_read_diabetes`), without importing scikit-learn;
+    a scikit-learn whose files are elsewhere or laid out otherwise is asked itself."""
     if (reason := sklearn_status()) is not None:
         raise NeuralabError(f"data set diabetes: scikit-learn is {reason}")
     import numpy as np
-    import sklearn
-    from sklearn.datasets import load_diabetes
 
     from neuralab.data.dataset import Dataset
 
-    bunch = load_diabetes()
-    return Dataset(X=np.asarray(bunch.data, dtype=np.float64),
-                   y=np.asarray(bunch.target, dtype=np.float64), classes=[], name="diabetes",
-                   source=f"scikit-learn {sklearn.__version__}, sklearn.datasets.load_diabetes() "
-                          "(bundled)", feature_names=[str(f) for f in bunch.feature_names],
-                   task="regression", target="progression")
+    paths = [_sklearn_data_file(f) for f in DIABETES_FILES]
+    read = None if None in paths else _read_diabetes(*paths)
+    if read is not None:
+        (X, y), version = read, _sklearn_version()
+    else:
+        import sklearn
+        from sklearn.datasets import load_diabetes
+
+        bunch = load_diabetes()
+        X, y, version = bunch.data, bunch.target, sklearn.__version__
+    return Dataset(X=np.asarray(X, dtype=np.float64), y=np.asarray(y, dtype=np.float64),
+                   classes=[], name="diabetes",
+                   source=f"scikit-learn {version}, sklearn.datasets.load_diabetes() (bundled)",
+                   feature_names=list(DIABETES_FEATURES), task="regression",
+                   target="progression")
+
+
+def _read_diabetes(data_path: Path, target_path: Path):
+    """(X, y) as ``load_diabetes()`` gives them, or None when the files are not laid out as it
+    expects: each file ``np.loadtxt`` of the gzipped text, then every column centred on its
+    mean and divided by its standard deviation as ``sklearn.preprocessing.scale`` does
+    (NumPy's nanmean and nanstd; centred again where the mean is not yet 0; a constant
+    column divided by 1), then by the square root of the number of rows."""
+    import gzip
+    import warnings
+
+    import numpy as np
+
+    try:
+        with warnings.catch_warnings():  # an empty file: NumPy warns, and it is refused below
+            warnings.simplefilter("ignore", UserWarning)
+            with gzip.open(data_path, "rt", encoding="utf-8") as fh:
+                X = np.loadtxt(fh)
+            with gzip.open(target_path, "rt", encoding="utf-8") as fh:
+                y = np.loadtxt(fh)
+    except (OSError, UnicodeDecodeError, EOFError, ValueError):
+        return None
+    if X.ndim != 2 or X.shape[1] != len(DIABETES_FEATURES) or y.shape != (X.shape[0],) \
+            or not X.shape[0] or not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
+        return None
+    mean, std = np.nanmean(X, axis=0), np.nanstd(X, axis=0)
+    X -= mean
+    again = np.nanmean(X, axis=0)
+    if not np.allclose(again, 0):
+        X -= again
+    std[std < 10 * np.finfo(std.dtype).eps] = 1.0
+    X /= std
+    again = np.nanmean(X, axis=0)
+    if not np.allclose(again, 0):
+        X -= again
+    X /= X.shape[0] ** 0.5
+    return X, y
 
 
 def friedman1(n_samples: int = 1000, noise: float = 1.0, *, seed: int = 0) -> Dataset:
-    """Friedman's first regression problem (``sklearn.datasets.make_friedman1``), seeded.
+    """Friedman's first regression problem, the numbers of ``sklearn.datasets.make_friedman1``
+    with ``random_state=seed``, drawn here without scikit-learn.
 
     Ten inputs uniform on [0, 1], of which five matter:
-    ``y = 10 sin(pi x1 x2) + 20 (x3 - 0.5)^2 + 10 x4 + 5 x5 + noise * N(0, 1)``.
+    ``y = 10 sin(pi x1 x2) + 20 (x3 - 0.5)^2 + 10 x4 + 5 x5 + noise * N(0, 1)``; the
+    uniform draws and then the normal ones come from ``numpy.random.RandomState(seed)``,
+    in the order scikit-learn draws them.
 
     >>> d = friedman1(n_samples=50, seed=0)
     >>> d.X.shape, d.task
     ((50, 10), 'regression')
     """
-    if (reason := sklearn_status()) is not None:
-        raise NeuralabError(f"data set friedman1: scikit-learn is {reason}")
     import numpy as np
-    from sklearn.datasets import make_friedman1
 
     from neuralab.data.dataset import Dataset
 
-    X, y = make_friedman1(n_samples=n_samples, n_features=10, noise=noise, random_state=seed)
-    return Dataset(X=np.asarray(X, dtype=np.float64), y=np.asarray(y, dtype=np.float64),
-                   classes=[], name="friedman1",
+    generator = np.random.RandomState(seed)
+    X = generator.uniform(size=(n_samples, 10))
+    y = (10 * np.sin(np.pi * X[:, 0] * X[:, 1]) + 20 * (X[:, 2] - 0.5) ** 2 + 10 * X[:, 3]
+         + 5 * X[:, 4] + noise * generator.standard_normal(size=(n_samples)))
+    return Dataset(X=X, y=y, classes=[], name="friedman1",
                    source=f"sklearn.datasets.make_friedman1(n_samples={n_samples}, "
                           f"noise={noise}, random_state={seed})",
                    task="regression", target="y")
