@@ -11,7 +11,6 @@ finish.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import math
 import os
@@ -312,8 +311,8 @@ def _run(job: Job, study, workers: int, poll: Callable[[], None], *, figures: bo
     """Run the workers until no slot waits; whether a signal (or KeyboardInterrupt) stopped them.
 
     ``figures``: the best run's figures will be drawn here, so with worker processes this
-    process loads what its writing needs (matplotlib, ...) while it waits on them (half a
-    second that the best run's write would wait for otherwise, and its forked writer with it). ``idle(stopped)``:
+    process imports matplotlib while it waits on them (half a second that the best run's
+    write would wait for otherwise, and its forked writer with it). ``idle(stopped)``:
     asked after each poll while worker processes run (:meth:`Ahead.when_idle`), with what
     says whether a signal came; False stops the sweep as a signal would."""
     with _signals_heard() as heard:
@@ -326,8 +325,8 @@ def _run(job: Job, study, workers: int, poll: Callable[[], None], *, figures: bo
 
         try:
             if workers > 1:
-                meanwhile = functools.partial(_preload_writing, job.base) if figures else None
-                run_processes(job, workers, on_poll=polled, stopped=stopped, meanwhile=meanwhile)
+                run_processes(job, workers, on_poll=polled, stopped=stopped,
+                              meanwhile=_preload_figures if figures else None)
             # a worker that died mid-trial left its slot running (recover() queues it again),
             # and workers that could not start left theirs waiting: run them here
             work(job, study=study, after=poll, stopped=stopped)
@@ -338,11 +337,14 @@ def _run(job: Job, study, workers: int, poll: Callable[[], None], *, figures: bo
     return bool(heard)
 
 
-def _preload_writing(base: TrainSettings) -> None:
-    """What the best run's writing needs, loaded ahead (:func:`~neuralab.runs.writer.preload`)."""
-    from neuralab.runs.writer import preload
+def _preload_figures() -> None:
+    """matplotlib imported ahead of the best run's figures; a failure is left for them to raise."""
+    from neuralab import plots
 
-    preload(base)
+    try:
+        plots.preload()
+    except Exception:  # noqa: BLE001 - the figures' own import raises it where it matters
+        pass
 
 
 def _collector(result: SweepResult, study, space,
