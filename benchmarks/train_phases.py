@@ -57,7 +57,7 @@ TARGET = 0.25
 #: the phases in their order: (key, label); each runs from the mark named by the previous
 #: one's key to its own (see ``phases``)
 PHASES = (("startup", "start-up and imports"),
-          ("data", "reading the data (the writing's imports beside it)"),
+          ("data", "reading the data, the writing's imports beside"),
           ("prepare", "preparing (splits, scaling, checks, trainer)"),
           ("fit_loop", "fit: its loop (train_seconds)"),
           ("fit_close", "fit: closing evaluation of the training set"),
