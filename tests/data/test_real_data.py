@@ -237,13 +237,16 @@ def test_sklearn_set_whose_file_is_elsewhere_comes_from_scikit_learns_loader(nam
     assert ds.feature_names == [str(f) for f in bunch.feature_names]
 
 
-BUNDLED_LAYOUTS = {  # a file that scikit-learn's loader would not parse as neuralab does
-    "too few rows": "3,2,a,b\n1,2,0\n3,4,1\n",
-    "a row too short": "2,2,a,b\n1,2,0\n3,1\n",
-    "a class past the names": "2,2,a,b\n1,2,0\n3,4,2\n",
-    "a negative class": "2,2,a,b\n1,2,0\n3,4,-1\n",
-    "text for a number": "2,2,a,b\n1,x,0\n3,4,1\n",
-    "no class names": "2,2\n1,2,0\n3,4,0\n",
+BUNDLED_LAYOUTS = {  # iris.csv that scikit-learn's loader would not parse as neuralab does
+    "too few rows": "3,4,a,b\n1,2,3,4,0\n5,6,7,8,1\n",
+    "a row too short": "2,4,a,b\n1,2,3,4,0\n5,6,7,1\n",
+    "a width that is not iris'": "2,2,a,b\n1,2,0\n3,4,1\n",
+    "no rows": "0,4,a,b\n",
+    "a class past the names": "2,4,a,b\n1,2,3,4,0\n5,6,7,8,2\n",
+    "a negative class": "2,4,a,b\n1,2,3,4,0\n5,6,7,8,-1\n",
+    "text for a number": "2,4,a,b\n1,x,3,4,0\n5,6,7,8,1\n",
+    "a value that is not finite": "2,4,a,b\n1,nan,3,4,0\n5,6,7,8,1\n",
+    "no class names": "2,4\n1,2,3,4,0\n5,6,7,8,0\n",
     "no header": "",
 }
 
@@ -261,13 +264,59 @@ def test_a_bundled_file_laid_out_otherwise_is_left_to_scikit_learn(layout, tmp_p
 
 def test_a_bundled_file_as_scikit_learn_lays_it_out_is_read_as_it_reads_it(tmp_path):
     path = tmp_path / "iris.csv"
-    path.write_text("2,2,a,b\n1.5,2e-3,1\n3,0.1,0\n", encoding="utf-8")
+    path.write_text("2,4,a,b\n1.5,2e-3,0,1,1\n3,0.1,2,2,0\n", encoding="utf-8")
     X, y, classes = real._read_bundled("iris", path)
-    assert X.tolist() == [[1.5, 0.002], [3.0, 0.1]] and X.dtype == np.float64
+    assert X.tolist() == [[1.5, 0.002, 0.0, 1.0], [3.0, 0.1, 2.0, 2.0]] and X.dtype == np.float64
     assert y.tolist() == [1, 0] and y.dtype == np.int64 and classes == ["a", "b"]
+
+
+DIGITS_ROWS = {  # digits.csv.gz's rows: 64 pixels, then the digit
+    "two columns": b"1,2\n",
+    "a digit past 9": b",".join([b"0"] * 64) + b",10\n",
+    "a negative digit": b",".join([b"0"] * 64) + b",-1\n",
+    "a digit that is not whole": b",".join([b"0"] * 64) + b",2.5\n",
+    "a digit that is not a number": b",".join([b"0"] * 64) + b",nan\n",
+}
+
+
+@pytest.mark.parametrize("rows", sorted(DIGITS_ROWS))
+def test_a_digits_file_with_what_no_digits_hold_is_left_to_scikit_learn(rows, tmp_path):
     digits = tmp_path / "digits.csv.gz"
-    digits.write_bytes(gzip.compress(b"1,2\n"))  # 2 columns, not the 64 pixels and the digit
+    digits.write_bytes(gzip.compress(DIGITS_ROWS[rows] * 2))
     assert real._read_bundled("digits", digits) is None
+
+
+def test_a_damaged_gzip_is_left_to_scikit_learn(tmp_path):
+    good = gzip.compress(b",".join([b"0"] * 64) + b",3\n" * 50)
+    damaged = good[:10] + b"\xff" + good[11:]  # a deflate block of the reserved type
+    digits = tmp_path / "digits.csv.gz"
+    digits.write_bytes(damaged)
+    assert real._read_bundled("digits", digits) is None
+
+
+def test_scikit_learns_own_loader_failing_is_one_line_naming_the_set(monkeypatch):
+    from sklearn import datasets
+
+    def damaged():
+        raise ValueError("could not convert string to float: 'x'")
+
+    monkeypatch.setattr(real, "_bundled_file", lambda name: None)
+    monkeypatch.setattr(datasets, "load_wine", damaged)
+    with pytest.raises(NeuralabError) as exc:
+        load("wine")
+    msg = one_line(exc)
+    assert msg.startswith("data set wine: scikit-learn") and "reinstall scikit-learn" in msg
+    assert "could not convert string to float" in msg
+
+
+def test_scikit_learns_loader_giving_what_no_such_set_holds_is_refused(monkeypatch):
+    X, y = np.ones((3, 4)), np.array([0, 1, 5])
+    monkeypatch.setattr(real, "_bundled_file", lambda name: None)
+    monkeypatch.setattr(real, "_sklearn_loader",
+                        lambda name: (X, y, ["a", "b", "c"], ["f"] * 4, "9.9"))
+    with pytest.raises(NeuralabError, match=r"data set iris: scikit-learn 9.9's copy holds "
+                                            r"class indices 0..5 for 3 class names"):
+        load("iris")
 
 
 def test_digits_are_8_by_8_images_named_by_row_and_column():

@@ -107,7 +107,8 @@ def _sklearn_data_file(file: str) -> Path | None:
 
 def _read_bundled(name: str, path: Path):
     """(X, y, class names) from a bundled file as scikit-learn's loader parses it, or None
-    when the file is not laid out as that loader expects (then the loader itself reads it).
+    when the file is not laid out as that loader expects or holds what no such file holds
+    (then the loader itself is asked, :func:`load_sklearn`).
 
     The digits are ``np.loadtxt`` of the gzipped CSV, the target its last column; the
     others start with a row ``n_samples,n_features,class names...``, then one row per
@@ -115,6 +116,7 @@ def _read_bundled(name: str, path: Path):
     NumPy as ``load_csv_data`` casts them."""
     import csv
     import gzip
+    import zlib
 
     import numpy as np
 
@@ -124,20 +126,38 @@ def _read_bundled(name: str, path: Path):
                 data = np.loadtxt(fh, delimiter=",")
             if data.ndim != 2 or data.shape[1] != 65:
                 return None
-            return data[:, :-1], data[:, -1].astype(np.int64), [str(k) for k in range(10)]
-        with path.open("r", encoding="utf-8", newline="") as fh:
-            rows = list(csv.reader(fh))
-        n, d, classes = int(rows[0][0]), int(rows[0][1]), rows[0][2:]
-        body = rows[1:]
-        if len(body) != n or any(len(r) != d + 1 for r in body):
-            return None
-        X = np.array([r[:-1] for r in body], dtype=np.float64)
-        y = np.array([r[-1] for r in body], dtype=np.int64)
-    except (OSError, UnicodeDecodeError, EOFError, ValueError, IndexError, csv.Error):
+            labels, classes = data[:, -1], [str(k) for k in range(10)]
+            if not np.array_equal(labels, np.round(labels)):  # NaN too
+                return None
+            X, y = data[:, :-1], labels.astype(np.int64)
+        else:
+            with path.open("r", encoding="utf-8", newline="") as fh:
+                rows = list(csv.reader(fh))
+            n, d, classes = int(rows[0][0]), int(rows[0][1]), rows[0][2:]
+            body = rows[1:]
+            if (d != len(BUNDLED[name][1]) or len(body) != n
+                    or any(len(r) != d + 1 for r in body)):
+                return None
+            X = np.array([r[:-1] for r in body], dtype=np.float64).reshape(n, d)
+            y = np.array([r[-1] for r in body], dtype=np.int64)
+    except (OSError, UnicodeDecodeError, EOFError, ValueError, IndexError, csv.Error,
+            zlib.error):
         return None
-    if not classes or (y.size and (y.min() < 0 or y.max() >= len(classes))):
-        return None
-    return X, y, classes
+    return (X, y, classes) if _bundled_problem(X, y, classes) is None else None
+
+
+def _bundled_problem(X, y, classes) -> str | None:
+    """What a bundled set's arrays hold that no such set holds, or None: no rows, a value
+    that is not finite, a class index outside the class names."""
+    import numpy as np
+
+    if X.ndim != 2 or X.shape[0] == 0 or y.shape != (X.shape[0],):
+        return f"{X.shape} features for {y.shape} labels"
+    if not np.all(np.isfinite(X)):
+        return "a feature value that is not finite"
+    if not classes or y.min() < 0 or y.max() >= len(classes):
+        return f"class indices {y.min()}..{y.max()} for {len(classes)} class names"
+    return None
 
 
 def load_sklearn(name: str) -> Dataset:
@@ -168,6 +188,9 @@ def load_sklearn(name: str) -> Dataset:
         version = _sklearn_version()
     else:
         X, y, classes, feature_names, version = _sklearn_loader(name)
+        if (problem := _bundled_problem(X, y, classes)) is not None:
+            raise NeuralabError(f"data set {name}: scikit-learn {version}'s copy holds {problem}; "
+                                f"reinstall scikit-learn")
     return Dataset(
         X=X, y=y, classes=[str(c) for c in classes], name=name,
         source=f"scikit-learn {version}, sklearn.datasets.{SKLEARN_SETS[name]}() (bundled)",
@@ -188,12 +211,18 @@ def _sklearn_version() -> str:
 
 
 def _sklearn_loader(name: str):
-    """(X, y, class names, feature names, version) from ``sklearn.datasets.load_*`` itself."""
+    """(X, y, class names, feature names, version) from ``sklearn.datasets.load_*`` itself;
+    a file it cannot read is a NeuralabError naming the set."""
     import numpy as np
     import sklearn
     from sklearn import datasets
 
-    bunch = getattr(datasets, SKLEARN_SETS[name])()
+    try:
+        bunch = getattr(datasets, SKLEARN_SETS[name])()
+    except Exception as exc:  # noqa: BLE001 - a damaged install: said in one line
+        raise NeuralabError(f"data set {name}: scikit-learn {sklearn.__version__} cannot read "
+                            f"its own copy ({type(exc).__name__}: {exc}); reinstall "
+                            f"scikit-learn") from None
     return (np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target, dtype=np.int64),
             list(bunch.target_names), list(bunch.feature_names), sklearn.__version__)
 
@@ -245,7 +274,12 @@ def diabetes() -> Dataset:
         import sklearn
         from sklearn.datasets import load_diabetes
 
-        bunch = load_diabetes()
+        try:
+            bunch = load_diabetes()
+        except Exception as exc:  # noqa: BLE001 - a damaged install: said in one line
+            raise NeuralabError(f"data set diabetes: scikit-learn {sklearn.__version__} cannot "
+                                f"read its own copy ({type(exc).__name__}: {exc}); reinstall "
+                                f"scikit-learn") from None
         X, y, version = bunch.data, bunch.target, sklearn.__version__
     return Dataset(X=np.asarray(X, dtype=np.float64), y=np.asarray(y, dtype=np.float64),
                    classes=[], name="diabetes",
@@ -262,6 +296,7 @@ def _read_diabetes(data_path: Path, target_path: Path):
     column divided by 1), then by the square root of the number of rows."""
     import gzip
     import warnings
+    import zlib
 
     import numpy as np
 
@@ -272,7 +307,7 @@ def _read_diabetes(data_path: Path, target_path: Path):
                 X = np.loadtxt(fh)
             with gzip.open(target_path, "rt", encoding="utf-8") as fh:
                 y = np.loadtxt(fh)
-    except (OSError, UnicodeDecodeError, EOFError, ValueError):
+    except (OSError, UnicodeDecodeError, EOFError, ValueError, zlib.error):
         return None
     if X.ndim != 2 or X.shape[1] != len(DIABETES_FEATURES) or y.shape != (X.shape[0],) \
             or not X.shape[0] or not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
