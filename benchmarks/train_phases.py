@@ -10,9 +10,10 @@ where it goes and how low it could go:
   end: reading the data (``beside_writing_imports``: the data set read while
   matplotlib and the rest of what the writing needs load), preparing
   (``lab._prepared``), ``fit`` (its loop's own timer, ``train_seconds`` in
-  ``config.json``, and its closing evaluation of the training set), scoring the splits (up to the metrics, the run's writer forked there), the
-  metrics (``lab._scored``), the files and figures (``write_run``, which waits for the
-  forked writer), the report (``build_report``), the rest of the command, and the exit.
+  ``config.json``, and its closing evaluation of the training set), scoring the
+  splits (up to the metrics, the run's writer forked there), the metrics
+  (``lab._scored``), the files and figures (``write_run``, which waits for the forked
+  writer), the report (``build_report``), the rest of the command, and the exit.
   The start-up phase runs from the moment this script starts the process. Each phase
   is the median over ``--repeats`` runs (so the phases need not add up to the median
   wall time exactly).
@@ -268,7 +269,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--serial", type=int, default=3,
                         help="runs with the writing one job at a time (default 3; 0: none)")
     parser.add_argument("--quick", action="store_true",
-                        help="digits (a quarter held out) for 2 epochs, 2 + 1 runs: a smoke test, not a measurement")
+                        help="digits (a quarter held out) for 2 epochs, 2 + 1 runs: a smoke "
+                        "test, not a measurement")
     parser.add_argument("--json", type=Path, default=None, help="write every sample here")
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("train_args", nargs="*", help="arguments of `neuralab train` (after --)")
@@ -277,7 +279,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error(f"--repeats must be at least 1, got {args.repeats}")
     if args.serial < 0:
         parser.error(f"--serial must be 0 or more, got {args.serial}")
-    if args.child is None and "--out" in args.train_args:
+    if args.child is None and any(a == "--out" or a.startswith("--out=") for a in args.train_args):
         parser.error("--out is chosen by the script (a temporary folder); leave it out")
     return args
 
@@ -288,9 +290,13 @@ def main(argv=None) -> int:
         _child(args.child, args.train_args)
         return 0  # not reached: the command exits
     train_args = args.train_args or (QUICK if args.quick else FASHION)
-    if "fashion_mnist" in train_args and not Path("/usr/share/datasets/fashion-mnist").is_dir():
-        print("skipped: Fashion-MNIST is not installed (Debian's dataset-fashion-mnist)")
-        return 0
+    if train_args is FASHION:
+        from neuralab.data.real import FASHION_MNIST_DIR, FASHION_MNIST_PACKAGE
+
+        if not FASHION_MNIST_DIR.is_dir():
+            print(f"skipped: Fashion-MNIST is not installed ({FASHION_MNIST_DIR} is missing: "
+                  f"Debian's {FASHION_MNIST_PACKAGE})")
+            return 0
     repeats, serial_runs = (2, 1) if args.quick else (args.repeats, args.serial)
     run_once(train_args, serial=False)  # untimed: bytecode cached, files in the page cache
     samples, serial = [], []

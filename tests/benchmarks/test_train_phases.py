@@ -57,8 +57,9 @@ def test_the_work_after_training_is_listed_job_by_job(quick):
     assert "outside fit's loop:" in out and "side by side on" in out
 
 
-def test_out_is_the_scripts_to_choose():
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--", "--dataset", "iris", "--out", "x"],
+@pytest.mark.parametrize("out", [["--out", "x"], ["--out=x"]])
+def test_out_is_the_scripts_to_choose(out):
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--", "--dataset", "iris", *out],
                           cwd=ROOT, capture_output=True, text=True, check=False, timeout=120)
     assert proc.returncode == 2
     assert "--out is chosen by the script" in proc.stderr

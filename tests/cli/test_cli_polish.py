@@ -335,7 +335,6 @@ def test_a_data_set_loads_beside_the_writings_imports_with_quick_handovers():
     hands over every LOADER_SWITCH_SECONDS meanwhile (the inflater gets it back at once
     after each piece), and the interval is as it was afterwards, also after an error."""
     from neuralab.cli import runs
-    from neuralab.config import TrainSettings
 
     before = sys.getswitchinterval()
     seen = []
@@ -346,10 +345,9 @@ def test_a_data_set_loads_beside_the_writings_imports_with_quick_handovers():
             raise ValueError("bad data")
         return x * 2
 
-    settings = TrainSettings()
-    assert runs.beside_writing_imports(settings, load, 21) == 42
+    assert runs.beside_writing_imports(load, 21) == 42
     with pytest.raises(ValueError, match="bad data"):
-        runs.beside_writing_imports(settings, load, "bad")
+        runs.beside_writing_imports(load, "bad")
     assert seen == pytest.approx([runs.LOADER_SWITCH_SECONDS] * 2)  # held in microseconds
     assert runs.LOADER_SWITCH_SECONDS < before
     assert sys.getswitchinterval() == before

@@ -115,7 +115,7 @@ def train(
             and "features" not in settings else None)
     settings = TrainSettings(**settings)
     train_set, spec = beside_writing_imports(
-        settings, training_data, dataset, data, target, data_dir, settings.seed, settings.task,
+        training_data, dataset, data, target, data_dir, settings.seed, settings.task,
         {"n_per_class": n_per_class, "noise": noise, "classes": classes})
     test_set = load_file(test_data, target=target, task=settings.task) if test_data else None
     test_spec = ({"kind": "file", "path": str(Path(test_data).resolve()), "target": target}
@@ -133,19 +133,14 @@ def train(
 LOADER_SWITCH_SECONDS = 0.0002
 
 
-def beside_writing_imports(settings, load, *args):
-    """``load(*args)`` in a thread while this one loads what writing a run of ``settings``
-    needs at its end (:func:`~neuralab.runs.writer.preload`: matplotlib, the report's
-    templates, ...): reading a compressed data set (the inflater lets go of the
-    interpreter while it inflates) and the imports then take the time of the longer one,
-    not of both (:func:`~neuralab.cores.at_once`: the thread has ended when this
-    returns, and an error is raised here)."""
+def beside_writing_imports(load, *args):
+    """``load(*args)`` in a thread while this one loads what writing a run needs at its end
+    (:func:`preload_writing`: matplotlib, the report's templates, ...):
+    reading a compressed data set (the inflater lets go of the interpreter while it
+    inflates) and the imports then take the time of the longer one, not of both
+    (:func:`~neuralab.cores.at_once`: the thread has ended when this returns, and an
+    error is raised here)."""
     from neuralab.cores import at_once
-
-    def preload() -> None:
-        from neuralab.runs.writer import preload
-
-        preload(settings)
 
     # the loader takes the interpreter back after each piece it inflated: by default it
     # would wait up to 5 ms for the imports to hand it over, every time (Fashion-MNIST's
@@ -153,10 +148,33 @@ def beside_writing_imports(settings, load, *args):
     interval = sys.getswitchinterval()
     sys.setswitchinterval(LOADER_SWITCH_SECONDS)
     try:
-        _, value = at_once(preload, lambda: load(*args))
+        _, value = at_once(preload_writing, lambda: load(*args))
     finally:
         sys.setswitchinterval(interval)
     return value
+
+
+def preload_writing() -> None:
+    """Load now what writing a run needs at its end, for a caller with other work to overlap
+    it with (``train`` reads the data set meanwhile; a sweep, whose workers keep the cores
+    busy, imports only matplotlib beside them): matplotlib's figure and Agg canvas, the
+    report's templates compiled and the versions config.json records. Each would
+    otherwise load while the user waits for the run (the report's and the versions' took
+    0.04-0.06 s of a Fashion-MNIST run's). A failure here is left for the writing to
+    raise where it matters.
+
+    tensorboardX's writer is not among them: its import keeps torch out by naming it
+    missing in ``sys.modules`` for a moment (``neuralab.runs.tensorboard._tensorboardx``),
+    which another thread, such as the one reading the data, could run into."""
+    from neuralab import plots
+    from neuralab.report import pages
+    from neuralab.runs.store import versions
+
+    for load in (plots.preload, pages.preload, versions):
+        try:
+            load()
+        except Exception:  # noqa: BLE001 - raised again by the writing that needs it
+            pass
 
 
 #: Why `train --dataset spiral` does not give the lecture's numbers unless told.

@@ -91,16 +91,6 @@ def _tensorboardx():
         return tensorboardX
 
 
-def preload(settings) -> None:
-    """Import now the tensorboardX modules a run of ``settings`` writes its events with, where
-    it writes events (:func:`_wanted`)."""
-    if _wanted(settings):
-        _tensorboardx()
-        import tensorboardX.event_file_writer  # noqa: F401
-        import tensorboardX.proto.event_pb2  # noqa: F401
-        import tensorboardX.proto.summary_pb2  # noqa: F401
-
-
 class EventFile:
     """A new event file in ``folder``, written by tensorboardX's ``EventsWriter``.
 

@@ -237,27 +237,6 @@ def write_scores(out: Path, title: str, history, metrics: dict, predictor: Predi
     early.finish()
 
 
-def preload(settings: TrainSettings) -> None:
-    """Load now what writing a run of ``settings`` needs at its end, for a caller with other
-    work to overlap it with (the command line reads the data set meanwhile; a sweep, whose
-    workers keep the cores busy, imports only matplotlib beside them): matplotlib's
-    figure and Agg canvas, the report's templates compiled, the versions config.json
-    records, and tensorboardX's writer where the run writes events. Each would otherwise
-    load while the user waits for the run (the imports beside matplotlib's took 0.06 s of
-    a Fashion-MNIST run's). A failure here is left for the writing to raise where it
-    matters."""
-    from neuralab import plots
-    from neuralab.report import pages
-    from neuralab.runs import tensorboard
-
-    for load in (plots.preload, pages.preload, versions,
-                 lambda: tensorboard.preload(settings)):
-        try:
-            load()
-        except Exception:  # noqa: BLE001 - raised again by the writing that needs it
-            pass
-
-
 def run_config(run: RunResult, data: Dataset, *, data_spec: dict | None,
                test_spec: dict | None) -> dict:
     """config.json: every setting, the seed, the data's source and shape, the versions."""
