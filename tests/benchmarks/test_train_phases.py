@@ -11,8 +11,9 @@ import pytest
 from helpers import ROOT, strict_loads
 
 SCRIPT = ROOT / "benchmarks" / "train_phases.py"
-# four short digits runs in whole processes (one untimed, two by phase, one job by job)
-pytestmark = pytest.mark.slow
+# four short digits runs in whole processes (one untimed, two by phase, one job by job),
+# once: the tests that read them run on one worker
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("train_phases")]
 
 
 @pytest.fixture(scope="module")
