@@ -114,3 +114,19 @@ def test_target_scaling_and_model_meta_checks():
     ]:
         with pytest.raises(NeuralabError, match=match):
             meta_task(meta, sizes, where="m.json")
+
+
+def test_scikit_learns_diabetes_loader_failing_is_one_line_naming_the_set(monkeypatch):
+    from sklearn import datasets
+
+    from neuralab.data import real
+
+    def damaged():
+        raise OSError("Not a gzipped file")
+
+    monkeypatch.setattr(real, "_sklearn_data_file", lambda file: None)
+    monkeypatch.setattr(datasets, "load_diabetes", damaged)
+    with pytest.raises(NeuralabError, match=r"^data set diabetes: scikit-learn \S+ cannot read its "
+                                            r"own copy \(OSError: Not a gzipped file\); "
+                                            r"reinstall scikit-learn$"):
+        load("diabetes")

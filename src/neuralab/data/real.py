@@ -211,20 +211,26 @@ def _sklearn_version() -> str:
 
 
 def _sklearn_loader(name: str):
-    """(X, y, class names, feature names, version) from ``sklearn.datasets.load_*`` itself;
-    a file it cannot read is a NeuralabError naming the set."""
+    """(X, y, class names, feature names, version) from ``sklearn.datasets.load_*`` itself."""
     import numpy as np
+
+    bunch, version = _ask_sklearn(name, SKLEARN_SETS[name])
+    return (np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target, dtype=np.int64),
+            list(bunch.target_names), list(bunch.feature_names), version)
+
+
+def _ask_sklearn(name: str, loader: str):
+    """(``sklearn.datasets.<loader>()``'s bunch, scikit-learn's version); a file it cannot
+    read is a one-line NeuralabError naming the set ``name``."""
     import sklearn
     from sklearn import datasets
 
     try:
-        bunch = getattr(datasets, SKLEARN_SETS[name])()
+        return getattr(datasets, loader)(), sklearn.__version__
     except Exception as exc:  # noqa: BLE001 - a damaged install: said in one line
         raise NeuralabError(f"data set {name}: scikit-learn {sklearn.__version__} cannot read "
                             f"its own copy ({type(exc).__name__}: {exc}); reinstall "
                             f"scikit-learn") from None
-    return (np.asarray(bunch.data, dtype=np.float64), np.asarray(bunch.target, dtype=np.int64),
-            list(bunch.target_names), list(bunch.feature_names), sklearn.__version__)
 
 
 def digits() -> Dataset:
@@ -271,16 +277,8 @@ def diabetes() -> Dataset:
     if read is not None:
         (X, y), version = read, _sklearn_version()
     else:
-        import sklearn
-        from sklearn.datasets import load_diabetes
-
-        try:
-            bunch = load_diabetes()
-        except Exception as exc:  # noqa: BLE001 - a damaged install: said in one line
-            raise NeuralabError(f"data set diabetes: scikit-learn {sklearn.__version__} cannot "
-                                f"read its own copy ({type(exc).__name__}: {exc}); reinstall "
-                                f"scikit-learn") from None
-        X, y, version = bunch.data, bunch.target, sklearn.__version__
+        bunch, version = _ask_sklearn("diabetes", "load_diabetes")
+        X, y = bunch.data, bunch.target
     return Dataset(X=np.asarray(X, dtype=np.float64), y=np.asarray(y, dtype=np.float64),
                    classes=[], name="diabetes",
                    source=f"scikit-learn {version}, sklearn.datasets.load_diabetes() (bundled)",
