@@ -115,22 +115,19 @@ def _read_bundled(name: str, path: Path):
     example, its features then its class index, each row's numbers cast from text by
     NumPy as ``load_csv_data`` casts them."""
     import csv
-    import gzip
-    import zlib
 
     import numpy as np
 
-    try:
-        if name == "digits":
-            with gzip.open(path, "rt", encoding="utf-8") as fh:
-                data = np.loadtxt(fh, delimiter=",")
-            if data.ndim != 2 or data.shape[1] != 65:
-                return None
-            labels, classes = data[:, -1], [str(k) for k in range(10)]
-            if not np.array_equal(labels, np.round(labels)):  # NaN too
-                return None
-            X, y = data[:, :-1], labels.astype(np.int64)
-        else:
+    if name == "digits":
+        data = _loadtxt_gz(path, delimiter=",")
+        if data is None or data.ndim != 2 or data.shape[1] != 65:
+            return None
+        labels, classes = data[:, -1], [str(k) for k in range(10)]
+        if not np.array_equal(labels, np.round(labels)):  # NaN too
+            return None
+        X, y = data[:, :-1], labels.astype(np.int64)
+    else:
+        try:
             with path.open("r", encoding="utf-8", newline="") as fh:
                 rows = list(csv.reader(fh))
             n, d, classes = int(rows[0][0]), int(rows[0][1]), rows[0][2:]
@@ -140,10 +137,28 @@ def _read_bundled(name: str, path: Path):
                 return None
             X = np.array([r[:-1] for r in body], dtype=np.float64).reshape(n, d)
             y = np.array([r[-1] for r in body], dtype=np.int64)
-    except (OSError, UnicodeDecodeError, EOFError, ValueError, IndexError, csv.Error,
-            zlib.error):
-        return None
+        except (OSError, UnicodeDecodeError, ValueError, IndexError, csv.Error):
+            return None
     return (X, y, classes) if _bundled_problem(X, y, classes) is None else None
+
+
+def _loadtxt_gz(path: Path, **kwargs):
+    """``np.loadtxt`` of a gzipped text file, as scikit-learn's loaders read theirs; None when
+    it cannot be read (a damaged stream, text that is not numbers; an empty file, whose
+    NumPy warning is kept from the user)."""
+    import gzip
+    import warnings
+    import zlib
+
+    import numpy as np
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            with gzip.open(path, "rt", encoding="utf-8") as fh:
+                return np.loadtxt(fh, **kwargs)
+    except (OSError, UnicodeDecodeError, EOFError, ValueError, zlib.error):
+        return None
 
 
 def _bundled_problem(X, y, classes) -> str | None:
@@ -292,20 +307,10 @@ def _read_diabetes(data_path: Path, target_path: Path):
     mean and divided by its standard deviation as ``sklearn.preprocessing.scale`` does
     (NumPy's nanmean and nanstd; centred again where the mean is not yet 0; a constant
     column divided by 1), then by the square root of the number of rows."""
-    import gzip
-    import warnings
-    import zlib
-
     import numpy as np
 
-    try:
-        with warnings.catch_warnings():  # an empty file: NumPy warns, and it is refused below
-            warnings.simplefilter("ignore", UserWarning)
-            with gzip.open(data_path, "rt", encoding="utf-8") as fh:
-                X = np.loadtxt(fh)
-            with gzip.open(target_path, "rt", encoding="utf-8") as fh:
-                y = np.loadtxt(fh)
-    except (OSError, UnicodeDecodeError, EOFError, ValueError, zlib.error):
+    X, y = _loadtxt_gz(data_path), _loadtxt_gz(target_path)
+    if X is None or y is None:
         return None
     if X.ndim != 2 or X.shape[1] != len(DIABETES_FEATURES) or y.shape != (X.shape[0],) \
             or not X.shape[0] or not (np.all(np.isfinite(X)) and np.all(np.isfinite(y))):
