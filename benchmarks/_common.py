@@ -37,6 +37,12 @@ def loadavg_before_timing() -> tuple[float, float, float]:
     return load
 
 
+def child_env() -> dict:
+    """This environment less PYTHONDONTWRITEBYTECODE (which the project's environment sets), so
+    that timed neuralab processes cache their bytecode as an installed neuralab does."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 @dataclass
 class Child:
     """One finished child process: its exit status, wall and CPU seconds, peak resident

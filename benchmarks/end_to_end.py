@@ -79,7 +79,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
-from _common import loadavg_before_timing, machine, timed_child
+from _common import child_env, loadavg_before_timing, machine, timed_child
 
 PY = sys.executable
 NEURALAB = [PY, "-m", "neuralab"]
@@ -141,11 +141,6 @@ class Case:
     reference: str
     warmup: bool = False
     samples: dict = field(default_factory=dict)
-
-
-def child_env() -> dict:
-    """This environment less PYTHONDONTWRITEBYTECODE, so that the children cache their bytecode."""
-    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def run_process(argv: list[str]) -> dict:

@@ -160,10 +160,15 @@ def _child(out: str, argv: list[str]) -> None:
 
 
 def run_once(argv: list[str], *, serial: bool) -> dict:
-    """One whole command in a fresh process: its marks, jobs, wall seconds and exit status."""
+    """One whole command in a fresh process: its marks, jobs and wall seconds (a command
+    that fails ends this script, with its error)."""
+    # here, not at the top: the measured process runs this script too, and _common imports
+    # NumPy before the command could choose its pages
+    from _common import child_env
+
     with tempfile.TemporaryDirectory(prefix="neuralab-phases-") as tmp:
         notes = Path(tmp) / "notes.json"
-        env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+        env = child_env()
         if serial:
             env["NEURALAB_SERIAL_WRITE"] = "1"
         command = [sys.executable, str(Path(__file__).resolve()), "--child", str(notes), "--",
