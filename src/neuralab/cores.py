@@ -1,9 +1,10 @@
 """The cores this process may run on, and row ranges worked on side by side in threads.
 
 The lowest layer of the package: :mod:`neuralab.threads` picks BLAS threads by these
-cores, :mod:`neuralab.runs.parallel` forks only where there are two, and
+cores, :mod:`neuralab.runs.parallel` forks only where there are two,
 :mod:`neuralab.data.preprocess` reads a large array's column moments in
-:func:`in_row_ranges`, and ``neuralab train`` loads its data while it imports matplotlib
+:func:`in_row_ranges`, a model's pass over a whole data set takes its blocks of rows
+:func:`in_blocks_side_by_side`, and ``neuralab train`` loads its data while it imports matplotlib
 (:func:`at_once`: NumPy and the inflater let go of the interpreter inside their loops,
 so threads run them on separate cores).
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -62,3 +63,33 @@ def in_row_ranges(work: Callable[[int, int], T], n: int, parts: int) -> list[T]:
     parts = max(1, min(int(parts), n))
     cuts = [n * i // parts for i in range(parts + 1)]
     return at_once(*(functools.partial(work, a, b) for a, b in zip(cuts, cuts[1:])))
+
+
+def in_blocks_side_by_side(blocks: Sequence[tuple[int, int]], make_work: Callable[[], Callable[[int, int], object]],
+                           workers: int) -> None:
+    """Every block ``(a, b)`` of ``blocks`` worked on once, by whichever of ``workers``
+    threads is free first (the first thread is this one; :func:`at_once`), in the order
+    given: a thread slowed by another process on its core takes fewer blocks instead of
+    holding up the others. Each thread calls ``make_work()`` once, for a ``work(a, b)`` of
+    its own (its own work arrays). The first error is raised here, and no block is started
+    after it."""
+    blocks = list(blocks)
+    workers = max(1, min(int(workers), len(blocks)))
+    taken = iter(range(len(blocks)))
+    lock = threading.Lock()
+    failed = threading.Event()
+
+    def run() -> None:
+        work = make_work()
+        while not failed.is_set():
+            with lock:
+                i = next(taken, None)
+            if i is None:
+                return
+            try:
+                work(*blocks[i])
+            except BaseException:
+                failed.set()
+                raise
+
+    at_once(*([run] * workers))

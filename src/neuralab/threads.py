@@ -19,6 +19,12 @@ Two things win over the choice: the user's ``OPENBLAS_NUM_THREADS``,
 that the caller already set lower (a sweep worker's share of the cores): the choice
 only ever lowers the thread count, never raises it, except back up to the counts fit
 was called with, for a held-out pass inside its loop (:func:`scoring_threads`).
+
+A pass over a whole data set (fit's closing evaluation, the held-out scoring, a saved
+model's predictions) takes its blocks of rows in Python threads instead, each product
+on one BLAS thread (:func:`side_by_side`): a block's numbers are then those of one
+thread whatever the cores or the load, and a thread that another process slows takes
+fewer blocks instead of holding up every product.
 """
 
 from __future__ import annotations
@@ -32,10 +38,11 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from neuralab.cores import available_cores
+from neuralab.cores import available_cores, in_blocks_side_by_side
 
 __all__ = ["PARALLEL_WORK", "THREAD_ENV", "available_cores", "limit_threads", "pick_threads",
-           "scoring_threads", "step_work", "thread_counts", "training_threads", "user_threads"]
+           "scoring_threads", "side_by_side", "step_work", "thread_counts", "training_threads",
+           "user_threads"]
 
 #: environment variables through which a user sets the thread count themselves
 THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -161,9 +168,15 @@ def limit_threads(n: int, *, blas: int | None = None,
 def _sets_threads(trainer) -> bool:
     """Whether fit may set the thread counts for ``trainer``: its model gives ``sizes``, no
     thread variable of the user's is set, and this is the main thread."""
+    return _may_set(getattr(trainer, "model", None))
+
+
+def _may_set(model) -> bool:
+    """Whether the thread counts may be set for a pass of ``model``: it gives ``sizes``, no
+    thread variable of the user's is set, and this is the main thread."""
     import threading
 
-    return (bool(getattr(getattr(trainer, "model", None), "sizes", None))
+    return (bool(getattr(model, "sizes", None))
             and user_threads() is None
             and threading.current_thread() is threading.main_thread())
 
@@ -198,3 +211,31 @@ def scoring_threads(trainer) -> Callable[[int], contextlib.AbstractContextManage
         return lambda rows: contextlib.nullcontext()
     counts = thread_counts()
     return lambda rows: training_threads(trainer, rows, up_to=counts)
+
+
+def side_by_side(model, rows: int):
+    """How a pass of ``model`` (an engine :class:`~neuralab.nn.MLP`) over ``rows`` rows takes
+    its blocks (:meth:`~neuralab.nn.MLP.over_blocks`): None, in turn with the threads as they
+    are; or, for a pass that :func:`pick_threads` gives more than one thread, with the BLAS
+    at one thread and as many Python threads as it gives (at most the BLAS threads in force:
+    a sweep worker's share), each taking the next block when it is free.
+
+    With one BLAS thread a block's products give the same numbers whichever thread ran
+    them, so such a pass gives one thread's numbers however many cores or how busy. In turn as before: off the main thread, with a thread variable
+    of the user's set, and where torch computes the model's products (:mod:`neuralab.nn.kernels`).
+    """
+    from neuralab.nn.kernels import products_in_torch
+
+    if not _may_set(model) or products_in_torch(model.sizes, model.dtype):
+        return None
+    workers = pick_threads(model.sizes, rows, model.dtype)
+    in_force = thread_counts()[0]
+    workers = min(workers, in_force) if in_force else 1
+    if workers < 2:
+        return None
+
+    def run(blocks, make_work) -> None:
+        with limit_threads(1):
+            in_blocks_side_by_side(blocks, make_work, workers)
+
+    return run

@@ -24,7 +24,7 @@ from neuralab.nn.losses import L1Penalty, L2Penalty, MeanSquaredError, SoftmaxCr
 from neuralab.nn.models import MLP
 from neuralab.optim import Optimizer, make_optimizer
 from neuralab.prefetch import Prefetch, prefetching
-from neuralab.threads import scoring_threads, training_threads
+from neuralab.threads import scoring_threads, side_by_side, training_threads
 from neuralab.train_log import FitResult, History, PrintLogger, StopOnSignal, progress_bar
 
 __all__ = [
@@ -159,23 +159,31 @@ class EngineTrainer:
         regression = self.task == "regression"
         out = np.empty((n, self.model.sizes[-1]), self.model.dtype)
         losses = np.empty(n, self.model.dtype)
-        for a, b in self.model.blocks(n):
-            self.loss_fn.forward(self.model.forward(X[a:b]), y[a:b])
-            losses[a:b] = self.loss_fn.losses
-            out[a:b] = self.loss_fn.outputs if regression else self.loss_fn.probs
+
+        def make_work(model: MLP):
+            loss_fn = self.loss_fn if model is self.model else self.loss_fn.twin()
+
+            def work(a: int, b: int) -> None:
+                loss_fn.forward(model.forward(X[a:b]), y[a:b])
+                losses[a:b] = loss_fn.losses
+                out[a:b] = loss_fn.outputs if regression else loss_fn.probs
+            return work
+
+        # large passes take their blocks in threads, one BLAS thread each (threads.side_by_side)
+        self.model.over_blocks(n, make_work, side_by_side(self.model, n))
         return float(self.loss_fn.reduce(losses, y)) + self._penalties(), out
 
     def _penalties(self) -> float:
         return sum(p.forward(self._weights) for p in (self.penalty, self.l1_penalty))
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
-        return self.model.predict_proba(X)
+        return self.model.predict_proba(X, side_by_side(self.model, len(X)))
 
     def predict_output(self, X: np.ndarray) -> np.ndarray:
         """What a Predictor wraps: probabilities (classification) or the outputs (n, 1)."""
         if self.task == "regression":
-            return self.model.outputs(X)
-        return self.model.predict_proba(X)
+            return self.model.outputs(X, side_by_side(self.model, len(X)))
+        return self.predict_proba(X)
 
     def state_dict(self) -> dict[str, np.ndarray]:
         """W1, b1, ..., WL, bL in the lecture's layout."""

@@ -8,6 +8,8 @@ lecture's one-half so that the gradient is exactly ``reg * W``.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 
 from neuralab import NeuralabError
@@ -136,6 +138,12 @@ class SoftmaxCrossEntropy:
 
     def _buffer(self, key: str, shape, dtype) -> np.ndarray:
         return work_buffer(self._bufs, key, shape, dtype)
+
+    def twin(self) -> SoftmaxCrossEntropy:
+        """The same loss with work arrays of its own (see :meth:`Module.twin`)."""
+        twin = copy.copy(self)
+        twin._bufs = {}
+        return twin
 
     def _check(self, scores: np.ndarray, y: np.ndarray) -> None:
         if scores.ndim != 2 or y.shape != (scores.shape[0],):
@@ -332,6 +340,10 @@ class MeanSquaredError:
         self.diff = self.outputs[:, 0] - y.reshape(B).astype(outputs.dtype, copy=False)
         self.losses = self.diff * self.diff
         return self.reduce(self.losses)
+
+    def twin(self) -> MeanSquaredError:
+        """The same loss, to keep its own last pass (see :meth:`Module.twin`)."""
+        return copy.copy(self)
 
     def reduce(self, losses: np.ndarray, y=None):
         """The loss of a batch from its examples' losses, as :meth:`forward` returns it

@@ -5,7 +5,7 @@ The linear softmax classifier is the MLP with no hidden layer, ``MLP([D, K])``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -21,6 +21,10 @@ from neuralab.nn.module import Module, Parameter, as_dtype
 #: images holds (2,609, 1600) float32 arrays (16 MiB) instead of (60,000, 1600) ones
 #: (384 MB). Blocks of 1,250 rows and more keep the products as fast per row.
 BLOCK_BYTES = 16 * 2**20
+
+#: works on a pass's blocks in threads: ``side_by_side(blocks, make_work)`` (see
+#: :meth:`MLP.over_blocks` and :func:`neuralab.cores.in_blocks_side_by_side`)
+SideBySide = Callable[[list[tuple[int, int]], Callable[[], Callable[[int, int], object]]], None]
 
 
 def row_blocks(n: int, row_bytes: int, block_bytes: int | None = None) -> list[tuple[int, int]]:
@@ -160,6 +164,17 @@ class MLP(Module):
         self.scores = x
         return x
 
+    def twin(self) -> MLP:
+        """The same network on the same weight arrays, with work arrays of its own (see
+        :meth:`Module.twin`): what each thread of a pass side by side runs."""
+        twin = super().twin()
+        twin.linears = [linear.twin() for linear in self.linears]
+        twin.activations = [act.twin() for act in self.activations]
+        twin._layers = [layer for pair in zip(twin.linears, twin.activations) for layer in pair]
+        twin._layers.append(twin.linears[-1])
+        twin.scores = None
+        return twin
+
     def backward(self, dscores: np.ndarray, *, input_grad: bool = False,
                  accumulate: bool = True) -> np.ndarray | None:
         """Backpropagate dL/dscores, adding into every parameter's ``grad``.
@@ -184,28 +199,51 @@ class MLP(Module):
         """Row blocks for a pass over ``n`` rows, sized by :data:`BLOCK_BYTES` (see :func:`row_blocks`)."""
         return row_blocks(n, max(self.sizes) * self.dtype.itemsize)
 
-    def outputs(self, x: np.ndarray) -> np.ndarray:
+    def over_blocks(self, n: int, make_work: Callable[[MLP], Callable[[int, int], object]],
+                    side_by_side: SideBySide | None = None) -> None:
+        """``work(a, b)`` for each of :meth:`blocks` over ``n`` rows, ``work = make_work(model)``.
+
+        In turn, through this model (``model`` is ``self``), unless ``side_by_side`` is
+        given: then ``side_by_side(blocks, make)`` works on them in threads
+        (:func:`neuralab.threads.side_by_side` makes one), each thread through a
+        :meth:`twin` of its own, and a block's numbers do not depend on which thread took
+        it (a single block is worked on here, on the runner's terms all the same).
+        """
+        blocks = self.blocks(n)
+        if side_by_side is None:
+            work = make_work(self)
+            for a, b in blocks:
+                work(a, b)
+            return
+        side_by_side(blocks, lambda: make_work(self.twin()))
+
+    def outputs(self, x: np.ndarray, side_by_side: SideBySide | None = None) -> np.ndarray:
         """The logits (the outputs) u for a whole data set, (n, d_L), as a new array.
 
-        The rows go through in :meth:`blocks`, so the work arrays stay small
-        whatever the number of rows; each row's result is its own forward pass's.
+        The rows go through in :meth:`blocks` (:meth:`over_blocks`), so the work arrays
+        stay small whatever the number of rows; each row's result is its own forward pass's.
         """
-        return self._by_blocks(x, lambda u: u, (self.sizes[-1],), self.dtype)
+        return self._by_blocks(x, lambda u: u, (self.sizes[-1],), self.dtype, side_by_side)
 
-    def predict_proba(self, x: np.ndarray) -> np.ndarray:
+    def predict_proba(self, x: np.ndarray, side_by_side: SideBySide | None = None) -> np.ndarray:
         """softmax of the logits, (n, K), as a new array (computed in :meth:`blocks`)."""
-        return self._by_blocks(x, softmax, (self.sizes[-1],), self.dtype)
+        return self._by_blocks(x, softmax, (self.sizes[-1],), self.dtype, side_by_side)
 
-    def predict(self, x: np.ndarray) -> np.ndarray:
+    def predict(self, x: np.ndarray, side_by_side: SideBySide | None = None) -> np.ndarray:
         """The predicted class, argmax of the logits, (n,) (computed in :meth:`blocks`)."""
-        return self._by_blocks(x, lambda u: np.argmax(u, axis=1), (), np.intp)
+        return self._by_blocks(x, lambda u: np.argmax(u, axis=1), (), np.intp, side_by_side)
 
-    def _by_blocks(self, x, fn, tail: tuple[int, ...], dtype) -> np.ndarray:
+    def _by_blocks(self, x, fn, tail: tuple[int, ...], dtype, side_by_side) -> np.ndarray:
         x = np.asarray(x)
         self._check_input(x)
         out = np.empty((len(x), *tail), dtype)
-        for a, b in self.blocks(len(x)):
-            out[a:b] = fn(self.forward(x[a:b]))
+
+        def make_work(model: MLP):
+            def work(a: int, b: int) -> None:
+                out[a:b] = fn(model.forward(x[a:b]))
+            return work
+
+        self.over_blocks(len(x), make_work, side_by_side)
         return out
 
     def intermediates(self) -> dict[str, np.ndarray]:

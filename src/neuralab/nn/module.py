@@ -10,6 +10,7 @@ module's input.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 
 import numpy as np
@@ -95,6 +96,14 @@ class Module:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         return np.array(self.forward(x), copy=True)
+
+    def twin(self) -> Module:
+        """A copy that computes with this module's parameters (the same arrays) and has work
+        arrays of its own: its forward passes leave this module's buffers and kept inputs
+        alone. Threads that score blocks of a data set side by side each take one."""
+        twin = copy.copy(self)
+        twin._buffers = {}
+        return twin
 
     def children(self) -> list[Module]:
         return []

@@ -147,6 +147,7 @@ def read_model(run_dir: str | Path) -> tuple[dict[str, np.ndarray], dict, Standa
 def load_model(run_dir: str | Path) -> Predictor:
     """A run's checkpoint in the NumPy engine, with its preprocessing."""
     from neuralab.nn import MLP
+    from neuralab.threads import side_by_side
 
     state, meta, scaler = read_model(run_dir)
     model = MLP(meta["sizes"], activation=meta["activation"], dtype=meta["dtype"])
@@ -154,4 +155,5 @@ def load_model(run_dir: str | Path) -> Predictor:
     if meta.get("task") == "regression":  # the one linear output, no softmax
         return Predictor(lambda X: model.forward(np.asarray(X)).copy(), scaler, [],
                          meta["feature_names"], meta)
-    return Predictor(model.predict_proba, scaler, meta["classes"], meta["feature_names"], meta)
+    return Predictor(lambda X: model.predict_proba(X, side_by_side(model, len(X))), scaler,
+                     meta["classes"], meta["feature_names"], meta)
