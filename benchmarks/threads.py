@@ -14,6 +14,11 @@ the trainer is built, for four problems:
 - **fashion**: Fashion-MNIST's 784-100-10, float32, minibatches of 128, step 0.1,
   reg 1e-4: one epoch of all 60,000 images with its closing evaluation, as
   ``neuralab train --epochs 1`` runs it (``--quick``: 10 batches of the first 6,000).
+- **fashion_pass**: the same net's pass over all 60,000 images (``trainer.evaluate``, the
+  pass fit closes with; ``--quick``: the first 6,000), its blocks of rows taken by as
+  many threads as the automatic choice gives, each with one BLAS thread
+  (:func:`neuralab.threads.side_by_side`); forced, the blocks go in turn with the BLAS at
+  that count. One pass is one step.
 - **wide**: 784-1600-10 on the first 6,000 images, batches of 128, 30 steps
   (``--quick``: 2): a problem above :data:`neuralab.threads.PARALLEL_WORK`, where
   fit gives the products every core (the choice never reads the machine's load: the
@@ -62,7 +67,7 @@ from neuralab.train import fit, make_engine_trainer
 TARGET = 1.10
 SETTLE = 0.25  # seconds between runs
 SUBSET = 6000  # rows of Fashion-MNIST for the wide case and --quick (fit's closing evaluation)
-CASES = ("spiral", "breast_cancer", "fashion", "wide")
+CASES = ("spiral", "breast_cancer", "fashion", "fashion_pass", "wide")
 
 
 def problems(quick: bool) -> dict[str, dict]:
@@ -87,6 +92,8 @@ def problems(quick: bool) -> dict[str, dict]:
                         sizes=[784, 100, 10], **minibatch,
                         loop=dict(iterations=10, log_every=10**9) if quick
                         else dict(epochs=1, log_every=10)),
+        "fashion_pass": dict(X=Xf[some] if quick else Xf, y=fashion.y[some] if quick else fashion.y,
+                             sizes=[784, 100, 10], **{**minibatch, "batch": None}, loop=None),
         "wide": dict(X=Xf[some], y=fashion.y[some], sizes=[784, 1600, 10], **minibatch,
                      loop=dict(iterations=2 if quick else 30, log_every=10**9)),
     }
@@ -150,8 +157,11 @@ def time_fit(case: dict, backend: str, threads: int | None) -> tuple[float, int]
     picked = pick_threads(case["sizes"], rows, case["dtype"]) if threads is None else threads
     with forced_threads(threads):
         start = time.perf_counter()
-        fit(trainer, case["X"], case["y"], batch_size=case["batch"], seed=0, progress=False,
-            stop_on_signal=False, **case["loop"])
+        if case["loop"] is None:  # a pass over the data, not training
+            trainer.evaluate(case["X"], case["y"])
+        else:
+            fit(trainer, case["X"], case["y"], batch_size=case["batch"], seed=0, progress=False,
+                stop_on_signal=False, **case["loop"])
         seconds = time.perf_counter() - start
     # OpenBLAS's idle threads spin for about 2**28 cycles after their last product before
     # they sleep: let them, so that no run pays for the spinning of the one before
@@ -191,6 +201,8 @@ def measure(names, cases: dict, backend: str, repeats: int, cores: int) -> list[
 
 def steps(case: dict) -> int:
     loop = case["loop"]
+    if loop is None:  # one pass
+        return 1
     return loop.get("iterations") or loop["epochs"] * -(-len(case["y"]) // case["batch"])
 
 

@@ -65,7 +65,8 @@ def in_row_ranges(work: Callable[[int, int], T], n: int, parts: int) -> list[T]:
     return at_once(*(functools.partial(work, a, b) for a, b in zip(cuts, cuts[1:])))
 
 
-def in_blocks_side_by_side(blocks: Sequence[tuple[int, int]], make_work: Callable[[], Callable[[int, int], object]],
+def in_blocks_side_by_side(blocks: Sequence[tuple[int, int]],
+                           make_work: Callable[[], Callable[[int, int], object]],
                            workers: int) -> None:
     """Every block ``(a, b)`` of ``blocks`` worked on once, by whichever of ``workers``
     threads is free first (the first thread is this one; :func:`at_once`), in the order

@@ -40,9 +40,9 @@ import numpy as np
 
 from neuralab.cores import available_cores, in_blocks_side_by_side
 
-__all__ = ["PARALLEL_WORK", "THREAD_ENV", "available_cores", "limit_threads", "pick_threads",
-           "scoring_threads", "side_by_side", "step_work", "thread_counts", "training_threads",
-           "user_threads"]
+__all__ = ["PARALLEL_WORK", "PASS_THREADS", "THREAD_ENV", "available_cores", "limit_threads",
+           "pick_threads", "scoring_threads", "side_by_side", "step_work", "thread_counts",
+           "training_threads", "user_threads"]
 
 #: environment variables through which a user sets the thread count themselves
 THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -54,6 +54,13 @@ THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 #: 15) and 3.6-11 times it on a busy one; at load 1.5, 784-H-10 float64 steps of 1e7
 #: took 0.91 of one thread's time, of 2e7-4e7 0.67-1.02
 PARALLEL_WORK = 2.0e7
+
+#: the most Python threads a pass over a data set takes its blocks in (:func:`side_by_side`):
+#: each holds a block's work arrays (up to 16 MiB of activations, ``nn.models.BLOCK_BYTES``,
+#: and as much again of standardised inputs), so a pass holds at most four blocks at once
+#: however many cores the machine has. On the 2-core development machine the two blocks
+#: raised the peak of the Fashion-MNIST run from 413 to 430 MB
+PASS_THREADS = 4
 
 
 def step_work(sizes: Sequence[int], rows: int, dtype=np.float64) -> float:
@@ -215,24 +222,23 @@ def scoring_threads(trainer) -> Callable[[int], contextlib.AbstractContextManage
 
 def side_by_side(model, rows: int):
     """How a pass of ``model`` (an engine :class:`~neuralab.nn.MLP`) over ``rows`` rows takes
-    its blocks (:meth:`~neuralab.nn.MLP.over_blocks`): None, in turn with the threads as they
-    are; or, for a pass that :func:`pick_threads` gives more than one thread, with the BLAS
-    at one thread and as many Python threads as it gives (at most the BLAS threads in force:
-    a sweep worker's share), each taking the next block when it is free.
+    its blocks (:meth:`~neuralab.nn.MLP.over_blocks`): with the BLAS at one thread, in as
+    many Python threads as :func:`pick_threads` gives the pass (at most the BLAS threads in
+    force: a sweep worker's share, and at most :data:`PASS_THREADS`), each taking the next
+    block when it is free; a small pass in this thread alone.
 
     With one BLAS thread a block's products give the same numbers whichever thread ran
-    them, so such a pass gives one thread's numbers however many cores or how busy. In turn as before: off the main thread, with a thread variable
-    of the user's set, and where torch computes the model's products (:mod:`neuralab.nn.kernels`).
+    them, so a pass gives one thread's numbers however many cores or how busy. None (in
+    turn, with the threads as they are) off the main thread, with a thread variable of the
+    user's set, and where torch computes the model's products (:mod:`neuralab.nn.kernels`).
     """
     from neuralab.nn.kernels import products_in_torch
 
     if not _may_set(model) or products_in_torch(model.sizes, model.dtype):
         return None
-    workers = pick_threads(model.sizes, rows, model.dtype)
+    workers = min(pick_threads(model.sizes, rows, model.dtype), PASS_THREADS)
     in_force = thread_counts()[0]
     workers = min(workers, in_force) if in_force else 1
-    if workers < 2:
-        return None
 
     def run(blocks, make_work) -> None:
         with limit_threads(1):

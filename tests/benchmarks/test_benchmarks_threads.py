@@ -17,7 +17,8 @@ from helpers import ROOT
 
 NUMBER = r"\d+(?:\.\d+)?"
 #: the two small cases (the Fashion-MNIST ones take the same code path, four times longer)
-CASES = ("spiral", "breast_cancer")
+#: and the pass over a data set, which times evaluate instead of fit
+CASES = ("spiral", "breast_cancer", "fashion_pass")
 
 
 def test_threads_quick_prints_every_case_alone_and_busy(tmp_path):

@@ -78,19 +78,22 @@ def test_a_failing_block_is_raised_here_and_no_block_starts_after_it():
     ([200, 64, 64, 5], "float64", "tanh"),
     ([300, 7], "float64", "relu"),          # the linear classifier
 ])
-def test_a_pass_side_by_side_gives_one_threads_numbers_in_turn(no_thread_env, sizes, dtype,
-                                                               activation):
+def test_a_pass_side_by_side_gives_one_threads_numbers_in_turn(monkeypatch, no_thread_env, sizes,
+                                                               dtype, activation):
     trainer = make_engine_trainer(sizes, dtype=dtype, activation=activation, seed=3)
     n = 30_000
     X, y = data(n, sizes[0], sizes[-1], dtype)
     assert len(trainer.model.blocks(n)) >= 2
+    taken = []
+    monkeypatch.setattr("neuralab.threads.in_blocks_side_by_side",
+                        lambda *a, run=in_blocks_side_by_side: taken.append(a[2]) or run(*a))
     with threadpool_limits(limits=2, user_api="blas"):
-        assert side_by_side(trainer.model, n) is not None
         loss, probs = trainer.evaluate(X, y)
         proba = trainer.predict_proba(X)
         assert blas_threads() == 2  # restored after the pass
+    assert taken == [2, 2]
+    monkeypatch.setattr("neuralab.train.side_by_side", lambda model, rows: None)
     with threadpool_limits(limits=1, user_api="blas"):  # in turn, one BLAS thread
-        assert side_by_side(trainer.model, n) is None
         loss1, probs1 = trainer.evaluate(X, y)
         proba1 = trainer.model.predict_proba(X)
     assert loss == loss1
@@ -118,17 +121,26 @@ def test_threads_of_a_pass_work_through_twins_and_leave_the_model_s_arrays_alone
     assert all(np.array_equal(after[k], before[k]) for k in before)
 
 
-def test_small_passes_users_variables_other_threads_and_torch_layers_stay_in_turn(
+def test_small_passes_run_here_on_one_blas_thread_and_some_passes_keep_the_threads(
         monkeypatch, no_thread_env):
+    import neuralab.threads as threads
+
+    taken = []
+    monkeypatch.setattr(threads, "in_blocks_side_by_side",
+                        lambda blocks, make_work, workers: taken.append((workers, blas_threads())))
     with threadpool_limits(limits=2, user_api="blas"):
-        assert side_by_side(MLP([2, 100, 3]), 300) is None  # the spiral
+        threads.side_by_side(MLP([2, 100, 3]), 300)([(0, 300)], None)  # the spiral
+        assert taken.pop() == (1, 1)
         big = MLP([784, 100, 10], dtype="float32")
-        assert side_by_side(big, 60_000) is not None
+        threads.side_by_side(big, 60_000)([(0, 1)], None)
+        assert taken.pop() == (2, 1)
+        # in turn with the threads as they are: off the main thread (the playground's
+        # sessions), where torch computes the products, with a thread variable of the user's
         found = []
         thread = threading.Thread(target=lambda: found.append(side_by_side(big, 60_000)))
         thread.start()
         thread.join()
-        assert found == [None]  # the playground's sessions run off the main thread
+        assert found == [None]
         monkeypatch.setattr("neuralab.nn.kernels.products_in_torch", lambda *a: True)
         assert side_by_side(big, 60_000) is None
         monkeypatch.undo()
@@ -157,3 +169,17 @@ def loaded_model(predictor) -> MLP:
     """The MLP a loaded Predictor's function closes over."""
     cells = [c.cell_contents for c in predictor._proba_fn.__closure__]
     return next(c for c in cells if isinstance(c, MLP))
+
+
+def test_a_pass_takes_as_many_threads_as_its_size_calls_for_up_to_four(monkeypatch, no_thread_env):
+    import neuralab.threads as threads
+
+    taken = []
+    monkeypatch.setattr(threads, "in_blocks_side_by_side",
+                        lambda blocks, make_work, workers: taken.append(workers))
+    model = MLP([784, 100, 10], dtype="float32")
+    for cores, in_force, expected in ((64, 64, 4), (64, 3, 3), (2, 2, 2)):
+        monkeypatch.setattr(threads, "available_cores", lambda cores=cores: cores)
+        monkeypatch.setattr(threads, "thread_counts", lambda n=in_force: (n, None))
+        threads.side_by_side(model, 60_000)([(0, 1)], lambda: None)
+        assert taken.pop() == expected
