@@ -40,9 +40,9 @@ import numpy as np
 
 from neuralab.cores import available_cores, in_blocks_side_by_side
 
-__all__ = ["PARALLEL_WORK", "PASS_THREADS", "THREAD_ENV", "available_cores", "limit_threads",
-           "pick_threads", "scoring_threads", "side_by_side", "step_work", "thread_counts",
-           "training_threads", "user_threads"]
+__all__ = ["ONE_THREAD_PRODUCT", "PARALLEL_WORK", "PASS_THREADS", "THREAD_ENV",
+           "available_cores", "limit_threads", "pick_threads", "scoring_threads",
+           "side_by_side", "step_work", "thread_counts", "training_threads", "user_threads"]
 
 #: environment variables through which a user sets the thread count themselves
 THREAD_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -61,6 +61,12 @@ PARALLEL_WORK = 2.0e7
 #: however many cores the machine has. On the 2-core development machine the two blocks
 #: raised the peak of the Fashion-MNIST run from 413 to 430 MB
 PASS_THREADS = 4
+
+#: the multiply-adds up to which OpenBLAS computes a product on one thread whatever its
+#: thread count (its GEMM_MULTITHREAD_THRESHOLD, 4, times 65,536): a pass whose largest
+#: product is no larger gives one thread's numbers as it is, and :func:`side_by_side`
+#: leaves it alone (``predict --point`` loads no thread control for one row)
+ONE_THREAD_PRODUCT = 4 * 65_536
 
 
 def step_work(sizes: Sequence[int], rows: int, dtype=np.float64) -> float:
@@ -229,12 +235,14 @@ def side_by_side(model, rows: int):
 
     With one BLAS thread a block's products give the same numbers whichever thread ran
     them, so a pass gives one thread's numbers however many cores or how busy. None (in
-    turn, with the threads as they are) off the main thread, with a thread variable of the
+    turn, with the threads as they are) for a pass that OpenBLAS computes on one thread
+    anyway (:data:`ONE_THREAD_PRODUCT`), off the main thread, with a thread variable of the
     user's set, and where torch computes the model's products (:mod:`neuralab.nn.kernels`).
     """
     from neuralab.nn.kernels import products_in_torch
 
-    if not _may_set(model) or products_in_torch(model.sizes, model.dtype):
+    if (step_work(model.sizes, rows) <= ONE_THREAD_PRODUCT or not _may_set(model)
+            or products_in_torch(model.sizes, model.dtype)):
         return None
     workers = min(pick_threads(model.sizes, rows, model.dtype), PASS_THREADS)
     in_force = thread_counts()[0]

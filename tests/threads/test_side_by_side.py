@@ -121,7 +121,7 @@ def test_threads_of_a_pass_work_through_twins_and_leave_the_model_s_arrays_alone
     assert all(np.array_equal(after[k], before[k]) for k in before)
 
 
-def test_small_passes_run_here_on_one_blas_thread_and_some_passes_keep_the_threads(
+def test_small_passes_run_here_on_one_blas_thread_and_some_keep_the_threads(
         monkeypatch, no_thread_env):
     import neuralab.threads as threads
 
@@ -129,8 +129,11 @@ def test_small_passes_run_here_on_one_blas_thread_and_some_passes_keep_the_threa
     monkeypatch.setattr(threads, "in_blocks_side_by_side",
                         lambda blocks, make_work, workers: taken.append((workers, blas_threads())))
     with threadpool_limits(limits=2, user_api="blas"):
-        threads.side_by_side(MLP([2, 100, 3]), 300)([(0, 300)], None)  # the spiral
+        threads.side_by_side(MLP([30, 100, 2]), 569)([(0, 569)], None)  # breast_cancer
         assert taken.pop() == (1, 1)
+        # products that OpenBLAS computes on one thread anyway: nothing to set
+        assert threads.side_by_side(MLP([2, 100, 3]), 300) is None  # the spiral
+        assert threads.side_by_side(MLP([784, 100, 10]), 1) is None  # predict --point
         big = MLP([784, 100, 10], dtype="float32")
         threads.side_by_side(big, 60_000)([(0, 1)], None)
         assert taken.pop() == (2, 1)
