@@ -3,10 +3,10 @@
 The lowest layer of the package: :mod:`neuralab.threads` picks BLAS threads by these
 cores, :mod:`neuralab.runs.parallel` forks only where there are two,
 :mod:`neuralab.data.preprocess` reads a large array's column moments in
-:func:`in_row_ranges`, a model's pass over a whole data set takes its blocks of rows
-:func:`in_blocks_side_by_side`, and ``neuralab train`` loads its data while it imports matplotlib
-(:func:`at_once`: NumPy and the inflater let go of the interpreter inside their loops,
-so threads run them on separate cores).
+:func:`in_row_ranges`, a model's pass over a whole data set takes its blocks of rows in
+:func:`in_blocks_side_by_side`, and ``neuralab train`` loads its data while it imports
+matplotlib (:func:`at_once`: NumPy and the inflater let go of the interpreter inside
+their loops, so threads run them on separate cores).
 """
 
 from __future__ import annotations
