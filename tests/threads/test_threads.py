@@ -22,12 +22,6 @@ def blas_threads() -> list[int]:
     return [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
 
 
-@pytest.fixture
-def no_thread_env(monkeypatch):
-    for name in THREAD_ENV:
-        monkeypatch.delenv(name, raising=False)
-
-
 def test_small_problems_get_one_thread_and_large_ones_every_core():
     assert pick_threads([2, 100, 3], 300, cores=8) == 1  # the spiral
     assert pick_threads([30, 100, 2], 569, cores=8) == 1  # breast_cancer

@@ -117,11 +117,7 @@ class MLP(Module):
             for i, (d_in, d_out) in enumerate(zip(self.sizes[:-1], self.sizes[1:]), start=1)
         ]
         self.activations = [get_activation(activation) for _ in self.linears[:-1]]
-        self._layers: list[Module] = []
-        for linear, act in zip(self.linears, self.activations + [None]):
-            self._layers.append(linear)
-            if act is not None:
-                self._layers.append(act)
+        self._layers = self._interleaved()
         self.scores: np.ndarray | None = None
 
     @property
@@ -170,10 +166,18 @@ class MLP(Module):
         twin = super().twin()
         twin.linears = [linear.twin() for linear in self.linears]
         twin.activations = [act.twin() for act in self.activations]
-        twin._layers = [layer for pair in zip(twin.linears, twin.activations) for layer in pair]
-        twin._layers.append(twin.linears[-1])
+        twin._layers = twin._interleaved()
         twin.scores = None
         return twin
+
+    def _interleaved(self) -> list[Module]:
+        """The forward order: Linear 1, activation 1, ..., Linear L (no activation after it)."""
+        layers: list[Module] = []
+        for linear, act in zip(self.linears, self.activations + [None]):
+            layers.append(linear)
+            if act is not None:
+                layers.append(act)
+        return layers
 
     def backward(self, dscores: np.ndarray, *, input_grad: bool = False,
                  accumulate: bool = True) -> np.ndarray | None:
